@@ -1,0 +1,140 @@
+"""An artifact is a directory: weights, config, `manifest.json` (lineage, hashes, metrics) and a model card.
+
+A directory is complete if and only if it has `manifest.json`: writers build in a hidden sibling
+directory and rename it into place as the last step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from compress.artifacts.card import render_card
+from compress.artifacts.hashing import hash_files, sha256_json
+from compress.artifacts.weights import summarize, weight_files
+from compress.errors import UserInputError
+
+MANIFEST = "manifest.json"
+FORMAT = "compress-artifact/1"
+PARTIAL_MARK = ".partial-"
+
+
+class Artifact:
+    """A finished artifact directory, read-only."""
+
+    def __init__(self, path: Path, manifest: dict):
+        self.path = Path(path)
+        self.manifest = manifest
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Artifact":
+        path = Path(path)
+        manifest_path = path / MANIFEST
+        if not manifest_path.is_file():
+            raise UserInputError(f"{path} is not a finished artifact (no {MANIFEST})")
+        return cls(path, json.loads(manifest_path.read_text()))
+
+    @staticmethod
+    def is_artifact(path: str | Path) -> bool:
+        return (Path(path) / MANIFEST).is_file()
+
+    name = property(lambda self: self.manifest["name"])
+    kind = property(lambda self: self.manifest["kind"])
+    hash = property(lambda self: self.manifest["hash"])
+    metrics = property(lambda self: self.manifest.get("metrics", {}))
+
+    @property
+    def model_dir(self) -> Path | None:
+        """Where the weights are: the artifact itself, or the external directory a source artifact points at."""
+        external = self.manifest.get("external_model_dir")
+        if external:
+            return Path(external)
+        return self.path if self.manifest.get("model") else None
+
+    @property
+    def lineage(self) -> list[dict]:
+        """Ancestors from the source to this artifact."""
+        own = {"name": self.name, "kind": self.kind, "hash": self.hash}
+        return [*self.manifest.get("lineage", []), own]
+
+    def load_model(self, device=None, torch_dtype=None):
+        from compress.models.auto import load_model
+
+        if self.model_dir is None:
+            raise UserInputError(f"artifact {self.path} ({self.kind}) holds no model weights")
+        return load_model(self.model_dir, device=device, torch_dtype=torch_dtype)
+
+
+class ArtifactWriter:
+    """Builds an artifact in `.NAME.partial-*` beside its final place; `commit` makes it appear atomically."""
+
+    def __init__(self, final_path: Path):
+        self.final_path = Path(final_path)
+        self.path = self.final_path.parent / f".{self.final_path.name}{PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(3)}"
+        self.path.mkdir(parents=True)
+        #: extra top-level manifest fields a stage wants recorded (e.g. "description")
+        self.extra: dict = {}
+
+    def save_model(self, model, max_shard_size: str = "2GB") -> None:
+        model.save_pretrained(self.path, safe_serialization=True, max_shard_size=max_shard_size)
+
+    def write_json(self, name: str, data) -> Path:
+        target = self.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        return target
+
+    def commit(self, manifest: dict) -> Artifact:
+        files = hash_files(self.path)
+        manifest = {"format": FORMAT, **manifest, "files": files, "hash": sha256_json(files)}
+        weights = weight_files(self.path)
+        if weights:
+            manifest["model"] = {**manifest.get("model", {}), **summarize(weights)}
+        (self.path / "README.md").write_text(render_card(manifest))
+        (self.path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        _fsync_tree(self.path)
+        self._replace_final()
+        return Artifact(self.final_path, manifest)
+
+    def _replace_final(self) -> None:
+        old = None
+        if self.final_path.exists():
+            old = self.final_path.parent / f".{self.final_path.name}.old-{secrets.token_hex(3)}"
+            # demote first: a crash from here on leaves no complete-looking stale copy under the final name
+            (self.final_path / MANIFEST).unlink(missing_ok=True)
+            self.final_path.rename(old)
+        self.path.rename(self.final_path)
+        _fsync_dir(self.final_path.parent)
+        if old is not None:
+            shutil.rmtree(old)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def remove_partials(directory: Path, log=print) -> None:
+    """Delete unfinished artifacts left by killed runs (call only while holding the output lock)."""
+    for path in sorted(Path(directory).glob(".*")):
+        if path.is_dir() and (PARTIAL_MARK in path.name or ".old-" in path.name):
+            log(f"removing unfinished artifact {path.name} left by an interrupted run")
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    for directory in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+        _fsync_dir(directory)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

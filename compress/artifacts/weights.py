@@ -1,0 +1,44 @@
+"""What a directory of safetensors holds, read from the file headers alone (no tensor is loaded)."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections import Counter
+from pathlib import Path
+
+from compress.errors import UserInputError
+
+_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
+          "I8": 1, "U8": 1, "BOOL": 1}
+_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
+          "F8_E5M2": "float8_e5m2", "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8",
+          "BOOL": "bool"}
+
+
+def read_header(path: Path) -> dict:
+    """The tensor table of one safetensors file; a truncated or corrupt file raises naming the file."""
+    try:
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(length))
+    except (struct.error, ValueError, UnicodeDecodeError) as err:
+        raise UserInputError(f"{path}: not a readable safetensors file ({err})") from None
+    header.pop("__metadata__", None)
+    return header
+
+
+def summarize(files: list[Path]) -> dict:
+    """Parameter (element) count and bytes by dtype over all tensors of the given files."""
+    elements, bytes_by_dtype = 0, Counter()
+    for path in files:
+        for info in read_header(path).values():
+            count = math.prod(info["shape"])
+            elements += count
+            bytes_by_dtype[_NAMES.get(info["dtype"], info["dtype"])] += count * _BYTES.get(info["dtype"], 0)
+    return {"parameters": elements, "bytes_by_dtype": dict(bytes_by_dtype), "bytes": sum(bytes_by_dtype.values())}
+
+
+def weight_files(directory: Path) -> list[Path]:
+    return sorted(Path(directory).glob("*.safetensors"))

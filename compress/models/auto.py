@@ -1,0 +1,107 @@
+"""Model classes and presets by name, so artifacts and recipes can name models without importing them.
+
+A preset is a model class plus a config (and optionally shipped weights): `tiny` and
+`wan2.2-s2v-14b` for the S2V teacher, and the students' size presets. More can be registered from
+Python with `register_preset`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from compress.artifacts.hashing import sha256_file
+from compress.errors import UserInputError
+
+_CLASSES: dict[str, type] = {}
+_PRESETS: dict[str, "Preset"] = {}
+
+
+@dataclass
+class Preset:
+    name: str
+    model_class: type
+    config: dict = field(default_factory=dict)
+    weights_dir: Path | None = None  # shipped weights (loaded with from_pretrained) instead of a random init
+    description: str = ""
+
+
+def register_model_class(cls: type) -> type:
+    _CLASSES[cls.__name__] = cls
+    return cls
+
+
+def register_preset(preset: Preset) -> Preset:
+    register_model_class(preset.model_class)
+    _PRESETS[preset.name] = preset
+    return preset
+
+
+def _builtins() -> None:
+    import compress.models  # noqa: F401  (registers the built-in classes and presets)
+
+
+def preset_names() -> list[str]:
+    _builtins()
+    return sorted(_PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    _builtins()
+    if name not in _PRESETS:
+        raise UserInputError(f"unknown preset '{name}'; known presets: {', '.join(sorted(_PRESETS))}")
+    return _PRESETS[name]
+
+
+def model_class(name: str) -> type:
+    _builtins()
+    if name not in _CLASSES:
+        raise UserInputError(f"unknown model class '{name}'; known: {', '.join(sorted(_CLASSES))}")
+    return _CLASSES[name]
+
+
+def preset_fingerprint(name: str) -> str | None:
+    """The hash of a preset's shipped weights (None for random-init presets)."""
+    preset = get_preset(name)
+    if preset.weights_dir is None:
+        return None
+    return ",".join(sha256_file(p) for p in sorted(preset.weights_dir.glob("*.safetensors")))
+
+
+def build_preset(name: str, seed: int = 0, device=None, torch_dtype=None):
+    """The preset's model: its shipped weights, or a random init that depends only on the seed."""
+    preset = get_preset(name)
+    if preset.weights_dir is not None:
+        return preset.model_class.from_pretrained(preset.weights_dir, torch_dtype=torch_dtype).to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = preset.model_class.from_config(preset.config)
+    return model if device is None and torch_dtype is None else model.to(device=device, dtype=torch_dtype)
+
+
+def inspect_preset(name: str, dtype: torch.dtype = torch.bfloat16) -> dict:
+    """Parameter count and bytes at `dtype`, counted on the meta device (nothing allocated)."""
+    preset = get_preset(name)
+    with torch.device("meta"):
+        model = preset.model_class.from_config(preset.config)
+    params = sum(p.numel() for p in model.parameters())
+    info = {"class": preset.model_class.__name__, "description": preset.description,
+            "model": {"parameters": params, "bytes_by_dtype": {str(dtype).removeprefix("torch."): params * dtype.itemsize},
+                      "bytes": params * dtype.itemsize}}
+    if hasattr(model, "parameter_breakdown"):
+        info["breakdown"] = model.parameter_breakdown()
+    return info
+
+
+def load_model(path: Path, device=None, torch_dtype=None):
+    """Load any model directory the toolkit knows: diffusers layout (`_class_name`) or the official S2V layout."""
+    path = Path(path)
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise UserInputError(f"{path}: no config.json, not a model directory")
+    name = json.loads(config_path.read_text()).get("_class_name", "WanS2VTransformer3DModel")
+    model = model_class(name).from_pretrained(path, torch_dtype=torch_dtype)
+    return model.to(device) if device is not None else model

@@ -1,0 +1,122 @@
+"""The recipe: a model source, an output directory and an ordered list of typed stages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from compress.errors import RecipeError, UserInputError
+from compress.recipe.problems import problems_from
+from compress.stages.base import Stage, registered_kinds, stage_class
+from compress.utils.paths import allowed_roots, is_inside, looks_like_path
+
+
+def parse_stage(data: Any, index: int) -> Stage:
+    """Build the stage object of the registered kind; raises RecipeError naming each bad field."""
+    prefix = f"stages[{index}]"
+    if not isinstance(data, dict):
+        raise RecipeError([f"{prefix}: expected a mapping with a 'kind' field; found {data!r}"])
+    if "name" in data:
+        prefix += f" ({data['name']})"
+    kind = data.get("kind")
+    if kind is None:
+        raise RecipeError([f"{prefix}.kind: required field is missing; known kinds: {', '.join(registered_kinds())}"])
+    try:
+        cls = stage_class(kind)
+    except KeyError as err:
+        raise RecipeError([f"{prefix}.kind: {err.args[0]}"]) from None
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    try:
+        return cls.model_validate(fields)
+    except ValidationError as err:
+        raise RecipeError(problems_from(err, data, cls, prefix)) from None
+
+
+class Recipe(BaseModel):
+    """What to compress, where to write it, and how: `Recipe.from_yaml(path)` or `Recipe(stages=[...])`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="recipe", description="shown in summaries and wandb")
+    model: str = Field(description="a preset name, a local model directory, or an earlier artifact directory")
+    output: str = Field(description="directory for this recipe's artifacts, relative to the working root")
+    seed: int = 0
+    device: str = Field(default="cpu", description="'cpu', 'cuda', 'cuda:N' or 'auto'")
+    roots: list[str] = Field(default_factory=list, description="extra directories the recipe may read from")
+    wandb_project: str = "compress"
+    stages: list[Stage] = Field(min_length=1)
+
+    _source_file: Path | None = PrivateAttr(default=None)
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _build_stages(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [item if isinstance(item, Stage) else parse_stage(item, i) for i, item in enumerate(value)]
+
+    @model_validator(mode="after")
+    def _check_stage_graph(self) -> "Recipe":
+        problems, seen = [], {"source"}
+        for i, stage in enumerate(self.stages):
+            label = f"stages[{i}] ({stage.display_name})"
+            if stage.display_name in seen:
+                problems.append(f"{label}.name: expected a unique stage name; found a second '{stage.display_name}'")
+            if stage.input is not None and stage.input not in seen:
+                problems.append(
+                    f"{label}.input: expected 'source' or the name of an earlier stage ({', '.join(sorted(seen))}); "
+                    f"found '{stage.input}'"
+                )
+            seen.add(stage.display_name)
+        if problems:
+            raise RecipeError(problems)
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] = ()) -> "Recipe":
+        from compress.recipe.loader import load_recipe
+
+        return load_recipe(Path(path), overrides)
+
+    @property
+    def source_file(self) -> Path | None:
+        return self._source_file
+
+    def to_dict(self) -> dict:
+        data = self.model_dump(mode="json", exclude={"stages"})
+        data["stages"] = [{**s.config_dict(), **({"name": s.name} if s.name else {})} for s in self.stages]
+        return data
+
+    def recipe_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.display_name == name:
+                return stage
+        raise UserInputError(f"no stage named '{name}'; stages: {', '.join(s.display_name for s in self.stages)}")
+
+    def check_paths(self, root: Path) -> None:
+        """Every path the recipe names must stay inside the working root or a declared root."""
+        root = root.resolve()
+        allowed = allowed_roots(root, self.roots)
+        problems = []
+        if not is_inside(root / self.output, [root]):
+            problems.append(f"output: expected a directory inside the working root {root}; found '{self.output}'")
+        if looks_like_path(self.model, root) and not is_inside(root / self.model, allowed):
+            problems.append(
+                f"model: expected a path inside {', '.join(map(str, allowed))} (add its directory to 'roots:'); "
+                f"found '{self.model}'"
+            )
+        if problems:
+            raise RecipeError(problems)
+
+    def run(self, root: str | Path = ".", force: bool = False, from_stage: str | None = None, quiet: bool = False):
+        from compress.runner import Runner
+
+        return Runner(self, root=Path(root), force=force, from_stage=from_stage, quiet=quiet).run()
+

@@ -1,0 +1,98 @@
+"""Safe YAML loading that remembers where every key came from (file and line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Loc:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class LocDict(dict):
+    """A dict that knows the location of itself (`loc`) and of each key (`locs`)."""
+
+    def __init__(self, *args, loc: Loc | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loc = loc
+        self.locs: dict = {}
+
+
+class LocList(list):
+    def __init__(self, *args, loc: Loc | None = None):
+        super().__init__(*args)
+        self.loc = loc
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    pass
+
+
+class SafeLineLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (no arbitrary objects) whose mappings and sequences carry line numbers."""
+
+
+def _mark(loader: SafeLineLoader, node: yaml.Node) -> Loc:
+    return Loc(loader.name, node.start_mark.line + 1)
+
+
+def _construct_map(loader: SafeLineLoader, node: yaml.MappingNode) -> LocDict:
+    loader.flatten_mapping(node)
+    data = LocDict(loc=_mark(loader, node))
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in data:
+            raise DuplicateKeyError(f"{_mark(loader, key_node)}: duplicate key '{key}'")
+        data[key] = loader.construct_object(value_node, deep=True)
+        data.locs[key] = _mark(loader, key_node)
+    return data
+
+
+def _construct_seq(loader: SafeLineLoader, node: yaml.SequenceNode) -> LocList:
+    return LocList((loader.construct_object(n, deep=True) for n in node.value), loc=_mark(loader, node))
+
+
+SafeLineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+SafeLineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def load_located(path: Path, display_name: str | None = None):
+    """Parse one YAML file safely; mappings become LocDicts."""
+    loader = SafeLineLoader(path.read_text())
+    loader.name = display_name or str(path)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def line_of(data, loc: tuple) -> Loc | None:
+    """The location of the deepest key of `loc` (a pydantic error location) found in `data`."""
+    found = getattr(data, "loc", None)
+    for part in loc:
+        if isinstance(data, LocDict) and part in data:
+            found = data.locs.get(part, found)
+            data = data[part]
+        elif isinstance(data, LocList) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+            found = getattr(data, "loc", found)
+        else:
+            break
+    return found
+
+
+def to_plain(data):
+    """LocDict/LocList trees back to plain dicts and lists."""
+    if isinstance(data, dict):
+        return {k: to_plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [to_plain(v) for v in data]
+    return data

@@ -1,0 +1,175 @@
+"""Walks a recipe's stages: resolves the source, resumes finished stages, runs the rest, writes artifacts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+from compress.artifacts import Artifact, ArtifactWriter, OutputLock, remove_partials
+from compress.artifacts.hashing import sha256_json
+from compress.errors import CompressError, StageError, UserInputError
+from compress.recipe import Recipe
+from compress.sources import SourceSpec, resolve_source
+from compress.tracking import Tracker
+from compress.utils.console import Console
+from compress.utils.environment import environment
+from compress.utils.paths import allowed_roots, is_inside
+from compress.utils.resources import ResourceMonitor
+
+#: bump when a change to the runner makes old artifacts unsuitable for resuming
+RUNNER_VERSION = 1
+
+
+@dataclass
+class StageContext:
+    """What a running stage may use besides its input: earlier artifacts, the device, progress, paths."""
+
+    recipe: Recipe
+    root: Path
+    output_dir: Path
+    artifacts: dict[str, Artifact]
+    device: torch.device
+    console: Console
+    seed: int = 0
+
+    def artifact(self, name: str) -> Artifact:
+        if name not in self.artifacts:
+            raise UserInputError(f"no finished artifact named '{name}'; have: {', '.join(self.artifacts)}")
+        return self.artifacts[name]
+
+    def track(self, iterable: Iterable, description: str, total: int | None = None) -> Iterable:
+        return self.console.track(iterable, description, total)
+
+    def log(self, message: str) -> None:
+        self.console.log(message)
+
+    def resolve_path(self, value: str) -> Path:
+        """A path named in the recipe, refused if it leaves the working root and the declared roots."""
+        path = (self.root / value).resolve()
+        if not is_inside(path, allowed_roots(self.root, self.recipe.roots)):
+            raise UserInputError(f"path '{value}' is outside the working root and the recipe's roots")
+        return path
+
+
+@dataclass
+class StageResult:
+    name: str
+    kind: str
+    status: str  # "ran" or "skipped"
+    artifact: Artifact
+    wall_s: float = 0.0
+
+    @property
+    def metrics(self) -> dict:
+        return self.artifact.metrics
+
+
+@dataclass
+class RunResult:
+    output_dir: Path
+    results: list[StageResult] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Artifact:
+        return next(r.artifact for r in self.results if r.name == name)
+
+
+class Runner:
+    def __init__(self, recipe: Recipe, root: Path = Path("."), force: bool = False, from_stage: str | None = None,
+                 quiet: bool = False, console: Console | None = None):
+        self.recipe = recipe
+        self.root = Path(root).resolve()
+        self.force = force
+        self.redo_from = recipe.stages.index(recipe.stage(from_stage)) if from_stage else None
+        self.console = console or Console(quiet=quiet)
+        self.output_dir = self.root / recipe.output
+
+    def run(self) -> RunResult:
+        self.recipe.check_paths(self.root)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with OutputLock(self.output_dir, log=self.console.log):
+            remove_partials(self.output_dir, log=self.console.log)
+            tracker = Tracker(self.recipe, self.output_dir)
+            try:
+                return self._run_stages(tracker)
+            finally:
+                tracker.finish()
+
+    def _run_stages(self, tracker: Tracker) -> RunResult:
+        result = RunResult(self.output_dir)
+        ctx = StageContext(self.recipe, self.root, self.output_dir, {}, _device(self.recipe.device), self.console,
+                           self.recipe.seed)
+        source = resolve_source(self.recipe.model, self.root, self.recipe.seed)
+        ctx.artifacts["source"] = self._source_artifact(source, result)
+        previous = "source"
+        for index, stage in enumerate(self.recipe.stages, start=1):
+            parent = ctx.artifacts[stage.input or previous]
+            key = sha256_json({"runner": RUNNER_VERSION, "stage": stage.config_dict(), "input": parent.hash,
+                               "seed": self.recipe.seed})
+            redo = self.force or (self.redo_from is not None and index - 1 >= self.redo_from)
+            produced = self._execute(
+                name=stage.display_name, kind=stage.kind, key=key, config=stage.config_dict(), parent=parent,
+                final=self.output_dir / f"{index:02d}-{stage.display_name}", redo=redo,
+                work=lambda out, s=stage, p=parent: s.run(p, out, ctx), result=result,
+            )
+            tracker.log_stage(stage.display_name, produced.metrics)
+            ctx.artifacts[stage.display_name] = produced
+            if stage.produces_model:
+                previous = stage.display_name
+        return result
+
+    def _source_artifact(self, source: SourceSpec, result: RunResult) -> Artifact:
+        if source.artifact is not None:
+            result.results.append(StageResult("source", "artifact", "skipped", source.artifact))
+            return source.artifact
+        return self._execute(name="source", kind="source", key=source.key, config=source.describe(), parent=None,
+                             final=self.output_dir / "00-source", redo=self.force, work=source.materialize,
+                             result=result)
+
+    def _execute(self, *, name: str, kind: str, key: str, config: dict, parent: Artifact | None, final: Path,
+                 redo: bool, work: Callable[[ArtifactWriter], dict], result: RunResult) -> Artifact:
+        if not redo and Artifact.is_artifact(final):
+            existing = Artifact.open(final)
+            if existing.manifest.get("stage_key") == key:
+                self.console.log(f"[dim]{name}: up to date, skipping ({final.name})[/]")
+                result.results.append(StageResult(name, kind, "skipped", existing))
+                return existing
+        self.console.log(f"[bold]{name}[/] ({kind}) -> {final.relative_to(self.root)}")
+        out = ArtifactWriter(final)
+        try:
+            with ResourceMonitor() as monitor:
+                metrics = work(out) or {}
+            manifest = self._manifest(name, kind, key, config, parent, metrics, monitor, out)
+            artifact = out.commit(manifest)
+        except BaseException as err:
+            out.abort()
+            if isinstance(err, CompressError) or not isinstance(err, Exception):
+                raise
+            raise StageError(f"stage '{name}' ({kind}) failed: {type(err).__name__}: {err}") from err
+        result.results.append(StageResult(name, kind, "ran", artifact, monitor.wall_s))
+        return artifact
+
+    def _manifest(self, name, kind, key, config, parent, metrics, monitor, out: ArtifactWriter) -> dict:
+        return {
+            "name": name, "kind": kind, "stage_key": key, "stage_config": config, "metrics": metrics,
+            "input": None if parent is None else {"name": parent.name, "path": str(parent.path), "hash": parent.hash},
+            "lineage": [] if parent is None else parent.lineage,
+            "recipe": {"name": self.recipe.name, "hash": self.recipe.recipe_hash(),
+                       "file": str(self.recipe.source_file) if self.recipe.source_file else None},
+            "environment": environment(),
+            "timing": {"wall_s": round(monitor.wall_s, 3), "peak_rss_bytes": monitor.peak_rss_bytes,
+                       "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+            **out.extra,
+        }
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserInputError(f"device '{name}' requested but no CUDA GPU is visible; use device: cpu or auto")
+    return device

@@ -1,0 +1,5 @@
+"""Stage kinds. Importing this package registers the built-in kinds."""
+
+from compress.stages.base import Stage, registered_kinds, stage_class
+
+__all__ = ["Stage", "registered_kinds", "stage_class"]

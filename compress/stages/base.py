@@ -1,0 +1,78 @@
+"""The stage base class and the registry that finds stage kinds by name.
+
+A stage is a typed pydantic config with a `run` method, so the same object is built from YAML
+(`kind: quantize`) and from Python (`QuantizeStage(scheme=...)`). Subclasses register themselves
+by their `kind`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from compress.artifacts import Artifact, ArtifactWriter
+    from compress.runner import StageContext
+
+_REGISTRY: dict[str, type["Stage"]] = {}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class Stage(BaseModel):
+    """Base of every stage kind. Fields shared by all kinds: `kind`, `name`, `input`."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    kind: ClassVar[str]
+    #: short human description, shown by `compress recipe validate`
+    summary: ClassVar[str] = ""
+    #: whether the artifact holds model weights (a reference dataset stage does not)
+    produces_model: ClassVar[bool] = True
+
+    name: str | None = Field(default=None, description="unique name in the recipe; defaults to the kind")
+    input: str | None = Field(
+        default=None, description="name of an earlier stage (or 'source') to start from; default: the latest model"
+    )
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if kind:
+            if kind in _REGISTRY and _REGISTRY[kind] is not cls:
+                raise ValueError(f"stage kind '{kind}' is registered twice ({_REGISTRY[kind].__name__}, {cls.__name__})")
+            _REGISTRY[kind] = cls
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _NAME.match(value) or value == "source"):
+            raise ValueError("a name of letters, digits, '_', '-' or '.', not 'source'")
+        return value
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.kind
+
+    def config_dict(self) -> dict:
+        """The stage's configuration as plain JSON-able data (kind included)."""
+        return {"kind": self.kind, **self.model_dump(mode="json", exclude={"name"})}
+
+    def run(self, source: "Artifact", out: "ArtifactWriter", ctx: "StageContext") -> dict:
+        """Do the work on `source`, write files into `out`, return metrics."""
+        raise NotImplementedError
+
+
+def registered_kinds() -> list[str]:
+    import compress.stages  # noqa: F401  (registers the built-in kinds)
+
+    return sorted(_REGISTRY)
+
+
+def stage_class(kind: str) -> type[Stage]:
+    registered_kinds()
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise KeyError(f"unknown stage kind '{kind}'; known kinds: {', '.join(sorted(_REGISTRY))}") from None

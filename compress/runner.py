@@ -11,6 +11,7 @@ import torch
 
 from compress.artifacts import Artifact, ArtifactWriter, OutputLock, remove_partials
 from compress.artifacts.hashing import sha256_json
+from compress.distributed import all_ranks_succeeded, barrier, broadcast, init_from_env
 from compress.errors import CompressError, StageError, UserInputError
 from compress.recipe import Recipe
 from compress.sources import SourceSpec, resolve_source
@@ -35,6 +36,12 @@ class StageContext:
     device: torch.device
     console: Console
     seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+
+    def barrier(self) -> None:
+        """Wait for every rank (a no-op without torchrun)."""
+        barrier()
 
     def artifact(self, name: str) -> Artifact:
         if name not in self.artifacts:
@@ -84,11 +91,14 @@ class Runner:
         self.root = Path(root).resolve()
         self.force = force
         self.redo_from = recipe.stages.index(recipe.stage(from_stage)) if from_stage else None
-        self.console = console or Console(quiet=quiet)
+        self.rank, self.world_size = init_from_env()
+        self.console = console or Console(quiet=quiet or self.rank != 0)
         self.output_dir = self.root / recipe.output
 
     def run(self) -> RunResult:
         self.recipe.check_paths(self.root)
+        if self.rank != 0:  # rank 0 owns the output directory; the others follow its decisions
+            return self._run_stages(Tracker.off())
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with OutputLock(self.output_dir, log=self.console.log):
             remove_partials(self.output_dir, log=self.console.log)
@@ -101,19 +111,19 @@ class Runner:
     def _run_stages(self, tracker: Tracker) -> RunResult:
         result = RunResult(self.output_dir)
         ctx = StageContext(self.recipe, self.root, self.output_dir, {}, _device(self.recipe.device), self.console,
-                           self.recipe.seed)
+                           self.recipe.seed, self.rank, self.world_size)
         source = resolve_source(self.recipe.model, self.root, self.recipe.seed)
         ctx.artifacts["source"] = self._source_artifact(source, result)
         previous = "source"
         for index, stage in enumerate(self.recipe.stages, start=1):
             parent = ctx.artifacts[stage.input or previous]
             key = sha256_json({"runner": RUNNER_VERSION, "stage": stage.config_dict(), "input": parent.hash,
-                               "seed": self.recipe.seed})
+                               "data": stage.data_fingerprint(ctx), "seed": self.recipe.seed})
             redo = self.force or (self.redo_from is not None and index - 1 >= self.redo_from)
             produced = self._execute(
                 name=stage.display_name, kind=stage.kind, key=key, config=stage.config_dict(), parent=parent,
                 final=self.output_dir / f"{index:02d}-{stage.display_name}", redo=redo,
-                work=lambda out, s=stage, p=parent: s.run(p, out, ctx), result=result,
+                work=lambda out, s=stage, p=parent: s.run(p, out, ctx), result=result, all_ranks=stage.distributed,
             )
             tracker.log_stage(stage.display_name, produced.metrics)
             ctx.artifacts[stage.display_name] = produced
@@ -127,30 +137,43 @@ class Runner:
             return source.artifact
         return self._execute(name="source", kind="source", key=source.key, config=source.describe(), parent=None,
                              final=self.output_dir / "00-source", redo=self.force, work=source.materialize,
-                             result=result)
+                             result=result, all_ranks=False)
+
+    def _up_to_date(self, final: Path, key: str) -> bool:
+        return Artifact.is_artifact(final) and Artifact.open(final).manifest.get("stage_key") == key
 
     def _execute(self, *, name: str, kind: str, key: str, config: dict, parent: Artifact | None, final: Path,
-                 redo: bool, work: Callable[[ArtifactWriter], dict], result: RunResult) -> Artifact:
-        if not redo and Artifact.is_artifact(final):
-            existing = Artifact.open(final)
-            if existing.manifest.get("stage_key") == key:
-                self.console.log(f"[dim]{name}: up to date, skipping ({final.name})[/]")
-                result.results.append(StageResult(name, kind, "skipped", existing))
-                return existing
+                 redo: bool, work: Callable[[ArtifactWriter], dict], result: RunResult, all_ranks: bool) -> Artifact:
+        """Run one stage into an atomic writer, or skip it if its finished artifact matches `key`."""
+        if broadcast(not redo and self._up_to_date(final, key) if self.rank == 0 else None):
+            self.console.log(f"[dim]{name}: up to date, skipping ({final.name})[/]")
+            result.results.append(StageResult(name, kind, "skipped", Artifact.open(final)))
+            return result.results[-1].artifact
         self.console.log(f"[bold]{name}[/] ({kind}) -> {final.relative_to(self.root)}")
-        out = ArtifactWriter(final)
+        out = ArtifactWriter(final) if self.rank == 0 else None
+        path = broadcast(out.path if out else None)
+        out = out or ArtifactWriter(final, path)  # every rank writes into rank 0's partial directory
         try:
+            metrics = {}
             with ResourceMonitor() as monitor:
-                metrics = work(out) or {}
-            manifest = self._manifest(name, kind, key, config, parent, metrics, monitor, out)
-            artifact = out.commit(manifest)
+                if self.rank == 0 or all_ranks:
+                    metrics = work(out) or {}
+            if not all_ranks_succeeded(True):
+                raise StageError(f"stage '{name}' ({kind}) failed on another rank")
+            if self.rank == 0:
+                out.commit(self._manifest(name, kind, key, config, parent, metrics, monitor, out))
+            if not all_ranks_succeeded(True):
+                raise StageError(f"stage '{name}' ({kind}) could not be committed by rank 0")
         except BaseException as err:
-            out.abort()
+            if not isinstance(err, StageError):
+                all_ranks_succeeded(False)  # matches the other ranks' pending check
+            if self.rank == 0:
+                out.abort()
             if isinstance(err, CompressError) or not isinstance(err, Exception):
                 raise
             raise StageError(f"stage '{name}' ({kind}) failed: {type(err).__name__}: {err}") from err
-        result.results.append(StageResult(name, kind, "ran", artifact, monitor.wall_s))
-        return artifact
+        result.results.append(StageResult(name, kind, "ran", Artifact.open(final), monitor.wall_s))
+        return result.results[-1].artifact
 
     def _manifest(self, name, kind, key, config, parent, metrics, monitor, out: ArtifactWriter) -> dict:
         return {

@@ -59,5 +59,27 @@ class NoteStage(Stage):
         return {"chars": len(self.text)}
 
 
+class ShardStage(Stage):
+    """Each rank writes its shard of `items`; rank 0 merges them after a barrier (a distributed stage)."""
+
+    kind = "test-shards"
+    produces_model = False
+    distributed = True
+    items: int = 6
+
+    def run(self, source, out, ctx):
+        mine = [i for i in range(self.items) if i % ctx.world_size == ctx.rank]
+        (out.path / f"rank-{ctx.rank}.txt").write_text(" ".join(f"{i}:{ctx.rank}" for i in mine))
+        ctx.barrier()
+        if ctx.rank != 0:
+            return {}
+        shards = sorted(out.path.glob("rank-*.txt"))
+        merged = sorted((p for f in shards for p in f.read_text().split()), key=lambda p: int(p.split(":")[0]))
+        (out.path / "merged.txt").write_text(" ".join(merged))
+        for f in shards:
+            f.unlink()
+        return {"world_size": ctx.world_size}
+
+
 def register_engine_fixtures() -> None:
     register_preset(Preset("test-mlp", TinyMLP, {"width": 8, "depth": 2}, description="engine test model"))

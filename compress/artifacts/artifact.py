@@ -71,10 +71,12 @@ class Artifact:
 class ArtifactWriter:
     """Builds an artifact in `.NAME.partial-*` beside its final place; `commit` makes it appear atomically."""
 
-    def __init__(self, final_path: Path):
+    def __init__(self, final_path: Path, path: Path | None = None):
+        """A new partial directory, or (with `path`) one that another process of the same run created."""
         self.final_path = Path(final_path)
-        self.path = self.final_path.parent / f".{self.final_path.name}{PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(3)}"
-        self.path.mkdir(parents=True)
+        partial = self.final_path.parent / f".{self.final_path.name}{PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(3)}"
+        self.path = Path(path or partial)
+        self.path.mkdir(parents=True, exist_ok=path is not None)
         #: extra top-level manifest fields a stage wants recorded (e.g. "description")
         self.extra: dict = {}
 

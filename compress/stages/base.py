@@ -30,6 +30,8 @@ class Stage(BaseModel):
     summary: ClassVar[str] = ""
     #: whether the artifact holds model weights (a reference dataset stage does not)
     produces_model: ClassVar[bool] = True
+    #: whether every torchrun rank runs `run` (sharing one output directory); otherwise rank 0 alone
+    distributed: ClassVar[bool] = False
 
     name: str | None = Field(default=None, description="unique name in the recipe; defaults to the kind")
     input: str | None = Field(
@@ -58,6 +60,10 @@ class Stage(BaseModel):
     def config_dict(self) -> dict:
         """The stage's configuration as plain JSON-able data (kind included)."""
         return {"kind": self.kind, **self.model_dump(mode="json", exclude={"name"})}
+
+    def data_fingerprint(self, ctx: "StageContext") -> dict | None:
+        """Identity of external data the stage reads (files named in its config), part of its resume key."""
+        return None
 
     def run(self, source: "Artifact", out: "ArtifactWriter", ctx: "StageContext") -> dict:
         """Do the work on `source`, write files into `out`, return metrics."""

@@ -1,0 +1,76 @@
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+from PIL import Image
+
+from compress.data import DEFAULT_FAULTS, build_synthetic_set, load_synthetic_set, split_sentences
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_build_is_deterministic_fast_and_valid(tmp_path):
+    t0 = time.perf_counter()
+    path = build_synthetic_set(tmp_path / "a", num_clips=8, size=64, seed=3, mp4=False)
+    elapsed = time.perf_counter() - t0
+    build_synthetic_set(tmp_path / "b", num_clips=8, size=64, seed=3, mp4=False)
+    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
+    assert elapsed < 20
+
+    meta = yaml.safe_load(path.read_text())
+    assert meta["kind"] == "synthetic-talking-faces" and len(meta["clips"]) == 8
+    T = meta["num_frames"]
+    assert T % 4 == 0 and 40 <= T <= 72
+    for clip in meta["clips"]:
+        for key in ("id", "image", "audio", "prompt", "seed", "num_frames", "speech_source", "voice",
+                    "sentence", "identity"):
+            assert key in clip
+        assert clip["sentence"] in split_sentences("train")
+        d = path.parent
+        frames, schedule = np.load(d / clip["frames"]), np.load(d / clip["schedule"])
+        assert frames.shape == (T, 64, 64, 3) and frames.dtype == np.uint8 and schedule.shape == (T,)
+        audio, sr = sf.read(d / clip["audio"])
+        assert sr == 16_000 and audio.ndim == 1 and len(audio) == T * 1000
+        face = np.asarray(Image.open(d / clip["image"]))
+        assert face.shape == (64, 64, 3) and np.array_equal(frames[schedule.argmin()], face)
+    assert len({c["identity"] for c in meta["clips"]}) >= 3
+    assert build_synthetic_set(tmp_path / "c", num_clips=2, seed=4, mp4=False).read_bytes() != path.read_bytes()
+
+
+def test_heldout_split_with_faults(tmp_path):
+    path = build_synthetic_set(tmp_path, num_clips=2, size=64, frames=48, split="heldout",
+                               faults=DEFAULT_FAULTS, mp4=False)
+    meta = load_synthetic_set(tmp_path)
+    assert meta["num_frames"] == 48 and meta["split"] == "heldout"
+    for clip in meta["clips"]:
+        assert clip["sentence"] in split_sentences("heldout")
+        tags = [v["tag"] for v in clip["variants"]]
+        assert tags == [f.tag for f in DEFAULT_FAULTS]
+        for variant in clip["variants"]:
+            assert np.load(variant["frames"]).shape == (48, 64, 64, 3)
+        wrong = clip["variants"][-1]
+        assert wrong["audio"] != clip["audio"] and wrong["audio_sentence"] != clip["sentence"]
+    assert path.name == "inputs.yaml"
+
+
+def test_frames_must_be_a_multiple_of_4(tmp_path):
+    with pytest.raises(ValueError):
+        build_synthetic_set(tmp_path, num_clips=1, frames=50)
+
+
+def test_tone_source_is_labelled(tmp_path):
+    meta = yaml.safe_load(build_synthetic_set(tmp_path, num_clips=2, source="synthetic-tones", mp4=False).read_text())
+    assert meta["speech_source"] == "synthetic-tones"
+    assert {c["speech_source"] for c in meta["clips"]} == {"synthetic-tones"}
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed: mp4 output not written")
+def test_mp4_written_when_ffmpeg_present(tmp_path):
+    meta = load_synthetic_set(build_synthetic_set(tmp_path, num_clips=1, frames=16))
+    assert Path(meta["clips"][0]["video"]).stat().st_size > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -96,12 +97,32 @@ def inspect_preset(name: str, dtype: torch.dtype = torch.bfloat16) -> dict:
     return info
 
 
-def load_model(path: Path, device=None, torch_dtype=None):
-    """Load any model directory the toolkit knows: diffusers layout (`_class_name`) or the official S2V layout."""
-    path = Path(path)
-    config_path = path / "config.json"
+def checkpoint_layout(path: Path) -> tuple[type, dict, Callable[[str], str | None] | None]:
+    """(model class, constructor config, key rename) of a model directory: the diffusers layout written by
+    `save_pretrained` (no rename), or the official Wan2.2-S2V release layout (native key names)."""
+    from compress.models.s2v import WanS2VTransformer3DModel
+    from compress.models.s2v.keymap import from_official_config, is_official_config, native_to_ours
+
+    config_path = Path(path) / "config.json"
     if not config_path.is_file():
         raise UserInputError(f"{path}: no config.json, not a model directory")
-    name = json.loads(config_path.read_text()).get("_class_name", "WanS2VTransformer3DModel")
-    model = model_class(name).from_pretrained(path, torch_dtype=torch_dtype)
+    raw = json.loads(config_path.read_text())
+    if is_official_config(raw):
+        return WanS2VTransformer3DModel, from_official_config(raw), native_to_ours
+    if "_class_name" not in raw:
+        raise UserInputError(f"{config_path}: no _class_name; cannot tell which model this is")
+    return model_class(raw["_class_name"]), raw, None
+
+
+def load_model(path: Path, device=None, torch_dtype=None):
+    """Load any model directory the toolkit knows: diffusers or official layout, or a quantized artifact
+    (quantization_config.json beside the weights; its stored dtypes are kept)."""
+    from compress.quant import QUANT_CONFIG_NAME, load_quantized
+
+    cls, config, _ = checkpoint_layout(path)
+    if (Path(path) / QUANT_CONFIG_NAME).is_file():
+        with torch.device("meta"):
+            model = cls.from_config(config)
+        return load_quantized(model, path, device=device or "cpu")
+    model = cls.from_pretrained(path, torch_dtype=torch_dtype)
     return model.to(device) if device is not None else model

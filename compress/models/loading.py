@@ -1,0 +1,204 @@
+"""Streaming safetensors I/O: fill a meta-device model shard by shard, strict key checks, sharded writing.
+
+A directory holds `diffusion_pytorch_model.safetensors`, or shards listed by
+`diffusion_pytorch_model.safetensors.index.json`, plus `config.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from compress.errors import UserInputError
+
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+INDEX_NAME = WEIGHTS_NAME + ".index.json"
+CONFIG_NAME = "config.json"
+
+
+class CheckpointError(UserInputError, ValueError):
+    """A checkpoint directory that cannot be read: missing, truncated or corrupt files."""
+
+
+class CheckpointKeyError(CheckpointError):
+    """The checkpoint's tensors do not match the model: every offending key is named."""
+
+    def __init__(self, source, missing=(), unexpected=(), mismatched=()):
+        self.missing, self.unexpected, self.mismatched = list(missing), list(unexpected), list(mismatched)
+        lines = [f"{source}: checkpoint does not match the model"]
+        lines += [f"  missing: {k}" for k in self.missing]
+        lines += [f"  unexpected: {k}" for k in self.unexpected]
+        lines += [f"  wrong shape: {k}: checkpoint {tuple(a)} vs model {tuple(b)}" for k, a, b in self.mismatched]
+        super().__init__("\n".join(lines))
+
+
+def read_config(directory: Path) -> dict:
+    path = Path(directory) / CONFIG_NAME
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: not found") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+
+
+def weight_files(directory: Path) -> list[Path]:
+    """The safetensors files of a checkpoint directory, from the index when there is one."""
+    directory = Path(directory)
+    index = directory / INDEX_NAME
+    if index.exists():
+        try:
+            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (ValueError, KeyError, AttributeError) as err:
+            raise CheckpointError(f"{index}: not a valid safetensors index ({err!r})") from None
+        files = [directory / n for n in names]
+        for f in files:
+            if not f.exists():
+                raise CheckpointError(f"{f}: listed in {INDEX_NAME} but missing")
+        return files
+    if (directory / WEIGHTS_NAME).exists():
+        return [directory / WEIGHTS_NAME]
+    raise CheckpointError(f"{directory}: no {WEIGHTS_NAME} or {INDEX_NAME}")
+
+
+def _read_shapes(files: list[Path]) -> dict[str, tuple[Path, tuple[int, ...]]]:
+    """key -> (file, shape), from the file headers alone."""
+    found = {}
+    for f in files:
+        try:
+            with safe_open(f, framework="pt") as handle:
+                for key in handle.keys():
+                    if key in found:
+                        raise CheckpointError(f"{f}: tensor {key!r} also stored in {found[key][0]}")
+                    found[key] = (f, tuple(handle.get_slice(key).get_shape()))
+        except CheckpointError:
+            raise
+        except Exception as err:  # safetensors raises its own error types for truncated/corrupt files
+            raise CheckpointError(f"{f}: unreadable safetensors file ({err})") from None
+    return found
+
+
+def keeps_fp32(name: str, keep_in_fp32: Iterable[str]) -> bool:
+    parts = name.split(".")
+    return any(k in parts for k in keep_in_fp32)
+
+
+def cast_model(model: nn.Module, dtype: torch.dtype, keep_in_fp32: Iterable[str] = ()) -> nn.Module:
+    """Cast floating parameters and buffers to dtype, except those under `keep_in_fp32` names (float32)."""
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point():
+            tensor.data = tensor.data.to(torch.float32 if keeps_fp32(name, keep_in_fp32) else dtype)
+    return model
+
+
+def _assign(model: nn.Module, name: str, tensor: torch.Tensor) -> None:
+    module_name, _, attr = name.rpartition(".")
+    module = model.get_submodule(module_name)
+    if attr in module._parameters:
+        old = module._parameters[attr]
+        module._parameters[attr] = nn.Parameter(tensor, requires_grad=old.requires_grad)
+    else:
+        module._buffers[attr] = tensor
+
+
+def load_weights(
+    model: nn.Module,
+    directory: Path,
+    to_model: Callable[[str], str | None] = lambda k: k,
+    to_stored: Callable[[str], str | None] = lambda k: k,
+    torch_dtype: torch.dtype | None = None,
+    device: str | torch.device = "cpu",
+    keep_in_fp32: Iterable[str] = (),
+) -> nn.Module:
+    """Fill `model` (built on the meta device) from a checkpoint directory, one tensor at a time.
+
+    `to_model` maps a stored key to the model's name (None: no such parameter), `to_stored` the other way
+    (for naming missing keys as stored). Keys and shapes are checked from the headers before any data is
+    read. torch_dtype None keeps the stored dtypes; `keep_in_fp32` names stay float32 otherwise."""
+    files = weight_files(directory)
+    stored, unexpected = {}, []
+    for key, (_, shape) in _read_shapes(files).items():
+        name = to_model(key)
+        if name is None or name in stored:
+            unexpected.append(key)
+        else:
+            stored[name] = (key, shape)
+    expected = {n: tuple(t.shape) for n, t in model.state_dict(keep_vars=True).items()}
+    missing = [to_stored(n) or n for n in expected if n not in stored]
+    unexpected += [key for name, (key, _) in stored.items() if name not in expected]
+    mismatched = [(key, shape, expected[n]) for n, (key, shape) in stored.items()
+                  if n in expected and shape != expected[n]]
+    if missing or unexpected or mismatched:
+        raise CheckpointKeyError(directory, missing, unexpected, mismatched)
+
+    for f in files:
+        try:
+            with safe_open(f, framework="pt", device=str(device)) as handle:
+                for key in handle.keys():
+                    name, tensor = to_model(key), handle.get_tensor(key)
+                    if tensor.is_floating_point() and torch_dtype is not None:
+                        tensor = tensor.to(torch.float32 if keeps_fp32(name, keep_in_fp32) else torch_dtype)
+                    _assign(model, name, tensor)
+        except Exception as err:
+            raise CheckpointError(f"{f}: failed while reading tensors ({err})") from None
+    return model.eval()
+
+
+def _parse_size(size: int | str) -> int:
+    if isinstance(size, int):
+        return size
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]i?B)\s*", size, flags=re.IGNORECASE)
+    if not match:
+        raise ValueError(f"cannot parse shard size {size!r}; use bytes or e.g. '10GB', '500MiB'")
+    unit = match.group(2).upper()
+    scale = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}[unit]
+    return int(float(match.group(1)) * scale)
+
+
+def write_checkpoint(
+    directory: Path, tensors: Iterable[tuple[str, torch.Tensor]], config: dict, max_shard_size: int | str = "10GB"
+) -> list[Path]:
+    """Write (name, tensor) pairs as safetensors shards of at most max_shard_size (a single file when one
+    shard suffices) plus config.json. Tensors are consumed lazily: one shard is held at a time."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("diffusion_pytorch_model*"):
+        stale.unlink()
+    limit = _parse_size(max_shard_size)
+    shards: list[tuple[Path, list[str]]] = []
+    current, size, total = {}, 0, 0
+
+    def flush():
+        path = directory / f"diffusion_pytorch_model-{len(shards) + 1:05d}.partial"
+        save_file(current, str(path), metadata={"format": "pt"})
+        shards.append((path, list(current)))
+
+    for name, tensor in tensors:
+        nbytes = tensor.numel() * tensor.element_size()
+        if current and size + nbytes > limit:
+            flush()
+            current, size = {}, 0
+        current[name] = tensor.detach().contiguous()
+        size += nbytes
+        total += nbytes
+    if current or not shards:
+        flush()
+
+    if len(shards) == 1:
+        final = [shards[0][0].rename(directory / WEIGHTS_NAME)]
+    else:
+        final, weight_map = [], {}
+        for i, (path, names) in enumerate(shards, start=1):
+            final.append(path.rename(directory / f"diffusion_pytorch_model-{i:05d}-of-{len(shards):05d}.safetensors"))
+            weight_map.update({n: final[-1].name for n in names})
+        index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+        (directory / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return final

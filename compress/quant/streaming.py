@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from os import PathLike
 from pathlib import Path
 
@@ -110,7 +110,8 @@ def _convert(key: str, tensor: torch.Tensor, config: QuantConfig, dtype: torch.d
 
 def quantize_checkpoint(src_dir: str | PathLike, dst_dir: str | PathLike, config: QuantConfig, *,
                         shard_bytes: int = 4 * 2**30, dtype: torch.dtype | None = None,
-                        linear_names: Collection[str] | None = None) -> QuantReport:
+                        linear_names: Collection[str] | None = None,
+                        rename: Callable[[str], str | None] | None = None) -> QuantReport:
     """Quantize the Linear weights of the safetensors checkpoint in `src_dir` into `dst_dir`.
 
     A 2-D floating `<name>.weight` is taken for a Linear named `<name>` and quantized when `config`
@@ -118,7 +119,8 @@ def quantize_checkpoint(src_dir: str | PathLike, dst_dir: str | PathLike, config
     state dict of QuantizedLinear, so `load_quantized(model, dst_dir)` restores it. Every other tensor
     is copied, cast to `dtype` when given and floating. Pass `linear_names` (e.g. linear_module_names of
     a meta-device model) when the checkpoint holds other 2-D weights, such as nn.Embedding tables.
-    The output is written to a temporary sibling directory renamed to `dst_dir` at the end.
+    `rename` maps source keys to output keys on the way (e.g. a release layout to ours); a key it maps
+    to None is an error. The output is written to a temporary sibling directory renamed to `dst_dir`.
     """
     src, dst = Path(src_dir), Path(dst_dir)
     if dst.exists():
@@ -130,6 +132,11 @@ def quantize_checkpoint(src_dir: str | PathLike, dst_dir: str | PathLike, config
     try:
         writer = _ShardWriter(tmp, shard_bytes)
         for key, tensor in _source_tensors(src):
+            if rename is not None:
+                renamed = rename(key)
+                if renamed is None:
+                    raise KeyError(f"{key!r} in {src} has no counterpart in the target layout")
+                key = renamed
             report.bytes_before += _nbytes(tensor)
             outputs, decision = _convert(key, tensor, config, dtype, linear_names)
             report.bytes_after += writer.add_all(outputs)

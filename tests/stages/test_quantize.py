@@ -1,0 +1,103 @@
+"""The quantize stage on the tiny S2V teacher: real FP8/INT8 storage, reload parity, errors, streaming."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from compress import Recipe
+from compress.artifacts.weights import read_header
+from compress.models import WanS2VTransformer3DModel
+from compress.quant import Fp8KernelUnavailableError
+from compress.stages.quantize import QuantizeStage
+
+REPO = Path(__file__).resolve().parents[2]
+# measured on the tiny teacher (random init, seed 0), bounds with ~2x margin
+ERROR_BOUNDS = {"int8_weight_only": 1e-2, "int8_dynamic": 2e-2, "fp8_weight_only": 6e-2, "fp8_dynamic": 6e-2}
+
+
+def quantize(workdir, scheme, **fields):
+    recipe = Recipe(model="tiny", output="runs/q", stages=[QuantizeStage(name=scheme, scheme=scheme, **fields)])
+    return recipe.run(quiet=True)
+
+
+def stored_dtypes(artifact) -> dict[str, str]:
+    return {k: v["dtype"] for k, v in read_header(artifact.path / "model.safetensors").items()}
+
+
+@pytest.mark.parametrize("scheme,dtype", [("int8_weight_only", "I8"), ("int8_dynamic", "I8"),
+                                          ("fp8_weight_only", "F8_E4M3"), ("fp8_dynamic", "F8_E4M3")])
+def test_each_scheme_stores_real_low_precision_weights(workdir, scheme, dtype):
+    result = quantize(workdir, scheme)
+    artifact = result[scheme]
+    dtypes = stored_dtypes(artifact)
+    assert dtypes["blocks.1.attn1.to_q.weight"] == dtype
+    assert dtypes["blocks.1.attn1.to_q.weight_scale"] == "F32"
+    # defaults: embeddings, head, first and last block stay in high precision
+    for kept in ("blocks.0.attn1.to_q.weight", "blocks.2.ffn.net.2.weight", "proj_out.weight",
+                 "condition_embedder.text_embedder.linear_1.weight"):
+        assert dtypes[kept] == "F32", kept
+    metrics = artifact.metrics
+    assert metrics["velocity_rel_error"] < ERROR_BOUNDS[scheme]
+    assert metrics["weight_bytes_after"] < metrics["weight_bytes_before"]
+    report = json.loads((artifact.path / "quant_report.json").read_text())
+    reasons = {layer["name"]: layer["reason"] for layer in report["layers"]}
+    assert "ignore" in reasons["blocks.0.attn1.to_q"] and reasons["blocks.1.attn1.to_q"] == "quantized"
+
+
+def test_quantized_artifact_reloads_in_a_fresh_process_with_identical_outputs(workdir):
+    artifact = quantize(workdir, "int8_dynamic")["int8_dynamic"]
+    model = artifact.load_model()
+    inputs = model.example_inputs(seed=7)
+    with torch.no_grad():
+        expected = model(**inputs).sample
+    torch.save({"inputs": inputs, "expected": expected}, workdir / "io.pt")
+    code = (
+        "import torch; from compress.artifacts import Artifact\n"
+        f"io = torch.load({str(workdir / 'io.pt')!r}, weights_only=True)\n"
+        f"model = Artifact.open({str(artifact.path)!r}).load_model()\n"
+        "with torch.no_grad(): out = model(**io['inputs']).sample\n"
+        "assert torch.equal(out, io['expected']), (out - io['expected']).abs().max()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_fp8_dynamic_reloads_but_refuses_to_run_without_fp8_kernels(workdir):
+    if torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 9):
+        pytest.skip("this machine has FP8 kernels")
+    artifact = quantize(workdir, "fp8_dynamic")["fp8_dynamic"]
+    assert "emulation" in artifact.metrics["evaluated_with"]
+    model = artifact.load_model()
+    with pytest.raises(Fp8KernelUnavailableError, match=r"8\.9.*fp8_weight_only"):
+        with torch.no_grad():
+            model(**model.example_inputs())
+
+
+def test_keep_most_sensitive_records_scores_and_keeps_layers(workdir):
+    plain = quantize(workdir, "int8_weight_only")["int8_weight_only"].metrics
+    mixed = quantize(workdir, "int8_weight_only", keep_most_sensitive=2)["int8_weight_only"]
+    scores = json.loads((mixed.path / "sensitivity.json").read_text())
+    assert len(scores) == plain["quantized_layers"]
+    assert mixed.metrics["quantized_layers"] == plain["quantized_layers"] - 2
+    assert mixed.metrics["velocity_rel_error"] <= plain["velocity_rel_error"]
+
+
+def test_streaming_from_the_official_layout_matches_in_memory(workdir):
+    torch.manual_seed(0)
+    teacher = WanS2VTransformer3DModel.from_preset("tiny")
+    teacher.save_official(workdir / "official")
+    stream = Recipe(model="official", output="runs/s",
+                    stages=[QuantizeStage(name="q", scheme="fp8_weight_only", streaming=True)]).run(quiet=True)["q"]
+    memory = Recipe(model="official", output="runs/m",
+                    stages=[QuantizeStage(name="q", scheme="fp8_weight_only")]).run(quiet=True)["q"]
+    a, b = stream.load_model(), memory.load_model()
+    assert stream.metrics["quantized_layers"] == memory.metrics["quantized_layers"]
+    inputs = a.example_inputs(seed=3)
+    with torch.no_grad():
+        assert torch.equal(a(**inputs).sample, b(**inputs).sample)

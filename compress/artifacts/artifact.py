@@ -77,7 +77,7 @@ class ArtifactWriter:
         partial = self.final_path.parent / f".{self.final_path.name}{PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(3)}"
         self.path = Path(path or partial)
         self.path.mkdir(parents=True, exist_ok=path is not None)
-        #: extra top-level manifest fields a stage wants recorded (e.g. "description")
+        #: extra top-level manifest fields a stage wants recorded ("description"; "figures": PNG paths for the card)
         self.extra: dict = {}
 
     def save_model(self, model, max_shard_size: str = "2GB") -> None:

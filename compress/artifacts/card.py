@@ -52,6 +52,8 @@ def render_card(manifest: dict) -> str:
     config = manifest.get("stage_config")
     if config:
         lines += ["## Stage configuration", "", "```json", json.dumps(config, indent=2, sort_keys=True), "```", ""]
+    for figure in manifest.get("figures", []):
+        lines += [f"![{figure}]({figure})", ""]
     metrics = flat_metrics(manifest.get("metrics", {}))
     if metrics:
         lines += ["## Metrics", "", "| metric | value |", "|---|---|"]

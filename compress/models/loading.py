@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from compress.errors import UserInputError
+from compress.utils.shards import ShardedWriter
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 INDEX_NAME = WEIGHTS_NAME + ".index.json"
@@ -166,39 +166,13 @@ def write_checkpoint(
     directory: Path, tensors: Iterable[tuple[str, torch.Tensor]], config: dict, max_shard_size: int | str = "10GB"
 ) -> list[Path]:
     """Write (name, tensor) pairs as safetensors shards of at most max_shard_size (a single file when one
-    shard suffices) plus config.json. Tensors are consumed lazily: one shard is held at a time."""
+    shard suffices) plus config.json. Tensors are consumed lazily, one in memory at a time."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("diffusion_pytorch_model*"):
         stale.unlink()
-    limit = _parse_size(max_shard_size)
-    shards: list[tuple[Path, list[str]]] = []
-    current, size, total = {}, 0, 0
-
-    def flush():
-        path = directory / f"diffusion_pytorch_model-{len(shards) + 1:05d}.partial"
-        save_file(current, str(path), metadata={"format": "pt"})
-        shards.append((path, list(current)))
-
+    writer = ShardedWriter(directory, WEIGHTS_NAME.removesuffix(".safetensors"), _parse_size(max_shard_size))
     for name, tensor in tensors:
-        nbytes = tensor.numel() * tensor.element_size()
-        if current and size + nbytes > limit:
-            flush()
-            current, size = {}, 0
-        current[name] = tensor.detach().contiguous()
-        size += nbytes
-        total += nbytes
-    if current or not shards:
-        flush()
-
-    if len(shards) == 1:
-        final = [shards[0][0].rename(directory / WEIGHTS_NAME)]
-    else:
-        final, weight_map = [], {}
-        for i, (path, names) in enumerate(shards, start=1):
-            final.append(path.rename(directory / f"diffusion_pytorch_model-{i:05d}-of-{len(shards):05d}.safetensors"))
-            weight_map.update({n: final[-1].name for n in names})
-        index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-        (directory / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        writer.add(name, tensor)
+    final = writer.close()
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return final

@@ -7,7 +7,6 @@ never the model size.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable, Collection, Iterator
@@ -16,64 +15,16 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from compress.quant import kernels
 from compress.quant.api import QUANTIZED, LayerDecision, QuantReport
 from compress.quant.config import QuantConfig
 from compress.quant.serialization import WEIGHTS_NAME, QuantizedStructure, checkpoint_files
-
-INDEX_NAME = "model.safetensors.index.json"
+from compress.utils.shards import ShardedWriter
 
 
 def _nbytes(tensor: torch.Tensor) -> int:
     return tensor.numel() * tensor.element_size()
-
-
-class _ShardWriter:
-    """Collects tensors and writes a shard whenever the next tensor would push it past shard_bytes."""
-
-    def __init__(self, directory: Path, shard_bytes: int):
-        self.directory, self.shard_bytes = directory, shard_bytes
-        self.pending: dict[str, torch.Tensor] = {}
-        self.pending_bytes = 0
-        self.shards: list[list[str]] = []  # keys of each written shard
-        self.total_bytes = 0
-
-    def add_all(self, tensors: dict[str, torch.Tensor]) -> int:
-        for key, tensor in tensors.items():
-            self.add(key, tensor)
-        return sum(_nbytes(t) for t in tensors.values())
-
-    def add(self, key: str, tensor: torch.Tensor) -> None:
-        if self.pending and self.pending_bytes + _nbytes(tensor) > self.shard_bytes:
-            self.flush()
-        self.pending[key] = tensor.contiguous()
-        self.pending_bytes += _nbytes(tensor)
-        self.total_bytes += _nbytes(tensor)
-
-    def flush(self) -> None:
-        save_file(self.pending, self._temp_name(len(self.shards)), metadata={"format": "pt"})
-        self.shards.append(list(self.pending))
-        self.pending, self.pending_bytes = {}, 0
-
-    def _temp_name(self, index: int) -> Path:
-        return self.directory / f"shard-{index:05d}.tmp"
-
-    def close(self) -> None:
-        """Flush the rest, give shards their final names, and write the index when there are several."""
-        if self.pending or not self.shards:
-            self.flush()
-        if len(self.shards) == 1:
-            self._temp_name(0).rename(self.directory / WEIGHTS_NAME)
-            return
-        weight_map = {}
-        for index, keys in enumerate(self.shards):
-            name = f"model-{index + 1:05d}-of-{len(self.shards):05d}.safetensors"
-            self._temp_name(index).rename(self.directory / name)
-            weight_map.update(dict.fromkeys(keys, name))
-        index_json = {"metadata": {"total_size": self.total_bytes}, "weight_map": weight_map}
-        (self.directory / INDEX_NAME).write_text(json.dumps(index_json, indent=2) + "\n")
 
 
 def _source_tensors(src_dir: Path) -> Iterator[tuple[str, torch.Tensor]]:
@@ -130,7 +81,7 @@ def quantize_checkpoint(src_dir: str | PathLike, dst_dir: str | PathLike, config
     tmp.mkdir(parents=True)
     report = QuantReport(config.scheme)
     try:
-        writer = _ShardWriter(tmp, shard_bytes)
+        writer = ShardedWriter(tmp, WEIGHTS_NAME.removesuffix(".safetensors"), shard_bytes)
         for key, tensor in _source_tensors(src):
             if rename is not None:
                 renamed = rename(key)
@@ -139,7 +90,7 @@ def quantize_checkpoint(src_dir: str | PathLike, dst_dir: str | PathLike, config
                 key = renamed
             report.bytes_before += _nbytes(tensor)
             outputs, decision = _convert(key, tensor, config, dtype, linear_names)
-            report.bytes_after += writer.add_all(outputs)
+            report.bytes_after += sum(writer.add(name, t) for name, t in outputs.items())
             del tensor, outputs  # what is still needed lives in the pending shard
             if decision is not None:
                 report.layers.append(decision)

@@ -66,11 +66,10 @@ class Recipe(BaseModel):
             label = f"stages[{i}] ({stage.display_name})"
             if stage.display_name in seen:
                 problems.append(f"{label}.name: expected a unique stage name; found a second '{stage.display_name}'")
-            if stage.input is not None and stage.input not in seen:
-                problems.append(
-                    f"{label}.input: expected 'source' or the name of an earlier stage ({', '.join(sorted(seen))}); "
-                    f"found '{stage.input}'"
-                )
+            for field, name in stage.referenced_stages().items():
+                if name not in seen:
+                    problems.append(f"{label}.{field}: expected 'source' or the name of an earlier stage "
+                                    f"({', '.join(sorted(seen))}); found '{name}'")
             seen.add(stage.display_name)
         if problems:
             raise RecipeError(problems)

@@ -28,6 +28,8 @@ class Stage(BaseModel):
     kind: ClassVar[str]
     #: short human description, shown by `compress recipe validate`
     summary: ClassVar[str] = ""
+    #: metrics shown in summary tables (others stay in the manifest)
+    key_metrics: ClassVar[tuple[str, ...]] = ()
     #: whether the artifact holds model weights (a reference dataset stage does not)
     produces_model: ClassVar[bool] = True
     #: whether every torchrun rank runs `run` (sharing one output directory); otherwise rank 0 alone
@@ -60,6 +62,10 @@ class Stage(BaseModel):
     def config_dict(self) -> dict:
         """The stage's configuration as plain JSON-able data (kind included)."""
         return {"kind": self.kind, **self.model_dump(mode="json", exclude={"name"})}
+
+    def referenced_stages(self) -> dict[str, str]:
+        """{field: stage name} of the earlier stages this one reads; the recipe checks they exist."""
+        return {"input": self.input} if self.input else {}
 
     def data_fingerprint(self, ctx: "StageContext") -> dict | None:
         """Identity of external data the stage reads (files named in its config), part of its resume key."""

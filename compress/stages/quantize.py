@@ -35,6 +35,7 @@ from compress.stages.base import Stage
 class QuantizeStage(Stage):
     kind = "quantize"
     summary = "FP8 / INT8 quantization of Linear weights (and activations for *_dynamic schemes)"
+    key_metrics = ("velocity_rel_error", "quantized_layers")
 
     scheme: Scheme
     granularity: Granularity = "per_channel"
@@ -44,8 +45,13 @@ class QuantizeStage(Stage):
     keep_first_last_blocks: bool = Field(default=True, description="keep blocks.0 and the last block unquantized")
     keep_most_sensitive: int = Field(default=0, ge=0, description="mixed precision: keep the worst N layers")
     calibration_batches: int = Field(default=2, ge=1, le=64)
+    reference: str | None = Field(
+        default=None, description="a reference stage whose dataset gives the calibration inputs (default: random)")
     streaming: bool = Field(default=False, description="quantize the checkpoint tensor by tensor (larger than RAM)")
     shard_size_gb: float = Field(default=2.0, gt=0)
+
+    def referenced_stages(self) -> dict[str, str]:
+        return {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
 
     def quant_config(self, model: torch.nn.Module) -> QuantConfig:
         ignore = list(self.ignore if self.ignore is not None else getattr(model, "_keep_in_high_precision", []))
@@ -59,7 +65,7 @@ class QuantizeStage(Stage):
             return self._run_streaming(source, out)
         model = source.load_model(device=ctx.device).eval()
         config = self.quant_config(model)
-        inputs = [model.example_inputs(seed=ctx.seed + i, device=ctx.device) for i in range(self.calibration_batches)]
+        inputs = self._calibration_inputs(model, ctx)
         with torch.no_grad():
             reference = [model(**x).sample for x in inputs]
             if self.keep_most_sensitive:
@@ -71,9 +77,16 @@ class QuantizeStage(Stage):
         model.save_config(out.path)
         save_quantized(model, out.path, config)
         out.write_json("quant_report.json", report.to_dict())
-        ctx.log(f"  {report.summary()}")
+        ctx.log(f"  {report.summary().splitlines()[0]} (quant_report.json lists every layer)")
         return {"scheme": self.scheme, "quantized_layers": len(report.quantized), "kept_layers": len(report.kept),
                 "weight_bytes_before": report.bytes_before, "weight_bytes_after": report.bytes_after, **errors}
+
+    def _calibration_inputs(self, model, ctx) -> list[dict]:
+        if self.reference is None:
+            return [model.example_inputs(seed=ctx.seed + i, device=ctx.device) for i in range(self.calibration_batches)]
+        from compress.pipelines.samples import calibration_inputs
+
+        return calibration_inputs(ctx.artifact(self.reference), self.calibration_batches, ctx.seed, ctx.device)
 
     def _output_errors(self, model, inputs, reference, device) -> dict:
         """Relative error of the DiT output (velocity) against the unquantized model on the same inputs."""

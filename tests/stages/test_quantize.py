@@ -11,6 +11,7 @@ import torch
 
 from compress import Recipe
 from compress.artifacts.weights import read_header
+from compress.errors import RecipeError
 from compress.models import WanS2VTransformer3DModel
 from compress.quant import Fp8KernelUnavailableError
 from compress.stages.quantize import QuantizeStage
@@ -101,3 +102,17 @@ def test_streaming_from_the_official_layout_matches_in_memory(workdir):
     inputs = a.example_inputs(seed=3)
     with torch.no_grad():
         assert torch.equal(a(**inputs).sample, b(**inputs).sample)
+
+
+def test_calibration_from_a_reference_dataset(workdir):
+    from compress.stages.reference import ReferenceStage
+
+    reference = ReferenceStage(name="ref", inputs="builtin:quickstart", max_clips=1, size="64*64", frames=16,
+                               num_inference_steps=2)
+    quantized = QuantizeStage(name="q", input="source", scheme="int8_weight_only", reference="ref",
+                              calibration_batches=3)
+    result = Recipe(model="tiny", output="runs/r", stages=[reference, quantized]).run(quiet=True)
+    assert 0 < result["q"].metrics["velocity_rel_error"] < ERROR_BOUNDS["int8_weight_only"]
+    missing = QuantizeStage(name="q2", input="source", scheme="int8_weight_only", reference="nope")
+    with pytest.raises(RecipeError, match=r"stages\[1\] \(q2\).reference: expected 'source' or the name of an earlier"):
+        Recipe(model="tiny", output="runs/r", stages=[reference, missing])

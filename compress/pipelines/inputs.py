@@ -1,0 +1,66 @@
+"""Input sets for generation: a YAML file (the synthetic set's `inputs.yaml`, or a plain list) or a CSV file.
+
+Each entry needs `image` and `audio` (paths relative to the file); optional: `id`, `prompt`,
+`negative_prompt`, `seed`. Entries keep the order of the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from compress.artifacts.hashing import sha256_file
+from compress.errors import UserInputError
+
+
+@dataclass(frozen=True)
+class InputClip:
+    index: int
+    id: str
+    image: Path
+    audio: Path
+    prompt: str
+    negative_prompt: str
+    seed: int | None
+
+
+def read_input_set(path: Path, resolve=lambda p: p) -> list[InputClip]:
+    """Entries of an input file; `resolve` checks each absolute file path (e.g. against the recipe's roots)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"inputs: no such file '{path}'")
+    if path.suffix.lower() == ".csv":
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        data = yaml.safe_load(path.read_text())
+        rows = data.get("clips") if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not rows:
+        raise UserInputError(f"inputs: '{path}' lists no clips (expected a list, or a mapping with 'clips:')")
+    clips = []
+    for index, row in enumerate(rows):
+        where = f"inputs: '{path}' entry {index}"
+        if not isinstance(row, dict) or not row.get("image") or not row.get("audio"):
+            raise UserInputError(f"{where}: needs 'image' and 'audio'")
+        files = {}
+        for key in ("image", "audio"):
+            file = resolve((path.parent / str(row[key])).resolve())
+            if not file.is_file():
+                raise UserInputError(f"{where}: {key} file '{file}' does not exist")
+            files[key] = file
+        seed = row.get("seed")
+        clips.append(InputClip(index, str(row.get("id") or f"{index:05d}"), files["image"], files["audio"],
+                               str(row.get("prompt") or ""), str(row.get("negative_prompt") or ""),
+                               None if seed in (None, "") else int(seed)))
+    return clips
+
+
+def input_set_fingerprint(path: Path, clips: list[InputClip]) -> dict:
+    """Content hashes of the input file and every file it lists."""
+    files = sorted({p for c in clips for p in (c.image, c.audio)})
+    return {"file": sha256_file(Path(path)),
+            "files": {os.path.relpath(f, Path(path).parent): sha256_file(f) for f in files}}

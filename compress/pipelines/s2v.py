@@ -1,0 +1,198 @@
+"""Speech-to-video generation with the Wan2.2-S2V DiT, following upstream `wan/speech2video.py`.
+
+Per clip of `frames_per_clip` frames (F = frames_per_clip / 4 latent frames):
+- noise from a CPU generator seeded `seed + clip`; flow-matching sampling with upstream's sigmas
+  (linspace(1 - 1/1000, 0) shifted by `shift`) and classifier-free guidance that drops text (negative
+  prompt) and audio (zeros) together while reference, motion and pose stay;
+- clip 0 drops the motion tokens and is decoded behind the reference latent; every later clip conditions on
+  the VAE encoding of the last `motion_frames` (73 = 19 latents) decoded pixel frames and is decoded behind
+  them, keeping the last frames_per_clip frames (the causal VAE sees the history, as upstream).
+Differences from upstream: the number of clips is ceil(audio frames / frames_per_clip) (upstream adds a clip
+of silence when the audio fills whole clips), and clip 0 keeps all its frames (upstream drops its first 3,
+which leaves its output 3 frames ahead of the audio), so frame i always belongs to audio frame i.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import numpy as np
+import torch
+from PIL import Image
+
+from .audio import audio_features, clips_for_audio, load_audio
+from .components import NUM_TRAIN_TIMESTEPS, S2VComponents
+from .video import load_image, prepare_image, size_for_area, to_uint8
+
+FPS = 16
+MOTION_FRAMES = 73  # pixel frames of history = 19 latent frames
+# upstream's default negative prompt (used when the negative prompt is empty)
+UPSTREAM_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，"
+    "多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，"
+    "背景人很多，倒着走"
+)
+
+
+@dataclass
+class S2VOutput:
+    frames: np.ndarray | torch.Tensor  # uint8 [T, H, W, 3] ("np") or float [3, T, H, W] in [-1, 1] ("pt")
+    latents: torch.Tensor  # [clips, 16, F, h, w] denoised latents of each clip
+    audio_features: torch.Tensor  # [num_hidden_states, audio_dim, clips * frames_per_clip]
+    ref_latents: torch.Tensor  # [16, 1, h, w]
+    motion_latents: torch.Tensor  # [clips, 16, M, h, w] conditioning of each clip (clip 0: zeros, dropped)
+    text_embeds: torch.Tensor  # [L, text_dim]
+    negative_text_embeds: torch.Tensor  # [L', text_dim]
+    seeds: list[int]  # noise seed of each clip
+    block_outputs: dict[int, torch.Tensor] = field(default_factory=dict)  # block -> [clips, steps, noisy tokens, dim]
+
+
+def flow_sigmas(num_inference_steps: int) -> np.ndarray:
+    """Upstream's unshifted sampling sigmas (the scheduler applies the shift)."""
+    return np.linspace(1 - 1 / NUM_TRAIN_TIMESTEPS, 0, num_inference_steps + 1)[:-1]
+
+
+def clip_noise(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """The initial noise of one clip: float32 from a CPU generator, the same on every device."""
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+class _BlockRecorder:
+    """Forward hooks keeping the noisy-token outputs of chosen DiT blocks while `active`."""
+
+    def __init__(self, dit, blocks, steps: set[int] | None):
+        self.steps, self.active, self.step, self.num_noisy = steps, False, 0, 0
+        self.outputs: dict[int, list[torch.Tensor]] = {b: [] for b in blocks}
+        self.handles = [dit.blocks[b].register_forward_hook(self._hook(b)) for b in blocks]
+
+    def _hook(self, block: int):
+        def hook(module, args, output):
+            if self.active and (self.steps is None or self.step in self.steps):
+                self.outputs[block].append(output[0, : self.num_noisy].float().cpu())
+        return hook
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def stacked(self, num_clips: int) -> dict[int, torch.Tensor]:
+        return {b: torch.stack(v).unflatten(0, (num_clips, -1)) for b, v in self.outputs.items()}
+
+
+class S2VPipeline:
+    def __init__(self, components: S2VComponents):
+        self.components = components
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.components.dit.parameters()).device
+
+    @torch.no_grad()
+    def encode_video(self, pixels: torch.Tensor) -> torch.Tensor:
+        """[1, 3, T, H, W] in [-1, 1] -> normalised latents [1, 16, 1 + (T - 1) // 4, H / 8, W / 8] (posterior mean)."""
+        vae = self.components.vae
+        mean, inv_std = self._latent_stats(vae.device)
+        mu = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode().float()
+        return ((mu - mean) * inv_std).to(self.device)
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents [1, 16, f, h, w] -> pixels [1, 3, 1 + 4 (f - 1), 8h, 8w] in [-1, 1], on the CPU."""
+        vae = self.components.vae
+        mean, inv_std = self._latent_stats(vae.device)
+        z = latents.to(vae.device, torch.float32) / inv_std + mean
+        return vae.decode(z.to(vae.dtype)).sample.float().clamp(-1, 1).cpu()
+
+    def _latent_stats(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The VAE's per-channel latent mean and 1 / std, as [1, 16, 1, 1, 1]."""
+        cfg = self.components.vae.config
+        mean = torch.tensor(cfg.latents_mean, device=device).view(1, -1, 1, 1, 1)
+        return mean, 1.0 / torch.tensor(cfg.latents_std, device=device).view(1, -1, 1, 1, 1)
+
+    def _scheduler(self, shift: float, num_inference_steps: int):
+        base = self.components.scheduler
+        key = "flow_shift" if "flow_shift" in base.config else "shift"
+        scheduler = type(base).from_config(base.config, **{key: shift})
+        scheduler.set_timesteps(sigmas=flow_sigmas(num_inference_steps), device=self.device)
+        return scheduler
+
+    def _size(self, image: Image.Image, height, width, max_area) -> tuple[int, int]:
+        if height is None and width is None:
+            height, width = size_for_area(image.height, image.width, max_area or image.height * image.width)
+        if height is None or width is None or height % 64 or width % 64 or height <= 0 or width <= 0:
+            raise ValueError(f"height and width must both be positive multiples of 64, got {height}x{width}")
+        return height, width
+
+    @torch.no_grad()
+    def __call__(self, image, audio, prompt: str, negative_prompt: str = "", num_inference_steps: int = 40,
+                 guidance_scale: float = 4.5, shift: float = 3.0, height: int | None = None, width: int | None = None,
+                 max_area: int | None = None, frames_per_clip: int = 80, num_clips: int | None = None,
+                 motion_frames: int = MOTION_FRAMES, seed: int = 0, output_type: str = "np",
+                 capture_blocks: tuple[int, ...] = (), capture_steps: tuple[int, ...] | None = None) -> S2VOutput:
+        """image: PIL / uint8 array / path; audio: 16 kHz mono array or a sound file. Size: height x width
+        (multiples of 64), else the image's aspect fitted to `max_area` (default: the image's area) as upstream.
+        num_clips None: as many clips as the audio covers. motion_frames: pixel frames of history (4k + 1; 73
+        upstream; fewer leave the oldest frame-pack slots empty). negative_prompt "": upstream's default.
+        capture_blocks: DiT blocks whose outputs (noisy tokens, conditional pass, steps `capture_steps` or all)
+        are returned in `block_outputs`."""
+        if frames_per_clip <= 0 or frames_per_clip % 4:
+            raise ValueError(f"frames_per_clip must be a positive multiple of 4, got {frames_per_clip}")
+        if motion_frames < 1 or motion_frames % 4 != 1:
+            raise ValueError(f"motion_frames must be 4k + 1, got {motion_frames}")
+        if output_type not in ("np", "pt"):
+            raise ValueError(f"output_type must be 'np' or 'pt', got {output_type!r}")
+        c = self.components
+        image = load_image(image)
+        height, width = self._size(image, height, width, max_area)
+        wave = load_audio(audio)
+        num_clips = clips_for_audio(len(wave), FPS, frames_per_clip, num_clips)
+
+        feats = audio_features(c.audio_encoder, wave, FPS, num_clips * frames_per_clip).to(self.device)
+        text = c.encode_text(prompt).to(self.device)
+        negative = c.encode_text(negative_prompt or UPSTREAM_NEGATIVE_PROMPT).to(self.device)
+        ref = self.encode_video(prepare_image(image, height, width))
+        latent_shape = (1, c.dit.config.in_channels, frames_per_clip // 4, height // 8, width // 8)
+        motion = torch.zeros(1, latent_shape[1], (motion_frames + 3) // 4, *latent_shape[3:], device=self.device)
+        history = torch.zeros(1, 3, motion_frames, height, width)
+        recorder = _BlockRecorder(c.dit, capture_blocks, None if capture_steps is None else set(capture_steps))
+        recorder.num_noisy = latent_shape[2] * (latent_shape[3] // 2) * (latent_shape[4] // 2)
+        videos, latents, motions = [], [], []
+        try:
+            for clip in range(num_clips):
+                audio_clip = feats[None, ..., clip * frames_per_clip : (clip + 1) * frames_per_clip]
+                denoised = self._denoise(
+                    clip_noise(seed + clip, latent_shape).to(self.device), text, negative, audio_clip, ref, motion,
+                    first=clip == 0, steps=num_inference_steps, guidance_scale=guidance_scale, shift=shift,
+                    recorder=recorder)
+                video = self.decode_latents(torch.cat([ref if clip == 0 else motion, denoised], dim=2))
+                video = video[:, :, -frames_per_clip:]
+                videos.append(video[0])
+                latents.append(denoised[0].cpu())
+                motions.append(motion[0].cpu())
+                if clip + 1 < num_clips:
+                    history = torch.cat([history, video], dim=2)[:, :, -motion_frames:]
+                    motion = self.encode_video(history)
+        finally:
+            recorder.remove()
+        frames = torch.cat(videos, dim=1)
+        return S2VOutput(
+            frames=to_uint8(frames) if output_type == "np" else frames, latents=torch.stack(latents),
+            audio_features=feats.cpu(), ref_latents=ref[0].cpu(), motion_latents=torch.stack(motions),
+            text_embeds=text[0].cpu(), negative_text_embeds=negative[0].cpu(),
+            seeds=[seed + clip for clip in range(num_clips)], block_outputs=recorder.stacked(num_clips))
+
+    def _denoise(self, latents, text, negative, audio, ref, motion, *, first, steps, guidance_scale, shift, recorder):
+        dit = self.components.dit
+        scheduler = self._scheduler(shift, steps)
+        cond = dict(encoder_hidden_states=text, audio_features=audio, ref_latents=ref, motion_latents=motion,
+                    drop_motion_frames=first)
+        uncond = {**cond, "encoder_hidden_states": negative, "audio_features": torch.zeros_like(audio)}
+        for step, t in enumerate(scheduler.timesteps):
+            timestep = t.expand(1).to(self.device)
+            recorder.step, recorder.active = step, True
+            pred = dit(latents, timestep, **cond).sample
+            recorder.active = False
+            if guidance_scale > 1:
+                pred_uncond = dit(latents, timestep, **uncond).sample
+                pred = pred_uncond + guidance_scale * (pred - pred_uncond)
+            latents = scheduler.step(pred, t, latents, return_dict=False)[0]
+        return latents

@@ -1,0 +1,122 @@
+"""The S2V pipeline end to end on the tiny teacher: shapes, determinism, CFG, clip continuation, errors."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from compress.pipelines import S2VPipeline, flow_scheduler, write_video
+from compress.pipelines.s2v import UPSTREAM_NEGATIVE_PROMPT
+from compress.pipelines.video import prepare_image, size_for_area
+
+ARGS = dict(prompt="a person talking", num_inference_steps=2, frames_per_clip=8, seed=3)
+
+
+class Calls(list):
+    perturb: set[int] = set()
+
+
+@pytest.fixture
+def calls(pipe, monkeypatch):
+    """Records the keyword arguments of every DiT forward; `calls.perturb` shifts predictions of chosen calls."""
+    dit, forward, record = pipe.components.dit, pipe.components.dit.forward, Calls()
+
+    def spy(hidden_states, timestep, **kwargs):
+        out = forward(hidden_states, timestep, **kwargs)
+        if len(record) in record.perturb:
+            out.sample = out.sample + 0.5
+        record.append(kwargs)
+        return out
+
+    monkeypatch.setattr(dit, "forward", spy)
+    return record
+
+
+@pytest.fixture(scope="module")
+def baseline(pipe, face, speech):
+    return pipe(face, speech, **ARGS, capture_blocks=(0, 2), capture_steps=(1,))
+
+
+def test_one_clip_shapes_determinism_and_guidance(pipe, face, speech, calls, baseline):
+    out = pipe(face, speech, **ARGS)
+    assert out.frames.shape == (8, 64, 64, 3) and out.frames.dtype == np.uint8
+    assert out.latents.shape == (1, 16, 2, 8, 8)
+    assert out.audio_features.shape == (25, 32, 8)
+    assert out.ref_latents.shape == (16, 1, 8, 8) and out.seeds == [3]
+    assert np.array_equal(out.frames, baseline.frames)  # deterministic, and capturing blocks changes nothing
+
+    # CFG: per step one conditional and one unconditional pass; the latter drops text and audio together
+    cond, uncond = calls[0], calls[1]
+    assert len(calls) == 2 * ARGS["num_inference_steps"]
+    assert torch.count_nonzero(uncond["audio_features"]) == 0 and torch.count_nonzero(cond["audio_features"]) > 0
+    assert torch.equal(uncond["encoder_hidden_states"], pipe.components.encode_text(UPSTREAM_NEGATIVE_PROMPT))
+    assert torch.equal(uncond["ref_latents"], cond["ref_latents"]) and cond["drop_motion_frames"]
+
+    no_cfg = pipe(face, speech, **{**ARGS, "guidance_scale": 1.0})
+    assert len(calls) == 2 * 2 + 2
+    assert not np.array_equal(no_cfg.frames, out.frames)
+
+
+def test_capture_block_outputs(pipe, baseline):
+    assert {b: tuple(t.shape) for b, t in baseline.block_outputs.items()} == {0: (1, 1, 32, 64), 2: (1, 1, 32, 64)}
+    assert not any(block._forward_hooks for block in pipe.components.dit.blocks)
+
+
+def test_second_clip_continues_from_the_first(pipe, face, speech, calls):
+    args = {**ARGS, "frames_per_clip": 4, "motion_frames": 5, "output_type": "pt"}
+    out = pipe(face, speech, **args)  # 0.5 s of audio = 8 frames = 2 clips of 4
+    assert out.frames.shape == (3, 8, 64, 64) and out.seeds == [3, 4]
+    steps = 2 * ARGS["num_inference_steps"]
+    assert all(c["drop_motion_frames"] for c in calls[:steps])
+    assert not any(c["drop_motion_frames"] for c in calls[steps:])
+    # clip 1 is conditioned on the encoding of the last 5 pixel frames: 1 empty frame + clip 0
+    history = torch.cat([torch.zeros(1, 3, 1, 64, 64), out.frames[None, :, :4]], dim=2)
+    assert torch.allclose(calls[steps]["motion_latents"][0], pipe.encode_video(history)[0], atol=1e-5)
+    assert torch.equal(out.motion_latents[1], calls[steps]["motion_latents"][0])
+
+    calls.clear()
+    calls.perturb = set(range(steps))  # change clip 0 only
+    changed = pipe(face, speech, **args)
+    assert not torch.equal(changed.frames[:, :4], out.frames[:, :4])
+    assert torch.equal(changed.audio_features, out.audio_features)
+    assert not torch.equal(changed.latents[1], out.latents[1])
+
+
+def test_euler_scheduler(pipe, face, speech, baseline):
+    euler = S2VPipeline(dataclasses.replace(pipe.components, scheduler=flow_scheduler("euler")))
+    out = euler(face, speech, **ARGS)
+    assert out.frames.shape == (8, 64, 64, 3)
+    assert not np.array_equal(out.frames, baseline.frames)
+
+
+def test_audio_too_short_and_bad_sizes(pipe, face, speech):
+    with pytest.raises(ValueError, match="audio too short"):
+        pipe(face, speech[:500], **ARGS)
+    with pytest.raises(ValueError, match="audio too short for num_clips=3"):
+        pipe(face, speech, **ARGS, num_clips=3)
+    with pytest.raises(ValueError, match="multiples of 64"):
+        pipe(face, speech, **ARGS, height=60, width=64)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        pipe(face, speech, **{**ARGS, "frames_per_clip": 6})
+
+
+def test_size_and_image_preparation():
+    assert size_for_area(64, 64, 64 * 64) == (64, 64)
+    assert size_for_area(480, 832, 480 * 832) == (448, 832)  # upstream pads up to 64, then shrinks to fit
+    h, w = size_for_area(1080, 1920, 480 * 832)
+    assert h % 64 == 0 and w % 64 == 0 and h * w <= 480 * 832
+    wide = np.zeros((50, 100, 3), np.uint8)
+    wide[:, 50:] = 255
+    from PIL import Image
+
+    pixels = prepare_image(Image.fromarray(wide), 64, 64)
+    assert pixels.shape == (1, 3, 1, 64, 64) and pixels.min() == -1 and pixels.max() == 1
+
+
+def test_write_video_falls_back_to_png_and_wav(tmp_path, speech, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    frames = np.zeros((3, 64, 64, 3), np.uint8)
+    written = write_video(frames, speech, tmp_path / "out.mp4")
+    assert written.format == "png+wav" and written.path == tmp_path / "out"
+    assert sorted(p.name for p in written.path.iterdir()) == ["audio.wav", *(f"frame_{i:05d}.png" for i in range(3))]

@@ -14,14 +14,17 @@ from rich.table import Table
 
 from compress.artifacts.card import flat_metrics, format_metric, human_bytes, human_count
 from compress.errors import CompressError
+from compress.prune.cli import app as prune_app
 from compress.recipe import load_recipe
 from compress.runner import RunResult, Runner
+from compress.stages import registered_kinds, stage_class
 from compress.utils.console import Console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compress and distil talking-head video diffusion models.")
 recipe_app = typer.Typer(no_args_is_help=True, help="Work with recipe files.")
 app.add_typer(recipe_app, name="recipe")
+app.add_typer(prune_app, name="prune")
 out = RichConsole()
 
 SET_HELP = "override a recipe field, e.g. --set stages.int8.scheme=fp8_weight_only (repeatable)"
@@ -106,8 +109,9 @@ def summary_table(result: RunResult, title: str) -> Table:
     for column in ("stage", "kind", "status", "time", "params", "size", "key metrics"):
         table.add_column(column)
     for row in summary_rows(result):
-        numbers = [(k, v) for k, v in flat_metrics(row["metrics"]).items() if isinstance(v, (int, float))]
-        key_metrics = ", ".join(f"{k}={format_metric(v)}" for k, v in numbers[:3])
+        metrics = flat_metrics(row["metrics"])
+        keys = stage_class(row["kind"]).key_metrics if row["kind"] in registered_kinds() else ()
+        key_metrics = ", ".join(f"{k}={format_metric(metrics[k])}" for k in keys if k in metrics)
         table.add_row(row["stage"], row["kind"], row["status"], f"{row['wall_s']:.1f}s" if row["status"] == "ran" else "-",
                       human_count(row["parameters"]) if row["parameters"] else "-",
                       human_bytes(row["bytes"]) if row["bytes"] else "-", key_metrics)

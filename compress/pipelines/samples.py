@@ -36,6 +36,16 @@ def noised_dit_inputs(row: dict, clip: int, sigma: float, generator: torch.Gener
     return inputs, noise - clean
 
 
+def random_calibration_inputs(model, count: int, seed: int = 0, device=None) -> list[dict]:
+    """`count` random forward inputs (seeds seed, seed + 1, ...) at evenly spaced timesteps in (0, 1000)."""
+    inputs = []
+    for i in range(count):
+        x = model.example_inputs(seed=seed + i, device=device)
+        x["timestep"] = torch.full_like(x["timestep"], NUM_TRAIN_TIMESTEPS * (i + 0.5) / count)
+        inputs.append(x)
+    return inputs
+
+
 def calibration_inputs(reference, count: int, seed: int = 0, device=None) -> list[dict]:
     """`count` DiT inputs cycling over the reference rows and clips, at noise levels spread over (0, 1)."""
     rows = list(load_reference_dataset(reference))

@@ -30,9 +30,10 @@ from compress.quant import (
     save_quantized,
 )
 from compress.stages.base import Stage
+from compress.stages.calibration import Calibrated
 
 
-class QuantizeStage(Stage):
+class QuantizeStage(Calibrated, Stage):
     kind = "quantize"
     summary = "FP8 / INT8 quantization of Linear weights (and activations for *_dynamic schemes)"
     key_metrics = ("velocity_rel_error", "quantized_layers")
@@ -44,14 +45,8 @@ class QuantizeStage(Stage):
         default=None, description="Linear modules kept in high precision (globs); default: the model's own list")
     keep_first_last_blocks: bool = Field(default=True, description="keep blocks.0 and the last block unquantized")
     keep_most_sensitive: int = Field(default=0, ge=0, description="mixed precision: keep the worst N layers")
-    calibration_batches: int = Field(default=2, ge=1, le=64)
-    reference: str | None = Field(
-        default=None, description="a reference stage whose dataset gives the calibration inputs (default: random)")
     streaming: bool = Field(default=False, description="quantize the checkpoint tensor by tensor (larger than RAM)")
     shard_size_gb: float = Field(default=2.0, gt=0)
-
-    def referenced_stages(self) -> dict[str, str]:
-        return {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
 
     def quant_config(self, model: torch.nn.Module) -> QuantConfig:
         ignore = list(self.ignore if self.ignore is not None else getattr(model, "_keep_in_high_precision", []))
@@ -65,7 +60,7 @@ class QuantizeStage(Stage):
             return self._run_streaming(source, out)
         model = source.load_model(device=ctx.device).eval()
         config = self.quant_config(model)
-        inputs = self._calibration_inputs(model, ctx)
+        inputs = self.calibration_inputs(model, ctx)
         with torch.no_grad():
             reference = [model(**x).sample for x in inputs]
             if self.keep_most_sensitive:
@@ -80,13 +75,6 @@ class QuantizeStage(Stage):
         ctx.log(f"  {report.summary().splitlines()[0]} (quant_report.json lists every layer)")
         return {"scheme": self.scheme, "quantized_layers": len(report.quantized), "kept_layers": len(report.kept),
                 "weight_bytes_before": report.bytes_before, "weight_bytes_after": report.bytes_after, **errors}
-
-    def _calibration_inputs(self, model, ctx) -> list[dict]:
-        if self.reference is None:
-            return [model.example_inputs(seed=ctx.seed + i, device=ctx.device) for i in range(self.calibration_batches)]
-        from compress.pipelines.samples import calibration_inputs
-
-        return calibration_inputs(ctx.artifact(self.reference), self.calibration_batches, ctx.seed, ctx.device)
 
     def _output_errors(self, model, inputs, reference, device) -> dict:
         """Relative error of the DiT output (velocity) against the unquantized model on the same inputs."""

@@ -76,10 +76,10 @@ class AudioInjector(nn.Module):
     """Runs after one DiT block on the noisy tokens: per latent frame, AdaLN from the global audio token,
     then cross-attention of the frame's video tokens to that frame's audio tokens. Returns the residual."""
 
-    def __init__(self, dim: int, num_heads: int, eps: float):
+    def __init__(self, dim: int, num_heads: int, eps: float, head_dim: int | None = None):
         super().__init__()
         self.norm = AudioAdaLayerNorm(dim)
-        self.attn = Attention(dim, num_heads, eps)
+        self.attn = Attention(dim, num_heads, eps, head_dim)
 
     def forward(self, x: torch.Tensor, audio_global: torch.Tensor, audio_tokens: torch.Tensor) -> torch.Tensor:
         """x [B, F*n, D] float32; audio_global [B, F, D] float32; audio_tokens [B, F, k, D] in compute dtype."""

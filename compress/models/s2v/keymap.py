@@ -120,7 +120,12 @@ def from_official_config(raw: dict) -> dict:
 
 def to_official_config(config) -> dict:
     """Upstream-format config.json for our config (also writes the keys upstream drops, and
-    `num_audio_layers`, which upstream does not know and ignores)."""
+    `num_audio_layers`, which upstream does not know and ignores). Head-pruned configs are refused:
+    upstream ties the attention width to the model dim."""
+    for key in ("attention_heads", "audio_attention_heads"):
+        if config.get(key) not in (None, config["num_attention_heads"]):
+            raise ValueError(f"{key}={config[key]} (pruned attention heads) has no official WanModel_S2V layout; "
+                             f"keep the diffusers layout (save_pretrained)")
     official = {
         "_class_name": "WanModel_S2V", "_diffusers_version": version("diffusers"),
         "dim": config["num_attention_heads"] * config["attention_head_dim"], "num_heads": config["num_attention_heads"],

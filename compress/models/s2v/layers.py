@@ -30,17 +30,19 @@ class RMSNorm(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head attention with q/k RMSNorm across all heads; RoPE when `rope` is given, no mask."""
+    """Multi-head attention with q/k RMSNorm across all heads; RoPE when `rope` is given, no mask.
+    The inner width num_heads * head_dim (head_dim default dim // num_heads) may be narrower than dim."""
 
-    def __init__(self, dim: int, num_heads: int, eps: float):
+    def __init__(self, dim: int, num_heads: int, eps: float, head_dim: int | None = None):
         super().__init__()
         self.num_heads = num_heads
-        self.to_q = nn.Linear(dim, dim)
-        self.to_k = nn.Linear(dim, dim)
-        self.to_v = nn.Linear(dim, dim)
-        self.to_out = nn.ModuleList([nn.Linear(dim, dim)])
-        self.norm_q = RMSNorm(dim, eps)
-        self.norm_k = RMSNorm(dim, eps)
+        inner = num_heads * (head_dim or dim // num_heads)
+        self.to_q = nn.Linear(dim, inner)
+        self.to_k = nn.Linear(dim, inner)
+        self.to_v = nn.Linear(dim, inner)
+        self.to_out = nn.ModuleList([nn.Linear(inner, dim)])
+        self.norm_q = RMSNorm(inner, eps)
+        self.norm_k = RMSNorm(inner, eps)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, rope=None) -> torch.Tensor:
         context = x if context is None else context
@@ -67,12 +69,12 @@ def gated(y: torch.Tensor, split: int, gate: torch.Tensor) -> torch.Tensor:
 class TransformerBlock(nn.Module):
     """Self-attention (RoPE) + text cross-attention + FFN, AdaLN-modulated per token segment."""
 
-    def __init__(self, dim: int, ffn_dim: int, num_heads: int, eps: float):
+    def __init__(self, dim: int, ffn_dim: int, num_heads: int, eps: float, head_dim: int | None = None):
         super().__init__()
         self.norm1 = FP32LayerNorm(dim, eps, elementwise_affine=False)
-        self.attn1 = Attention(dim, num_heads, eps)
+        self.attn1 = Attention(dim, num_heads, eps, head_dim)
         self.norm2 = FP32LayerNorm(dim, eps, elementwise_affine=True)
-        self.attn2 = Attention(dim, num_heads, eps)
+        self.attn2 = Attention(dim, num_heads, eps, head_dim)
         self.norm3 = FP32LayerNorm(dim, eps, elementwise_affine=False)
         self.ffn = FeedForward(dim, inner_dim=ffn_dim, activation_fn="gelu-approximate")
         self.scale_shift_table = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)

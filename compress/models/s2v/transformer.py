@@ -78,12 +78,20 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         num_audio_layers: int = 25,
         num_audio_tokens: int = 4,
         audio_inject_layers: list[int] | tuple[int, ...] = RELEASE_INJECT_LAYERS,
+        attention_heads: int | None = None,
+        audio_attention_heads: int | None = None,
     ):
+        """The residual width is num_attention_heads * attention_head_dim. `attention_heads` (blocks' self- and
+        text cross-attention) and `audio_attention_heads` (audio injectors) are the heads kept after head
+        pruning, each attention_head_dim wide; None means num_attention_heads."""
         super().__init__()
         axis_dims(attention_head_dim)
         inject = list(audio_inject_layers)
         if inject != sorted(set(inject)) or any(not 0 <= i < num_layers for i in inject):
             raise ValueError(f"audio_inject_layers must be increasing block indices in [0, {num_layers}), got {inject}")
+        for name, heads in (("attention_heads", attention_heads), ("audio_attention_heads", audio_attention_heads)):
+            if heads is not None and not 1 <= heads <= num_attention_heads:
+                raise ValueError(f"{name} must be in [1, {num_attention_heads}], got {heads}")
         dim = num_attention_heads * attention_head_dim
 
         self.patch_embedding = nn.Conv3d(in_channels, dim, PATCH_SIZE, stride=PATCH_SIZE)
@@ -93,9 +101,12 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         self.condition_embedder = ConditionEmbedder(dim, freq_dim, text_dim)
         self.audio_encoder = CausalAudioEncoder(audio_dim, num_audio_layers, dim, num_audio_tokens)
         self.blocks = nn.ModuleList(
-            [TransformerBlock(dim, ffn_dim, num_attention_heads, eps) for _ in range(num_layers)]
+            [TransformerBlock(dim, ffn_dim, attention_heads or num_attention_heads, eps, attention_head_dim)
+             for _ in range(num_layers)]
         )
-        self.audio_injectors = nn.ModuleList([AudioInjector(dim, num_attention_heads, eps) for _ in inject])
+        self.audio_injectors = nn.ModuleList(
+            [AudioInjector(dim, audio_attention_heads or num_attention_heads, eps, attention_head_dim) for _ in inject]
+        )
         self.injector_of_block = {block: i for i, block in enumerate(inject)}
         self.norm_out = FP32LayerNorm(dim, eps, elementwise_affine=False)
         self.proj_out = nn.Linear(dim, out_channels * PATCH_SIZE[0] * PATCH_SIZE[1] * PATCH_SIZE[2])

@@ -25,7 +25,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 recipe_app = typer.Typer(no_args_is_help=True, help="Work with recipe files.")
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(prune_app, name="prune")
-out = RichConsole()
+out = RichConsole(width=None if sys.stdout.isatty() else 160)  # logs and pipes get the whole table
 
 SET_HELP = "override a recipe field, e.g. --set stages.int8.scheme=fp8_weight_only (repeatable)"
 
@@ -111,7 +111,7 @@ def summary_table(result: RunResult, title: str) -> Table:
     for row in summary_rows(result):
         metrics = flat_metrics(row["metrics"])
         keys = stage_class(row["kind"]).key_metrics if row["kind"] in registered_kinds() else ()
-        key_metrics = ", ".join(f"{k}={format_metric(metrics[k])}" for k in keys if k in metrics)
+        key_metrics = ", ".join(f"{k} {format_metric(metrics[k])}" for k in keys if k in metrics)
         table.add_row(row["stage"], row["kind"], row["status"], f"{row['wall_s']:.1f}s" if row["status"] == "ran" else "-",
                       human_count(row["parameters"]) if row["parameters"] else "-",
                       human_bytes(row["bytes"]) if row["bytes"] else "-", key_metrics)

@@ -28,6 +28,7 @@ def _size(model: torch.nn.Module) -> tuple[int, int]:
 
 class PruneStage(Calibrated, Stage, PruneConfig):
     kind = "prune"
+    key_metrics = ("params_removed_fraction", "velocity_rel_error")
     summary = "prune the S2V DiT: drop blocks (depth), FFN channels and heads (width), or 2:4 sparsity"
 
     def run(self, source, out, ctx) -> dict:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from compress.artifacts.card import flat_metrics, format_metric, human_bytes, human_count
 from compress.errors import CompressError
+from compress.memory.cli import vram
 from compress.prune.cli import app as prune_app
 from compress.recipe import load_recipe
 from compress.runner import RunResult, Runner
@@ -25,6 +26,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 recipe_app = typer.Typer(no_args_is_help=True, help="Work with recipe files.")
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(prune_app, name="prune")
+app.command("vram")(vram)
 out = RichConsole(width=None if sys.stdout.isatty() else 160)  # logs and pipes get the whole table
 
 SET_HELP = "override a recipe field, e.g. --set stages.int8.scheme=fp8_weight_only (repeatable)"

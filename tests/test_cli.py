@@ -1,22 +1,13 @@
 """The command line: exit codes, summaries, --json output."""
 
 import json
-import sys
 
 import pytest
 
-from compress.cli import main
+from tests.helpers import run_cli
 
 
-def cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["compress", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+cli = run_cli
 
 
 @pytest.fixture

@@ -1,10 +1,6 @@
 """The prune stage on the tiny S2V teacher: depth, width and 2:4 from a recipe; sizes, reload, errors."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,8 +9,8 @@ from compress import Recipe
 from compress.models import WanS2VTransformer3DModel
 from compress.prune import MASKS_FILE, PruneTargetError, load_masks
 from compress.stages.prune import PruneStage
+from tests.helpers import assert_reloads_identically
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def prune(name="p", **fields):
@@ -51,20 +47,7 @@ def test_depth_removes_exactly_the_dropped_blocks_and_reloads_in_a_fresh_process
     model = artifact.load_model()
     survivors = [b for b in source.config.audio_inject_layers if b != dropped]
     assert model.config.num_layers == 2 and model.config.audio_inject_layers == [b - (b > dropped) for b in survivors]
-    inputs = model.example_inputs(seed=7)
-    with torch.no_grad():
-        expected = model(**inputs).sample
-    torch.save({"inputs": inputs, "expected": expected}, workdir / "io.pt")
-    code = (
-        "import torch; from compress.models import WanS2VTransformer3DModel as M\n"
-        f"io = torch.load({str(workdir / 'io.pt')!r}, weights_only=True)\n"
-        f"model = M.from_pretrained({str(artifact.path)!r})\n"
-        "with torch.no_grad(): out = model(**io['inputs']).sample\n"
-        "assert torch.equal(out, io['expected']), (out - io['expected']).abs().max()\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert_reloads_identically(artifact, workdir)
 
 
 def test_width_shrinks_to_the_new_config(workdir):

@@ -1,10 +1,6 @@
 """The quantize stage on the tiny S2V teacher: real FP8/INT8 storage, reload parity, errors, streaming."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,8 +11,8 @@ from compress.errors import RecipeError
 from compress.models import WanS2VTransformer3DModel
 from compress.quant import Fp8KernelUnavailableError
 from compress.stages.quantize import QuantizeStage
+from tests.helpers import assert_reloads_identically
 
-REPO = Path(__file__).resolve().parents[2]
 # measured on the tiny teacher (random init, seed 0), bounds with ~2x margin
 ERROR_BOUNDS = {"int8_weight_only": 1e-2, "int8_dynamic": 2e-2, "fp8_weight_only": 6e-2, "fp8_dynamic": 6e-2}
 
@@ -52,21 +48,7 @@ def test_each_scheme_stores_real_low_precision_weights(workdir, scheme, dtype):
 
 def test_quantized_artifact_reloads_in_a_fresh_process_with_identical_outputs(workdir):
     artifact = quantize(workdir, "int8_dynamic")["int8_dynamic"]
-    model = artifact.load_model()
-    inputs = model.example_inputs(seed=7)
-    with torch.no_grad():
-        expected = model(**inputs).sample
-    torch.save({"inputs": inputs, "expected": expected}, workdir / "io.pt")
-    code = (
-        "import torch; from compress.artifacts import Artifact\n"
-        f"io = torch.load({str(workdir / 'io.pt')!r}, weights_only=True)\n"
-        f"model = Artifact.open({str(artifact.path)!r}).load_model()\n"
-        "with torch.no_grad(): out = model(**io['inputs']).sample\n"
-        "assert torch.equal(out, io['expected']), (out - io['expected']).abs().max()\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert_reloads_identically(artifact, workdir)
 
 
 def test_fp8_dynamic_reloads_but_refuses_to_run_without_fp8_kernels(workdir):

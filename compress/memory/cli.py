@@ -1,0 +1,78 @@
+"""`compress vram`: will it fit? Per-GPU peak memory, verdict and the cheapest fixes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from compress.errors import UserInputError
+
+from .catalog import MIB, load_catalog
+from .planner import Overheads, plan_memory
+from .render import render
+from .spec import ModelSpec
+from .workload import COMPONENTS, Layout, Workload, parse_size
+
+GIB = 2**30
+
+
+def _placement(entries: list[str]) -> dict[str, str]:
+    """['text_encoder', 'vae=sequential'] -> {'text_encoder': 'cpu', 'vae': 'sequential'}."""
+    placement = {}
+    for entry in entries:
+        name, _, where = entry.partition("=")
+        if name == "all":
+            placement.update(dict.fromkeys(COMPONENTS, where or "cpu"))
+        else:
+            placement[name] = where or "cpu"
+    return placement
+
+
+def vram(
+    model: Optional[str] = typer.Argument(None, help="a preset name, an artifact or a model directory"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="a preset name (instead of MODEL)"),
+    target: str = typer.Option(..., "--target", "-t", help="GPU from the catalog, e.g. rtx4090, l40s, h100"),
+    size: str = typer.Option("480*832", "--size", help="WIDTH*HEIGHT in pixels (upstream's --size)"),
+    frames: int = typer.Option(80, "--frames", help="pixel frames per clip (multiple of 4)"),
+    batch: int = typer.Option(1, "--batch"),
+    cfg: bool = typer.Option(True, "--cfg/--no-cfg", help="classifier-free guidance (two forwards per step)"),
+    cfg_batched: bool = typer.Option(False, "--cfg-batched", help="run the two CFG forwards as one of batch x 2"),
+    layout: str = typer.Option("single", "--layout",
+                               help="single | offload | block-offload | fsdp:N | pipeline:N"),
+    offload: list[str] = typer.Option([], "--offload", help="COMPONENT[=cpu|sequential|gpu] (text_encoder, "
+                                      "audio_encoder, vae or all; repeatable); default cpu"),
+    wrap: Optional[str] = typer.Option(None, "--wrap", help="fsdp / block-offload unit: block | module | model"),
+    units: Optional[int] = typer.Option(None, "--units", help="units gathered (fsdp) or resident (block-offload)"),
+    sequence_parallel: bool = typer.Option(False, "--sequence-parallel", help="fsdp: Ulysses splits the tokens"),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="plan the model as a default quantize "
+                                           "stage would produce it: fp8_dynamic, fp8_weight_only, int8_..."),
+    source: str = typer.Option("analytic", "--source", help="analytic | simulated | measured (needs a GPU)"),
+    upstream: bool = typer.Option(False, "--upstream-activations", help="upstream's forward (~58 x L x D bytes)"),
+    catalog: list[Path] = typer.Option([], "--catalog", help="extra catalog YAML (GPUs, components); repeatable"),
+    context_gib: float = typer.Option(Overheads.cuda_context_bytes / GIB, "--context-gib", help="CUDA context per GPU"),
+    fragmentation: float = typer.Option(Overheads.fragmentation, "--fragmentation",
+                                        help="allocator slack, fraction of the non-weight bytes"),
+    as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
+) -> None:
+    """Per-GPU peak memory of a model on a GPU: breakdown, verdict, and the cheapest changes that fit."""
+    if (model is None) == (preset is None):
+        raise UserInputError("give a MODEL (preset, artifact or model directory) or --preset, not both")
+    width, height = parse_size(size)
+    options = {k: v for k, v in {"wrap": wrap, "units": units}.items() if v is not None}
+    spec = ModelSpec.load(model or preset)
+    if quantize:
+        spec = spec.quantized(quantize)
+    plan = plan_memory(
+        spec, target, Workload(width, height, frames, batch, cfg, cfg_batched),
+        Layout.parse(layout, placement=_placement(offload), sequence_parallel=sequence_parallel, **options),
+        source, overheads=Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation),
+        catalog=load_catalog(*catalog), activation_model="upstream" if upstream else "ours")
+    if as_json:
+        print(json.dumps(plan.to_dict(), indent=2, default=str))
+    else:
+        Console(width=None if sys.stdout.isatty() else 160).print(render(plan))

@@ -1,0 +1,60 @@
+"""A MemoryPlan as rich tables (the CLI) and as Markdown rows (the README table)."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from .planner import MemoryPlan
+
+GB = 1e9
+
+
+def gb(n: float) -> str:
+    return f"{n / GB:.2f} GB"
+
+
+def verdict(plan: MemoryPlan) -> str:
+    if plan.fits:
+        return f"fits: peak {gb(plan.peak_bytes)} of {gb(plan.target.memory_bytes)}, margin {gb(plan.margin_bytes)}"
+    return (f"does not fit: peak {gb(plan.peak_bytes)} of {gb(plan.target.memory_bytes)}, "
+            f"{gb(-plan.margin_bytes)} short")
+
+
+def render(plan: MemoryPlan) -> Group:
+    w, lay = plan.workload, plan.layout
+    cfg = "off" if not w.cfg else ("batched" if w.cfg_batched else "2 forwards")
+    parts = [Text(f"{plan.model} ({plan.parameters / 1e9:.2f}B parameters) on {plan.target.name} "
+                  f"({gb(plan.target.memory_bytes)})\n"
+                  f"size {w.size}, {w.frames} frames, batch {w.batch}, CFG {cfg}; layout {lay.label}; "
+                  f"placement {', '.join(f'{k}={v}' for k, v in lay.placement.items())}; source {plan.source}")]
+    for gpu in plan.gpus:
+        phases = ", ".join(f"{name} {gb(size)}" for name, size in gpu.phases.items())
+        table = Table(title=f"{gpu.role} (x{gpu.count}): peak in phase '{gpu.phase}' ({phases})", title_justify="left")
+        for column, justify in (("item", "left"), ("size", "right"), ("source", "left"), ("note", "left")):
+            table.add_column(column, justify=justify)
+        for item in gpu.breakdown:
+            table.add_row(escape(item.name), gb(item.bytes), item.source, escape(item.note))
+        table.add_row("total", gb(gpu.peak_bytes), "", "", style="bold")
+        parts.append(table)
+    parts.append(Text(verdict(plan), style="bold green" if plan.fits else "bold red"))
+    if plan.suggestions:
+        table = Table(title="changes, cheapest first (analytic)", title_justify="left")
+        for column in ("cost", "change", "peak", "fits", "margin"):
+            table.add_column(column)
+        for s in plan.suggestions:
+            fits = "yes" if s.fits else "no"
+            table.add_row(str(s.cost), escape(s.change), gb(s.peak_bytes), fits, gb(s.margin_bytes))
+        parts.append(table)
+    parts += [Text(f"note: {note}", style="dim") for note in plan.notes]
+    return Group(*parts)
+
+
+def markdown_row(label: str, plan: MemoryPlan, top: int = 6) -> str:
+    """| setup | per-GPU peak | fits | largest items |"""
+    items = sorted(plan.breakdown, key=lambda i: -i.bytes)[:top]
+    detail = ", ".join(f"{i.name} {i.bytes / GB:.2f}" for i in items)
+    fits = f"yes ({plan.margin_bytes / GB:+.2f})" if plan.fits else f"no ({plan.margin_bytes / GB:+.2f})"
+    return f"| {label} | {plan.peak_bytes / GB:.2f} GB of {plan.target.memory_bytes / GB:.2f} | {fits} | {detail} |"

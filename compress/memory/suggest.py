@@ -1,0 +1,72 @@
+"""The cheapest changes that make a plan fit, each with its predicted peak (analytic, to stay fast).
+
+Cost ranks: 1-2 move parts off the GPU (same output, a slower start), 3-4 quantize (a small quality risk),
+5-6 change the workload (shorter clips, lower resolution), 7-8 stream DiT blocks from CPU (much slower),
+9 more GPUs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .planner import Suggestion, plan_memory
+from .workload import Layout
+
+MAX_GPUS = 8
+_SCALES = [s / 100 for s in range(95, 24, -5)]  # linear size factors tried for a smaller size
+
+
+def _smaller(workload, scale):
+    width, height = (max(64, round(side * scale / 16) * 16) for side in (workload.width, workload.height))
+    return replace(workload, width=width, height=height)
+
+
+def suggestions(spec, target, workload, layout, **options) -> list[Suggestion]:
+    """Candidate changes in order of cost (quality first, then speed, then hardware), fitting or not; searches
+    (frames, size, GPUs) report the first value that fits, else the last one tried."""
+    found: list[Suggestion] = []
+
+    def plan(spec_=spec, workload_=workload, layout_=layout):
+        return plan_memory(spec_, target, workload_, layout_, "analytic", suggest=False, **options)
+
+    def add(cost, change, result):
+        found.append(Suggestion(change, cost, result.peak_bytes, result.fits, result.margin_bytes))
+
+    def search(cost, describe, candidates):
+        for value, candidate in candidates:
+            result = plan(*candidate)
+            if result.fits:
+                break
+        if candidates:
+            add(cost, describe(value), result)
+
+    one_gpu = layout.kind in ("single", "offload")
+    text_off = replace(layout, placement={**layout.placement, "text_encoder": "cpu"})
+    offload = Layout.parse("offload") if layout.kind == "single" else text_off
+    if layout.placement["text_encoder"] != "cpu":
+        add(1, "offload the text encoder to CPU", plan(layout_=text_off))
+    if layout.kind == "single":
+        add(2, "layout offload: text and audio encoders on CPU, VAE loaded to decode, DiT off the GPU meanwhile",
+            plan(layout_=offload))
+    if spec.quant is None:
+        # weight-only: the smallest activation overhead with our kernels, and runs on any GPU
+        scheme = "fp8_weight_only" if target.fp8 else "int8_weight_only"
+        quantized = spec.quantized(scheme)
+        add(3, f"quantize the DiT ({scheme})", plan(spec_=quantized))
+        if offload.placement != layout.placement:
+            how = "layout offload" if layout.kind == "single" else "the text encoder on CPU"
+            add(4, f"quantize the DiT ({scheme}) and {how}", plan(quantized, layout_=offload))
+    search(5, lambda n: f"fewer frames per clip: {n}",
+           [(n, (spec, replace(workload, frames=n))) for n in range(workload.frames - 4, 3, -4)])
+    search(6, lambda w: f"smaller size: {w.size}",
+           [(w, (spec, w)) for w in dict.fromkeys(_smaller(workload, s) for s in _SCALES) if w != workload])
+    if one_gpu:
+        add(7, "layout block-offload: DiT blocks streamed from CPU (slow)", plan(layout_=Layout.parse("block-offload")))
+        if spec.quant is None:
+            add(8, f"quantize the DiT ({scheme}) and layout block-offload",
+                plan(quantized, layout_=Layout.parse("block-offload")))
+    if one_gpu or layout.kind == "fsdp":
+        search(9, lambda n: f"more GPUs: fsdp:{n} with sequence parallelism",
+               [(n, (spec, workload, Layout("fsdp", n, dict(layout.placement), sequence_parallel=True)))
+                for n in range(max(2, layout.gpus + 1), MAX_GPUS + 1)])
+    return sorted(found, key=lambda s: s.cost)

@@ -1,0 +1,45 @@
+"""Helpers shared by test modules."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run `compress ARGS...` in-process: (exit code, stdout, stderr)."""
+    from compress.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["compress", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_reloads_identically(artifact, workdir: Path, seed: int = 7) -> None:
+    """The artifact, loaded in a fresh Python process, computes exactly what it computes here."""
+    model = artifact.load_model()
+    inputs = model.example_inputs(seed=seed)
+    with torch.no_grad():
+        expected = model(**inputs).sample
+    torch.save({"inputs": inputs, "expected": expected}, workdir / "io.pt")
+    code = (
+        "import torch; from compress.artifacts import Artifact\n"
+        f"io = torch.load({str(workdir / 'io.pt')!r}, weights_only=True)\n"
+        f"model = Artifact.open({str(artifact.path)!r}).load_model()\n"
+        "with torch.no_grad(): out = model(**io['inputs']).sample\n"
+        "assert torch.equal(out, io['expected']), (out - io['expected']).abs().max()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

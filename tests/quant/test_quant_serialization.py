@@ -82,7 +82,7 @@ def test_reload_in_a_fresh_process(tiny_dit, inputs, tmp_path):
         spec = importlib.util.spec_from_file_location("toys", {str(Path(__file__).with_name("conftest.py"))!r})
         toys = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(toys)
-        expected = torch.load({str(tmp_path / "expected.pt")!r})
+        expected = torch.load({str(tmp_path / "expected.pt")!r}, weights_only=True)
         for scheme, output in expected.items():
             model = load_quantized(toys.make_tiny_dit(device="meta"), {str(tmp_path)!r} + "/" + scheme)
             assert torch.equal(model(*toys.make_inputs()), output), scheme

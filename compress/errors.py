@@ -24,6 +24,10 @@ class RecipeError(UserInputError):
         super().__init__(f"invalid recipe ({count}):\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+class CheckpointError(UserInputError, ValueError):
+    """A checkpoint directory that cannot be read: missing, truncated or corrupt files."""
+
+
 class LockError(CompressError):
     """Another run holds the output directory."""
 

@@ -8,7 +8,7 @@ import struct
 from collections import Counter
 from pathlib import Path
 
-from compress.errors import UserInputError
+from compress.errors import CheckpointError
 
 _BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
           "I8": 1, "U8": 1, "BOOL": 1}
@@ -24,7 +24,7 @@ def read_header(path: Path) -> dict:
             (length,) = struct.unpack("<Q", f.read(8))
             header = json.loads(f.read(length))
     except (struct.error, ValueError, UnicodeDecodeError) as err:
-        raise UserInputError(f"{path}: not a readable safetensors file ({err})") from None
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
     header.pop("__metadata__", None)
     return header
 
@@ -41,4 +41,19 @@ def summarize(files: list[Path]) -> dict:
 
 
 def weight_files(directory: Path) -> list[Path]:
-    return sorted(Path(directory).glob("*.safetensors"))
+    """The safetensors files of a checkpoint directory: those its index JSON names, else all of them."""
+    directory = Path(directory)
+    indexes = sorted(directory.glob("*.safetensors.index.json"))
+    if len(indexes) > 1:
+        raise CheckpointError(f"{directory}: several index files ({', '.join(p.name for p in indexes)})")
+    if not indexes:
+        return sorted(directory.glob("*.safetensors"))
+    try:
+        names = sorted(set(json.loads(indexes[0].read_text())["weight_map"].values()))
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"{indexes[0]}: not a valid safetensors index ({err!r})") from None
+    files = [directory / name for name in names]
+    for path in files:
+        if not path.is_file():
+            raise CheckpointError(f"{path}: listed in {indexes[0].name} but missing")
+    return files

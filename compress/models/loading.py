@@ -15,16 +15,13 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from compress.errors import UserInputError
+from compress.artifacts.weights import weight_files as checkpoint_weight_files
+from compress.errors import CheckpointError
 from compress.utils.shards import ShardedWriter
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 INDEX_NAME = WEIGHTS_NAME + ".index.json"
 CONFIG_NAME = "config.json"
-
-
-class CheckpointError(UserInputError, ValueError):
-    """A checkpoint directory that cannot be read: missing, truncated or corrupt files."""
 
 
 class CheckpointKeyError(CheckpointError):
@@ -50,22 +47,11 @@ def read_config(directory: Path) -> dict:
 
 
 def weight_files(directory: Path) -> list[Path]:
-    """The safetensors files of a checkpoint directory, from the index when there is one."""
-    directory = Path(directory)
-    index = directory / INDEX_NAME
-    if index.exists():
-        try:
-            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (ValueError, KeyError, AttributeError) as err:
-            raise CheckpointError(f"{index}: not a valid safetensors index ({err!r})") from None
-        files = [directory / n for n in names]
-        for f in files:
-            if not f.exists():
-                raise CheckpointError(f"{f}: listed in {INDEX_NAME} but missing")
-        return files
-    if (directory / WEIGHTS_NAME).exists():
-        return [directory / WEIGHTS_NAME]
-    raise CheckpointError(f"{directory}: no {WEIGHTS_NAME} or {INDEX_NAME}")
+    """The safetensors files of a checkpoint directory (from its index when there is one); none is an error."""
+    files = checkpoint_weight_files(directory)
+    if not files:
+        raise CheckpointError(f"{directory}: no {WEIGHTS_NAME} or {INDEX_NAME}")
+    return files
 
 
 def _read_shapes(files: list[Path]) -> dict[str, tuple[Path, tuple[int, ...]]]:

@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from compress.artifacts.weights import weight_files
 from compress.quant.config import QuantConfig
 from compress.quant.linear import QuantizedLinear
 
 QUANT_CONFIG_NAME = "quantization_config.json"
 WEIGHTS_NAME = "model.safetensors"
-INDEX_SUFFIX = ".safetensors.index.json"
 
 
 class QuantizedStructure(BaseModel):
@@ -80,15 +80,8 @@ def save_quantized(model: nn.Module, directory: str | PathLike, config: QuantCon
 
 
 def checkpoint_files(directory: str | PathLike) -> list[Path]:
-    """The safetensors files of a checkpoint directory: those named by its index JSON, else all of them."""
-    directory = Path(directory)
-    indexes = sorted(directory.glob("*" + INDEX_SUFFIX))
-    if len(indexes) > 1:
-        raise ValueError(f"{directory}: several index files {[p.name for p in indexes]}")
-    if indexes:
-        weight_map = json.loads(indexes[0].read_text())["weight_map"]
-        return [directory / name for name in sorted(set(weight_map.values()))]
-    files = sorted(directory.glob("*.safetensors"))
+    """The safetensors files of a checkpoint directory (see compress.artifacts.weights.weight_files)."""
+    files = weight_files(Path(directory))
     if not files:
         raise FileNotFoundError(f"{directory}: no *.safetensors files")
     return files

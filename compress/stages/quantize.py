@@ -36,7 +36,7 @@ from compress.stages.calibration import Calibrated
 class QuantizeStage(Calibrated, Stage):
     kind = "quantize"
     summary = "FP8 / INT8 quantization of Linear weights (and activations for *_dynamic schemes)"
-    key_metrics = ("velocity_rel_error", "quantized_layers")
+    key_metrics = ("velocity_rel_error", "final_latent_rel_error", "quantized_layers")
 
     scheme: Scheme
     granularity: Granularity = "per_channel"
@@ -69,6 +69,8 @@ class QuantizeStage(Calibrated, Stage):
                 out.write_json("sensitivity.json", scores)
             report = quantize_(model, config)
             errors = self._output_errors(model, inputs, reference, ctx.device)
+            if self.reference is not None:
+                errors["final_latent_rel_error"] = self._final_latent_error(model, ctx)
         model.save_config(out.path)
         save_quantized(model, out.path, config)
         out.write_json("quant_report.json", report.to_dict())
@@ -88,6 +90,15 @@ class QuantizeStage(Calibrated, Stage):
         if emulated:
             result["evaluated_with"] = "fp8 emulation (no FP8 kernels on this machine)"
         return result
+
+    def _final_latent_error(self, model, ctx) -> float:
+        """Relative error of the final latents: the reference's first input generated again with this model."""
+        from compress.stages.reference import ReferenceStage
+
+        reference = ctx.artifact(self.reference)
+        config = {k: v for k, v in reference.manifest["stage_config"].items() if k != "kind"}
+        [(stored, generated)] = ReferenceStage.model_validate(config).regenerate(reference, model, ctx, count=1)
+        return relative_error(generated, stored)
 
     def _run_streaming(self, source, out) -> dict:
         model_dir = source.model_dir

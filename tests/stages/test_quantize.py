@@ -9,8 +9,10 @@ from compress import Recipe
 from compress.artifacts.weights import read_header
 from compress.errors import RecipeError
 from compress.models import WanS2VTransformer3DModel
-from compress.quant import Fp8KernelUnavailableError
+from compress.quant import Fp8KernelUnavailableError, relative_error
+from compress.runner import StageContext
 from compress.stages.quantize import QuantizeStage
+from compress.utils.console import Console
 from tests.helpers import assert_reloads_identically
 
 # measured on the tiny teacher (random init, seed 0), bounds with ~2x margin
@@ -93,8 +95,15 @@ def test_calibration_from_a_reference_dataset(workdir):
                                num_inference_steps=2)
     quantized = QuantizeStage(name="q", input="source", scheme="int8_weight_only", reference="ref",
                               calibration_batches=3)
-    result = Recipe(model="tiny", output="runs/r", stages=[reference, quantized]).run(quiet=True)
-    assert 0 < result["q"].metrics["velocity_rel_error"] < ERROR_BOUNDS["int8_weight_only"]
+    recipe = Recipe(model="tiny", output="runs/r", stages=[reference, quantized])
+    result = recipe.run(quiet=True)
+    metrics = result["q"].metrics
+    assert 0 < metrics["velocity_rel_error"] < ERROR_BOUNDS["int8_weight_only"]
+    assert 0 < metrics["final_latent_rel_error"] < 0.05
+    # the same regeneration with the unquantized teacher reproduces the stored latents: the error is quantization's
+    ctx = StageContext(recipe, workdir, workdir / "runs/r", {}, torch.device("cpu"), Console(quiet=True))
+    [(stored, again)] = reference.regenerate(result["ref"], result["source"].load_model(), ctx)
+    assert relative_error(again, stored) < 1e-5
     missing = QuantizeStage(name="q2", input="source", scheme="int8_weight_only", reference="nope")
     with pytest.raises(RecipeError, match=r"stages\[1\] \(q2\).reference: expected 'source' or the name of an earlier"):
         Recipe(model="tiny", output="runs/r", stages=[reference, missing])

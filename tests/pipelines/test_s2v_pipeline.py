@@ -1,6 +1,8 @@
 """The S2V pipeline end to end on the tiny teacher: shapes, determinism, CFG, clip continuation, errors."""
 
 import dataclasses
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -120,3 +122,13 @@ def test_write_video_falls_back_to_png_and_wav(tmp_path, speech, monkeypatch):
     written = write_video(frames, speech, tmp_path / "out.mp4")
     assert written.format == "png+wav" and written.path == tmp_path / "out"
     assert sorted(p.name for p in written.path.iterdir()) == ["audio.wav", *(f"frame_{i:05d}.png" for i in range(3))]
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed: the mp4 writer is not exercised")
+def test_write_video_writes_mp4_with_the_audio_track(tmp_path, speech):
+    frames = np.random.default_rng(0).integers(0, 255, (16, 64, 64, 3), dtype=np.uint8)
+    written = write_video(frames, speech, tmp_path / "out.mp4")
+    assert written.format == "mp4" and written.path.stat().st_size > 0
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
+                            str(written.path)], capture_output=True, text=True, check=True)
+    assert sorted(probe.stdout.split()) == ["audio", "video"]

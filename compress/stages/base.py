@@ -7,6 +7,7 @@ by their `kind`.
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import TYPE_CHECKING, ClassVar
 
@@ -76,9 +77,12 @@ class Stage(BaseModel):
         raise NotImplementedError
 
 
-def registered_kinds() -> list[str]:
-    import compress.stages  # noqa: F401  (registers the built-in kinds)
+_BUILTIN_MODULES = ("compress.stages.quantize", "compress.stages.reference", "compress.stages.prune")
 
+
+def registered_kinds() -> list[str]:
+    for module in _BUILTIN_MODULES:  # importing a stage module registers its kind
+        importlib.import_module(module)
     return sorted(_REGISTRY)
 
 

@@ -117,8 +117,9 @@ class Runner:
         previous = "source"
         for index, stage in enumerate(self.recipe.stages, start=1):
             parent = ctx.artifacts[stage.input or previous]
+            reads = {field: ctx.artifacts[name].hash for field, name in stage.referenced_stages().items()}
             key = sha256_json({"runner": RUNNER_VERSION, "stage": stage.config_dict(), "input": parent.hash,
-                               "data": stage.data_fingerprint(ctx), "seed": self.recipe.seed})
+                               "reads": reads, "data": stage.data_fingerprint(ctx), "seed": self.recipe.seed})
             redo = self.force or (self.redo_from is not None and index - 1 >= self.redo_from)
             produced = self._execute(
                 name=stage.display_name, kind=stage.kind, key=key, config=stage.config_dict(), parent=parent,

@@ -34,6 +34,10 @@ class ScaleStage(Stage):
     kind = "test-scale"
     factor: float = Field(default=2.0, gt=0)
     sleep_s: float = 0.0
+    reads: str | None = None  # another stage whose artifact this one reads (none of its content is used)
+
+    def referenced_stages(self) -> dict[str, str]:
+        return {**super().referenced_stages(), **({"reads": self.reads} if self.reads else {})}
 
     def run(self, source, out, ctx):
         model = source.load_model()

@@ -72,7 +72,7 @@ def test_manifest_records_lineage_hashes_and_environment(workdir):
     m = b.manifest
     assert [a["name"] for a in b.lineage] == ["source", "a", "b"]
     assert m["input"]["hash"] == result["a"].hash
-    assert m["stage_config"] == {"kind": "test-scale", "factor": 2.0, "sleep_s": 0.0, "input": None}
+    assert m["stage_config"] == {"kind": "test-scale", "factor": 2.0, "sleep_s": 0.0, "input": None, "reads": None}
     assert m["recipe"]["hash"] == recipe().recipe_hash()
     assert m["environment"]["packages"]["torch"].startswith("2.13")
     assert m["timing"]["wall_s"] >= 0 and m["timing"]["peak_rss_bytes"] > 10 << 20
@@ -136,3 +136,12 @@ def test_stale_lock_is_reported_and_taken_over(tmp_path):
         assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
     assert "stale lock" in messages[0] and str(dead.pid) in messages[0]
     assert not (tmp_path / ".lock").exists()
+
+
+def test_a_stage_reruns_when_an_artifact_it_reads_changes(workdir):
+    def stages(text):
+        return [NoteStage(name="note", text=text), ScaleStage(name="a"), ScaleStage(name="b", input="source", reads="note")]
+
+    Recipe(model="test-mlp", output="runs/t", stages=stages("one")).run(quiet=True)
+    rerun = Recipe(model="test-mlp", output="runs/t", stages=stages("two")).run(quiet=True)
+    assert statuses(rerun)[1:] == [("note", "ran"), ("a", "skipped"), ("b", "ran")]

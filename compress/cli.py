@@ -62,11 +62,12 @@ def validate(
     out.print(f"{recipe}: valid ({count} stage{'s' * (count != 1)}, model '{loaded.model}' -> {loaded.output})",
               highlight=False)
     table = Table()
-    for column in ("#", "name", "kind", "input", "settings"):
+    for column in ("#", "name", "kind", "what it does", "input", "settings"):
         table.add_column(column)
     for i, stage in enumerate(loaded.stages, start=1):
         settings = {k: v for k, v in stage.config_dict().items() if k not in ("kind", "input")}
-        table.add_row(str(i), stage.display_name, stage.kind, stage.input or "(previous)", json.dumps(settings))
+        table.add_row(str(i), stage.display_name, stage.kind, stage.summary, stage.input or "(latest model)",
+                      json.dumps(settings))
     out.print(table)
 
 

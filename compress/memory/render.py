@@ -1,4 +1,4 @@
-"""A MemoryPlan as rich tables (the CLI) and as Markdown rows (the README table)."""
+"""A MemoryPlan as rich tables for the CLI."""
 
 from __future__ import annotations
 
@@ -50,11 +50,3 @@ def render(plan: MemoryPlan) -> Group:
         parts.append(table)
     parts += [Text(f"note: {note}", style="dim") for note in plan.notes]
     return Group(*parts)
-
-
-def markdown_row(label: str, plan: MemoryPlan, top: int = 6) -> str:
-    """| setup | per-GPU peak | fits | largest items |"""
-    items = sorted(plan.breakdown, key=lambda i: -i.bytes)[:top]
-    detail = ", ".join(f"{i.name} {i.bytes / GB:.2f}" for i in items)
-    fits = f"yes ({plan.margin_bytes / GB:+.2f})" if plan.fits else f"no ({plan.margin_bytes / GB:+.2f})"
-    return f"| {label} | {plan.peak_bytes / GB:.2f} GB of {plan.target.memory_bytes / GB:.2f} | {fits} | {detail} |"

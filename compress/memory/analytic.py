@@ -1,14 +1,16 @@
 """Analytic memory model: bytes from the config and the shapes alone.
 
-The DiT model follows what our forward (compress.models.s2v) keeps alive, tensor by tensor, at its
-candidate peaks; tests hold it to the fake-tensor simulation. Sizes are in bytes; u = B x L x D, one
-element per token and channel of the whole sequence.
+The DiT model follows what our lean forward (compress.models.s2v, the default memory mode) keeps alive,
+tensor by tensor, at its candidate peaks; tests hold it to the fake-tensor simulation. The plain forward is
+simulated or measured only; `upstream_activations` is teacher.md's figure for upstream's code.
+Sizes are in bytes; u = B x L x D, one element per token and channel of the whole sequence.
 """
 
 from __future__ import annotations
 
 import torch
 
+from compress.models.s2v.chunks import DEFAULT_CHUNK_SIZE
 from compress.models.s2v.motion import MOTION_FRAMES
 
 from .workload import Item, token_counts
@@ -34,33 +36,42 @@ def linear_extra(scheme: str | None, m: int, k: int, n: int, c: int, out: int) -
     return max(quant_x, m * k + n * k + 8 * m * n, 4 * m * n + out)  # int8: int32 GEMM output, fp32 rescale
 
 
-def _block_points(spec, i: int, B: int, L: int, u: int, c: int) -> dict[str, dict[str, int]]:
-    """Candidate peaks inside block i: {where: {term: bytes}}, above what the whole forward keeps."""
+def _block_points(spec, i: int, u: int, c: int, n: int, multi_span: bool) -> dict[str, dict[str, int]]:
+    """Candidate peaks inside lean block i, {where: {term: bytes}}, above what the whole forward keeps (the
+    residual stream among it). n = batch x tokens of the largest span (ffn_chunk_size); u as above."""
     cfg = spec.config
     d, ffn = cfg["num_attention_heads"] * cfg["attention_head_dim"], cfg["ffn_dim"]
-    cast, f32 = (0, 0) if c == 4 else (c, 4)  # a .to(compute dtype) / .float() copy is free when dtypes match
-    scheme = lambda name: spec.linear_scheme(f"blocks.{i}.{name}")  # noqa: E731
-    attn_in = {"residual stream (fp32)": 4 * u, "modulated block input (fp32 + copy)": (4 + cast) * u}
-    ffn_in = {"residual stream (fp32, input + updated)": 8 * u, "modulated FFN input (fp32 + copy)": (4 + cast) * u}
-    hidden = c * B * L * ffn
-    up = linear_extra(scheme("ffn.net.0.proj"), B * L, d, ffn, c, hidden)
-    down = linear_extra(scheme("ffn.net.2"), B * L, ffn, d, c, c * u)
+    f32 = 0 if c == 4 else 4  # a .float() copy, free when the compute dtype is float32
+    s = n * d  # one span of token x channel elements
+    extra = lambda name, k, out_features: linear_extra(  # noqa: E731
+        spec.linear_scheme(f"blocks.{i}.{name}"), n, k, out_features, c, c * n * out_features)
+    kv = {"self-attention keys and values": 2 * c * u}
+    span_in = {"span input (modulated, compute dtype)": c * s}
+    rope = {"span queries (q-norm output)": c * s, "span RoPE transient (fp32 copy, halves, stacked)": (f32 + 8) * s}
     return {
-        f"blocks.{i}: self-attention RoPE": {
-            **attn_in, "attention workspace: q, k, v, rotated q": 4 * c * u,
-            "attention workspace: RoPE transient (fp32)": (f32 + 8) * u},
-        f"blocks.{i}: self-attention projections": {
-            **attn_in, "attention workspace: q, k": 2 * c * u,
-            "attn1.to_v working set": linear_extra(scheme("attn1.to_v"), B * L, d, d, c, c * u)},
-        f"blocks.{i}: FFN up-projection": {**ffn_in, "ffn up-projection working set": up},
-        f"blocks.{i}: FFN activation": {**ffn_in, "FFN intermediate (projection + GELU)": 2 * hidden},
-        f"blocks.{i}: FFN down-projection": {
-            **ffn_in, "FFN intermediate (GELU)": hidden, "ffn down-projection working set": down},
+        f"blocks.{i}: self-attention keys, values of a span": {
+            **(kv if multi_span else {}), **span_in, "span keys": c * s,
+            "attn1.to_v working set": extra("attn1.to_v", d, d)},
+        f"blocks.{i}: self-attention query projection": {**kv, **span_in,
+                                                         "attn1.to_q working set": extra("attn1.to_q", d, d)},
+        f"blocks.{i}: self-attention query norm": {**kv, **span_in,
+                                                   "span q-norm transient": (c + f32 + 4 + c) * s},
+        f"blocks.{i}: self-attention RoPE": {**kv, **span_in, **rope},
+        f"blocks.{i}: self-attention output projection": {
+            **kv, "span queries and attention output (+ flattened copy)": 2 * c * s,
+            "attn1.to_out working set": extra("attn1.to_out.0", d, d)},
+        f"blocks.{i}: self-attention gate": {**kv, "span queries and projected output": 2 * c * s,
+                                             "gated output (parts + concatenated, fp32)": 8 * s},
+        f"blocks.{i}: FFN up-projection": {**span_in, "ffn up-projection working set": extra("ffn.net.0.proj", d, ffn)},
+        f"blocks.{i}: FFN activation": {**span_in, "span FFN intermediate (projection + GELU)": 2 * c * n * ffn},
+        f"blocks.{i}: FFN down-projection": {**span_in, "span FFN intermediate (GELU)": c * n * ffn,
+                                             "ffn down-projection working set": extra("ffn.net.2", ffn, d)},
     }
 
 
-def dit_activations(spec, batch: int, latent_frames: int, latent_hw: tuple[int, int], motion: bool) -> list[Item]:
-    """Activation bytes of one DiT forward of our model at its peak, as labelled terms."""
+def dit_activations(spec, batch: int, latent_frames: int, latent_hw: tuple[int, int], motion: bool,
+                    chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Item]:
+    """Activation bytes of one lean DiT forward of our model at its peak, as labelled terms."""
     cfg, t = spec.config, spec.tensors
     d, head_dim = cfg["num_attention_heads"] * cfg["attention_head_dim"], cfg["attention_head_dim"]
     c = spec.compute_dtype.itemsize
@@ -68,7 +79,7 @@ def dit_activations(spec, batch: int, latent_frames: int, latent_hw: tuple[int, 
     ct = t["condition_embedder.text_embedder.linear_1.bias"][1].itemsize
     h, w = latent_hw
     tokens = token_counts(latent_frames, h, w, motion)
-    B, L, Ln, F = batch, tokens["total"], tokens["noisy"], latent_frames
+    B, L, F = batch, tokens["total"], latent_frames
     u = B * L * d
     audio_steps = F + MOTION_FRAMES
     audio_local = B * (audio_steps if a == c else F) * (cfg["num_audio_tokens"] + 1) * d * c
@@ -80,17 +91,16 @@ def dit_activations(spec, batch: int, latent_frames: int, latent_hw: tuple[int, 
     best, where = {**inputs, "audio encoder layer average (3 copies)": 3 * audio_in}, "audio_encoder"
     kept = {  # alive from the token embedding to the head
         **inputs,
-        "token embeddings (kept by the forward)": c * u,
-        "RoPE tables, positions, segment ids": 4 * L * head_dim + 32 * L,
+        "residual stream (fp32)": 4 * u,
+        "RoPE cos/sin, positions, segment ids": 4 * L * head_dim + 32 * L,
         "text, audio and time conditioning": (B * cfg["text_len"] * (cfg["text_dim"] * ct + d * c) + audio_local
                                               + B * audio_steps * d * a + 4 * (B + 1) * d + 96 * B * d),
     }
-    first_injector = min(cfg["audio_inject_layers"], default=cfg["num_layers"])
+    span = min(chunk_size, L)
     for i in range(cfg["num_layers"]):
-        extra = {"noisy tokens after an audio injector (fp32)": 4 * B * Ln * d} if i > first_injector else {}
-        for point, terms in _block_points(spec, i, B, L, u, c).items():
-            if sum(kept.values()) + sum(extra.values()) + sum(terms.values()) > sum(best.values()):
-                best, where = {**kept, **extra, **terms}, point
+        for point, terms in _block_points(spec, i, u, c, B * span, span < L).items():
+            if sum(kept.values()) + sum(terms.values()) > sum(best.values()):
+                best, where = {**kept, **terms}, point
     first = next(name for name in best if name not in kept)  # the first term of the peak's own working set
     return [Item(name, size, "analytic", "activations", note=f"peak at {where}" if name == first else "")
             for name, size in best.items()]

@@ -53,6 +53,8 @@ def vram(
                                            "stage would produce it: fp8_dynamic, fp8_weight_only, int8_..."),
     source: str = typer.Option("analytic", "--source", help="analytic | simulated | measured (needs a GPU)"),
     upstream: bool = typer.Option(False, "--upstream-activations", help="upstream's forward (~58 x L x D bytes)"),
+    memory_mode: str = typer.Option("lean", "--memory-mode", help="our DiT forward: lean | plain (upstream's "
+                                    "memory behaviour; simulated or measured)"),
     catalog: list[Path] = typer.Option([], "--catalog", help="extra catalog YAML (GPUs, components); repeatable"),
     context_gib: float = typer.Option(Overheads.cuda_context_bytes / GIB, "--context-gib", help="CUDA context per GPU"),
     fragmentation: float = typer.Option(Overheads.fragmentation, "--fragmentation",
@@ -71,7 +73,7 @@ def vram(
         spec, target, Workload(width, height, frames, batch, cfg, cfg_batched),
         Layout.parse(layout, placement=_placement(offload), sequence_parallel=sequence_parallel, **options),
         source, overheads=Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation),
-        catalog=load_catalog(*catalog), activation_model="upstream" if upstream else "ours")
+        catalog=load_catalog(*catalog), activation_model="upstream" if upstream else "ours", memory_mode=memory_mode)
     if as_json:
         print(json.dumps(plan.to_dict(), indent=2, default=str))
     else:

@@ -15,16 +15,16 @@ from .spec import dtype_name
 
 
 def measure_dit(spec, batch: int, latent_frames: int, latent_hw: tuple[int, int], motion: bool,
-                device: str = "cuda") -> ForwardMemory:
-    """Weights as allocated, and max_memory_allocated above them around one forward (uninitialised
-    weights: the values do not change what is allocated)."""
+                memory_mode: str = "lean", chunk_size: int | None = None, device: str = "cuda") -> ForwardMemory:
+    """Weights as allocated, and max_memory_allocated above them around one forward in `memory_mode`
+    (uninitialised weights: the values do not change what is allocated)."""
     if not torch.cuda.is_available():
         raise UserInputError("source 'measured' needs a CUDA GPU; use 'simulated' or 'analytic' here")
     start = time.perf_counter()
     torch.cuda.empty_cache()
     before = torch.cuda.memory_allocated(device)
     model = materialize(spec.meta_model(fresh=True), {k: dtype for k, (_, dtype) in spec.tensors.items()},
-                        device=device)
+                        device=device).set_memory_mode(memory_mode, chunk_size)
     weights = Counter()
     for tensor in [*model.parameters(), *model.buffers()]:
         weights[dtype_name(tensor.dtype)] += tensor.untyped_storage().nbytes()

@@ -17,6 +17,7 @@ from .spec import ModelSpec, dtype_name
 from .workload import COMPONENTS, SOURCES, Item, Layout, Workload, tokens_per_frame
 
 ACTIVATION_MODELS = ("ours", "upstream")
+MEMORY_MODES = ("lean", "plain")  # WanS2VTransformer3DModel.set_memory_mode
 _PHASES = (("encode text", "text_encoder"), ("encode audio", "audio_encoder"), ("denoise", None), ("decode", "vae"))
 
 
@@ -69,6 +70,7 @@ class MemoryPlan:
     source: str
     activation_model: str
     overheads: Overheads
+    memory_mode: str
     gpus: list[GpuPlan]
     suggestions: list[Suggestion] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -85,13 +87,15 @@ class MemoryPlan:
     def to_dict(self) -> dict:
         return {"model": self.model, "parameters": self.parameters, "target": self.target.to_dict(),
                 "workload": self.workload.to_dict(), "layout": self.layout.to_dict(), "source": self.source,
-                "activation_model": self.activation_model, "overheads": dict(self.overheads.__dict__),
+                "activation_model": self.activation_model, "memory_mode": self.memory_mode,
+                "overheads": dict(self.overheads.__dict__),
                 "fits": self.fits, "peak_bytes": self.peak_bytes, "margin_bytes": self.margin_bytes,
                 "gpus": [g.to_dict() for g in self.gpus], "suggestions": [s.to_dict() for s in self.suggestions],
                 "notes": self.notes}
 
 
-def _dit_forward(spec: ModelSpec, workload: Workload, layout: Layout, source: str, activation_model: str):
+def _dit_forward(spec: ModelSpec, workload: Workload, layout: Layout, source: str, activation_model: str,
+                 memory_mode: str):
     """(weights by dtype, activation items, weight source) of one DiT forward."""
     pipeline = layout.kind == "pipeline"
     args = (workload.dit_batch, layout.frames_per_block if pipeline else workload.latent_frames,
@@ -103,10 +107,10 @@ def _dit_forward(spec: ModelSpec, workload: Workload, layout: Layout, source: st
         from .simulate import simulate_dit as run
     else:
         from .measure import measure_dit as run
-    result = run(spec, *args)
+    result = run(spec, *args, memory_mode=memory_mode)
     note = f"peak in {result.where}" if result.where else ""
-    return result.weights_by_dtype, [Item("DiT forward (peak above weights)", result.activations, source,
-                                          "activations", note)], source
+    name = f"DiT forward, {memory_mode} (peak above weights)"
+    return result.weights_by_dtype, [Item(name, result.activations, source, "activations", note)], source
 
 
 def _vae_decode(workload: Workload, latent_frames: int, dtype, source: str) -> Item:
@@ -159,8 +163,11 @@ def _gpu(role: str, count: int, phases: dict[str, list[Item]], overheads: Overhe
 
 def plan_memory(model: ModelSpec | str, target: Target | str, workload: Workload | None = None,
                 layout: Layout | str = "single", source: str = "analytic", *, overheads: Overheads = Overheads(),
-                catalog: Catalog | None = None, activation_model: str = "ours", suggest: bool = True) -> MemoryPlan:
-    """Per-GPU peak memory of running `model` (a ModelSpec, preset name, artifact or model directory)."""
+                catalog: Catalog | None = None, activation_model: str = "ours", memory_mode: str = "lean",
+                suggest: bool = True) -> MemoryPlan:
+    """Per-GPU peak memory of running `model` (a ModelSpec, preset name, artifact or model directory).
+    `memory_mode` picks our DiT forward: "lean" (the default) or "plain" (upstream's memory behaviour,
+    simulated or measured only)."""
     catalog = catalog or load_catalog()
     spec = model if isinstance(model, ModelSpec) else ModelSpec.load(model)
     target = catalog.target(target) if isinstance(target, str) else target
@@ -170,10 +177,15 @@ def plan_memory(model: ModelSpec | str, target: Target | str, workload: Workload
         raise UserInputError(f"unknown source '{source}'; known: {', '.join(SOURCES)}")
     if activation_model not in ACTIVATION_MODELS or (activation_model == "upstream" and source != "analytic"):
         raise UserInputError(f"activation model must be one of {ACTIVATION_MODELS}; 'upstream' is analytic only")
+    if memory_mode not in MEMORY_MODES:
+        raise UserInputError(f"memory mode: expected one of {', '.join(MEMORY_MODES)}; found {memory_mode!r}")
+    if memory_mode == "plain" and source == "analytic" and activation_model == "ours":
+        raise UserInputError("memory mode 'plain' is simulated or measured only: use source 'simulated' "
+                             "(or the upstream activation model for upstream's analytic figure)")
     if "patch_embedding.weight" not in spec.tensors:
         raise UserInputError(f"{spec.name}: memory planning knows the Wan S2V DiT only ({spec.model_class.__name__})")
 
-    by_dtype, dit_acts, weight_source = _dit_forward(spec, workload, layout, source, activation_model)
+    by_dtype, dit_acts, weight_source = _dit_forward(spec, workload, layout, source, activation_model, memory_mode)
     pipeline = layout.kind == "pipeline"
     if layout.kind == "fsdp" and layout.sequence_parallel:
         ulysses = f"1/{layout.gpus} of the tokens per GPU (Ulysses)"
@@ -209,13 +221,13 @@ def plan_memory(model: ModelSpec | str, target: Target | str, workload: Workload
     if pipeline:
         gpus.append(_gpu("decode GPU", 1, {"decode": [weights["vae"], phase_acts["vae"]()]}, overheads))
 
-    notes = ["DiT activations are those of our forward (compress.models.s2v), not upstream's; "
-             "activation_model='upstream' gives upstream's ~58 x L x D bytes"]
+    notes = [f"DiT activations are those of our {memory_mode} forward (compress.models.s2v), not upstream's; "
+             "activation_model='upstream' gives upstream's ~58 x L x D bytes"] if activation_model == "ours" else []
     if pipeline:
         notes.append("pipeline: the DiT forward covers one block's queries (noisy + reference tokens); attention "
                      "over the cached keys is a read of the KV cache, not simulated")
     plan = MemoryPlan(spec.name, spec.parameters, target, workload, layout, source, activation_model, overheads,
-                      gpus, notes=notes)
+                      memory_mode, gpus, notes=notes)
     if suggest and not plan.fits:
         from .suggest import suggestions
 

@@ -29,7 +29,8 @@ def render(plan: MemoryPlan) -> Group:
     parts = [Text(f"{plan.model} ({plan.parameters / 1e9:.2f}B parameters) on {plan.target.name} "
                   f"({gb(plan.target.memory_bytes)})\n"
                   f"size {w.size}, {w.frames} frames, batch {w.batch}, CFG {cfg}; layout {lay.label}; "
-                  f"placement {', '.join(f'{k}={v}' for k, v in lay.placement.items())}; source {plan.source}")]
+                  f"placement {', '.join(f'{k}={v}' for k, v in lay.placement.items())}; source {plan.source}, "
+                  f"{plan.memory_mode} forward")]
     for gpu in plan.gpus:
         phases = ", ".join(f"{name} {gb(size)}" for name, size in gpu.phases.items())
         table = Table(title=f"{gpu.role} (x{gpu.count}): peak in phase '{gpu.phase}' ({phases})", title_justify="left")

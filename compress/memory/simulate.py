@@ -142,10 +142,13 @@ def _run(model: nn.Module, inputs: list[torch.Tensor], call) -> ForwardMemory:
     return ForwardMemory(dict(weights), activations, tracker.where, time.perf_counter() - start)
 
 
-def simulate_dit(spec, batch: int, latent_frames: int, latent_hw: tuple[int, int], motion: bool) -> ForwardMemory:
-    """One DiT forward of `spec` (its stored dtypes, quantized modules included) on fake tensors."""
+def simulate_dit(spec, batch: int, latent_frames: int, latent_hw: tuple[int, int], motion: bool,
+                 memory_mode: str = "lean", chunk_size: int | None = None) -> ForwardMemory:
+    """One DiT forward of `spec` (its stored dtypes, quantized modules included) on fake tensors, in the
+    model's `memory_mode` ("lean" or "plain") with `chunk_size` tokens per span (None: the model's default)."""
     with _cuda_kernel_paths(), FakeTensorMode():
         model = materialize(spec.meta_model(fresh=True), {k: dtype for k, (_, dtype) in spec.tensors.items()})
+        model.set_memory_mode(memory_mode, chunk_size)
         inputs = model.example_inputs(batch=batch, frames=latent_frames, height=latent_hw[0], width=latent_hw[1],
                                       text_tokens=spec.config["text_len"], motion_frames=MOTION_FRAMES,
                                       dtype=spec.compute_dtype)

@@ -67,7 +67,8 @@ class _BlockRecorder:
     def _hook(self, block: int):
         def hook(module, args, output):
             if self.active and (self.steps is None or self.step in self.steps):
-                self.outputs[block].append(output[0, : self.num_noisy].float().cpu())
+                # a copy (one, whatever the device and dtype): the DiT may update its residual stream in place
+                self.outputs[block].append(output[0, : self.num_noisy].detach().to("cpu", torch.float32, copy=True))
         return hook
 
     def remove(self) -> None:

@@ -11,7 +11,7 @@ def cli(monkeypatch, capsys, *args):
 
 def test_table_and_json(monkeypatch, capsys):
     code, out, _ = cli(monkeypatch, capsys, "--preset", "wan2.2-s2v-14b", "--target", "rtx4090", "--size", "480*832",
-                       "--frames", "48", "--layout", "fsdp:5")
+                       "--frames", "48", "--layout", "fsdp:5", "--upstream-activations")
     assert code == 0 and "does not fit" in out and "FSDP unshard: root unit" in out and "offload the text" in out
     code, out, _ = cli(monkeypatch, capsys, "wan2.2-s2v-14b", "-t", "l40s", "--size", "720*400", "--frames", "48",
                        "--no-cfg", "--layout", "pipeline:5", "--quantize", "fp8_dynamic", "--json")

@@ -65,6 +65,28 @@ def test_capture_block_outputs(pipe, baseline):
     assert not any(block._forward_hooks for block in pipe.components.dit.blocks)
 
 
+def test_captured_block_outputs_are_copies(pipe, face, speech):
+    """The lean forward updates the residual stream in place without autograd: a captured block output must be
+    a copy, not a view later blocks overwrite. Compared with clones taken by independent hooks."""
+    blocks, clones = pipe.components.dit.blocks, {0: [], 1: []}
+    handles = [blocks[b].register_forward_hook(lambda m, a, out, b=b: clones[b].append(out[0].clone()))
+               for b in clones]
+    try:
+        out = pipe(face, speech, **ARGS, capture_blocks=(0, 1))
+    finally:
+        for handle in handles:
+            handle.remove()
+    steps = ARGS["num_inference_steps"]
+    for b in clones:
+        assert len(clones[b]) == 2 * steps  # conditional then unconditional pass per step
+        captured = out.block_outputs[b][0]
+        assert captured.shape[0] == steps
+        for step in range(steps):  # the recorder keeps the conditional pass (the first of each step)
+            expected = clones[b][2 * step][: captured.shape[1]].float()
+            torch.testing.assert_close(captured[step], expected, rtol=0, atol=0)
+    assert not torch.equal(out.block_outputs[0], out.block_outputs[1])
+
+
 def test_second_clip_continues_from_the_first(pipe, face, speech, calls):
     args = {**ARGS, "frames_per_clip": 4, "motion_frames": 5, "output_type": "pt"}
     out = pipe(face, speech, **args)  # 0.5 s of audio = 8 frames = 2 clips of 4

@@ -16,17 +16,20 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.normalization import FP32LayerNorm
 from torch import nn
 
+from ...errors import UserInputError
 from ..loading import CheckpointError, cast_model, load_weights, read_config, write_checkpoint
 from .audio import AudioInjector, CausalAudioEncoder
+from .chunks import DEFAULT_CHUNK_SIZE, add_residual, fill, spans
 from .keymap import from_official_config, is_official_config, native_to_ours, ours_to_native, to_official_config
 from .inputs import example_inputs
 from .layers import TransformerBlock
 from .motion import MOTION_FRAMES, FramePackMotioner
 from .presets import RELEASE_INJECT_LAYERS, get_preset_config
-from .rope import axis_dims, grid, rope_cos_sin
+from .rope import axis_dims, grid, rope_cos_sin, rope_table
 
 PATCH_SIZE = (1, 2, 2)
 REF_ROPE_TIME = 30  # temporal RoPE index of the reference frame
+MEMORY_MODES = ("lean", "plain")
 
 
 def sinusoidal_embedding(dim: int, t: torch.Tensor) -> torch.Tensor:
@@ -112,6 +115,7 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         self.proj_out = nn.Linear(dim, out_channels * PATCH_SIZE[0] * PATCH_SIZE[1] * PATCH_SIZE[2])
         self.scale_shift_table = nn.Parameter(torch.randn(1, 2, dim) / dim**0.5)
         self.gradient_checkpointing = False
+        self.memory_mode, self.ffn_chunk_size = "lean", DEFAULT_CHUNK_SIZE
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -202,6 +206,31 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
 
     # ---- forward -------------------------------------------------------------------------------------
 
+    def set_memory_mode(self, mode: str = "lean", ffn_chunk_size: int | None = None) -> WanS2VTransformer3DModel:
+        """How the forward spends activation memory (the outputs are the same). "lean" (default): RoPE as
+        float32 cos/sin, token-wise work (projections, attention queries, FFN, head) in spans of
+        `ffn_chunk_size` tokens, audio injectors over as many whole latent frames, residuals added in place
+        when autograd is off. "plain": upstream's behaviour, with its complex128 per-head RoPE table and every
+        block intermediate referenced until the block returns (the baseline the planner compares with)."""
+        if mode not in MEMORY_MODES:
+            raise UserInputError(f"memory mode: expected one of {', '.join(MEMORY_MODES)}; found {mode!r}")
+        if ffn_chunk_size is not None and (isinstance(ffn_chunk_size, bool) or not isinstance(ffn_chunk_size, int)
+                                           or ffn_chunk_size < 1):
+            raise UserInputError(f"ffn_chunk_size: expected a positive number of tokens; found {ffn_chunk_size!r}")
+        self.memory_mode = mode
+        self.ffn_chunk_size = ffn_chunk_size or self.ffn_chunk_size
+        return self
+
+    @contextlib.contextmanager
+    def using_memory_mode(self, mode: str, ffn_chunk_size: int | None = None):
+        """set_memory_mode for the duration of a `with` block, then the previous settings again."""
+        previous = self.memory_mode, self.ffn_chunk_size
+        self.set_memory_mode(mode, ffn_chunk_size)
+        try:
+            yield self
+        finally:
+            self.memory_mode, self.ffn_chunk_size = previous
+
     def _check_inputs(self, hidden_states, timestep, text, audio, ref, motion, pose) -> None:
         cfg = self.config
         if hidden_states.ndim != 5 or hidden_states.shape[1] != cfg.in_channels:
@@ -290,8 +319,13 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         segments = torch.repeat_interleave(torch.arange(len(parts), device=x.device),
                                            torch.tensor([p.shape[1] for p in parts], device=x.device))
         x = torch.cat(parts, dim=1)
-        x = (x + self.segment_embedding(segments).to(x.dtype)).float()
-        rope = rope_cos_sin(torch.cat(positions), head_dim, device=x.device)
+        del parts, ref
+        x = x.add_(self.segment_embedding(segments).to(x.dtype)).float()
+        positions = torch.cat(positions)
+        if self.memory_mode == "lean":
+            rope, chunk = rope_cos_sin(positions, head_dim, device=x.device), self.ffn_chunk_size
+        else:
+            rope, chunk = rope_table(positions, head_dim, b, self.blocks[0].attn1.num_heads, x.device), None
 
         temb, temb_blocks = self._time_embedding(timestep, b)
         text = encoder_hidden_states.to(_dtype(self.condition_embedder.text_embedder))
@@ -300,20 +334,30 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
 
         for index, block in enumerate(self.blocks):
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                x = self._gradient_checkpointing_func(block, x, temb_blocks, num_noisy, context, rope)
+                x = self._gradient_checkpointing_func(block, x, temb_blocks, num_noisy, context, rope, chunk)
             else:
-                x = block(x, temb_blocks, num_noisy, context, rope)
+                x = block(x, temb_blocks, num_noisy, context, rope, chunk)
             injector = self.injector_of_block.get(index)
             if injector is not None:
-                noisy = x[:, :num_noisy]
-                noisy = noisy + self.audio_injectors[injector](noisy, audio_global, audio_tokens)
-                x = torch.cat([noisy, x[:, num_noisy:]], dim=1)
+                x = self._inject(self.audio_injectors[injector], x, num_noisy, audio_global, audio_tokens, chunk)
 
         # head on the noisy tokens only
         shift, scale = (self.scale_shift_table.float() + temb.unsqueeze(1)).chunk(2, dim=1)
-        out = self.norm_out(x[:, :num_noisy]) * (1 + scale) + shift
-        out = self.proj_out(out.to(_dtype(self.proj_out)))
+        head_dtype = _dtype(self.proj_out)
+        out, = fill(spans(num_noisy, chunk),
+                    lambda s, e: (self.proj_out((self.norm_out(x[:, s:e]) * (1 + scale) + shift).to(head_dtype)),))
         pt, ph, pw = PATCH_SIZE
         out = out.reshape(b, grid_f, grid_h, grid_w, pt, ph, pw, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
         out = out.reshape(b, -1, grid_f * pt, grid_h * ph, grid_w * pw).to(hidden_states.dtype)
         return Transformer2DModelOutput(sample=out) if return_dict else (out,)
+
+    @staticmethod
+    def _inject(injector, x, num_noisy, audio_global, audio_tokens, chunk):
+        """x with an audio injector's residual added to its noisy tokens, `chunk` tokens' worth of whole latent
+        frames at a time (all of them when chunk is None)."""
+        frames = audio_tokens.shape[1]
+        per_frame = num_noisy // frames
+        step = max(1, (chunk or num_noisy) // per_frame)
+        ranges = [(f * per_frame, min(f + step, frames) * per_frame) for f in range(0, frames, step)]
+        return add_residual(x, ranges, lambda h, s, e: injector(h, audio_global[:, s // per_frame : e // per_frame],
+                                                              audio_tokens[:, s // per_frame : e // per_frame]))

@@ -2,7 +2,11 @@
 
 Each part is a real diffusers / transformers class. `S2VComponents.tiny()` builds all of them from small
 seeded configs in code, sized to the DiT's config (text_dim, audio_dim, num_audio_layers); nothing is
-downloaded. `S2VComponents.from_dirs()` loads real ones from local directories in diffusers / transformers
+downloaded. A preset that ships weights may ship its components beside them (`vae/`, `text_encoder/`,
+`audio_encoder/` in its weights folder, e.g. the trained `demo` teacher): `tiny()` then loads those for every
+DiT with the same component interface (`COMPONENT_INTERFACE`: latent channels, text and audio widths), which
+covers the preset itself and its quantized and pruned artifacts, since neither changes these.
+`S2VComponents.from_dirs()` loads real ones from local directories in diffusers / transformers
 layout. The official release files `Wan2.1_VAE.pth` and `models_t5_umt5-xxl-enc-bf16.pth` are not in that
 layout: use the `vae/`, `text_encoder/` and `tokenizer/` folders of `Wan-AI/Wan2.1-T2V-14B-Diffusers` (the same
 VAE and umT5-XXL) or convert them with diffusers' `scripts/convert_wan_to_diffusers.py`. The release's
@@ -24,10 +28,13 @@ from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel, Wav2Vec2Co
 
 from compress.errors import UserInputError
 from compress.models.s2v import WanS2VTransformer3DModel
+from compress.pipelines.log_mel_audio import LogMelAudioEncoder
 
 NUM_TRAIN_TIMESTEPS = 1000
 BYTE_TOKENIZER_FILE = "byte_tokenizer.json"
 SCHEDULERS = {"unipc": UniPCMultistepScheduler, "euler": FlowMatchEulerDiscreteScheduler}
+COMPONENT_INTERFACE = ("in_channels", "text_dim", "audio_dim", "num_audio_layers")  # DiT config the parts fix
+COMPONENT_DIRS = ("vae", "text_encoder", "audio_encoder")
 
 
 class ByteTokenizer:
@@ -99,6 +106,26 @@ def _model_dir(path: str | Path, what: str, hint: str) -> Path:
     return path
 
 
+def shipped_components_dir(dit_config) -> Path | None:
+    """The components folder of the preset with shipped components whose DiT has `dit_config`'s interface."""
+    from compress.models.auto import get_preset, preset_names
+
+    interface = [dit_config[k] for k in COMPONENT_INTERFACE]
+    for name in preset_names():
+        preset = get_preset(name)
+        if (preset.weights_dir is not None and all((preset.weights_dir / d).is_dir() for d in COMPONENT_DIRS)
+                and [preset.config[k] for k in COMPONENT_INTERFACE] == interface):
+            return preset.weights_dir
+    return None
+
+
+def _load_audio_encoder(audio_dir: Path):
+    """wav2vec2 (transformers layout), or the log-mel stand-in (diffusers layout, `_class_name` in config.json)."""
+    if json.loads((audio_dir / "config.json").read_text()).get("_class_name") == LogMelAudioEncoder.__name__:
+        return LogMelAudioEncoder.from_pretrained(audio_dir, torch_dtype=torch.float32)
+    return Wav2Vec2Model.from_pretrained(audio_dir, dtype=torch.float32)
+
+
 def _load_tokenizer(text_encoder_dir: Path):
     for candidate in (text_encoder_dir, text_encoder_dir.parent / "tokenizer"):
         if (candidate / BYTE_TOKENIZER_FILE).is_file():
@@ -114,14 +141,18 @@ class S2VComponents:
     vae: AutoencoderKLWan
     text_encoder: UMT5EncoderModel
     tokenizer: Any  # a transformers tokenizer, or ByteTokenizer for tiny presets
-    audio_encoder: Wav2Vec2Model
+    audio_encoder: Wav2Vec2Model | LogMelAudioEncoder
     scheduler: SchedulerMixin
 
     @classmethod
     def tiny(cls, dit: WanS2VTransformer3DModel | None = None, seed: int = 0) -> S2VComponents:
-        """Random tiny components sized to `dit` (default: the `tiny` preset DiT built from `seed`)."""
+        """Components for a preset DiT (default: the `tiny` preset DiT built from `seed`): the shipped ones of a
+        preset with the same component interface (see the module docstring), else random tiny ones sized to it."""
         dit = dit if dit is not None else _seeded(lambda: WanS2VTransformer3DModel.from_preset("tiny"), seed)
         cfg = dit.config
+        shipped = shipped_components_dir(cfg)
+        if shipped is not None:
+            return cls.from_dirs(dit, *(shipped / d for d in COMPONENT_DIRS))
         return cls(
             dit=dit.eval(),
             vae=_seeded(tiny_vae, seed + 1),
@@ -150,14 +181,15 @@ class S2VComponents:
             vae=AutoencoderKLWan.from_pretrained(vae_dir, torch_dtype=torch.float32).eval(),
             text_encoder=UMT5EncoderModel.from_pretrained(text_dir, dtype=torch_dtype or "auto").eval(),
             tokenizer=_load_tokenizer(text_dir),
-            audio_encoder=Wav2Vec2Model.from_pretrained(audio_dir, dtype=torch.float32).eval(),
+            audio_encoder=_load_audio_encoder(audio_dir).eval(),
             scheduler=flow_scheduler(scheduler),
         )
 
-    def save(self, directory: str | Path) -> dict[str, Path]:
-        """Write every part in the layout `from_dirs` reads: dit/, vae/, text_encoder/ (+ tokenizer), audio_encoder/."""
+    def save(self, directory: str | Path, dit_folder: str = "dit") -> dict[str, Path]:
+        """Write every part in the layout `from_dirs` reads: dit/, vae/, text_encoder/ (+ tokenizer), audio_encoder/.
+        dit_folder "" writes the DiT into `directory` itself (a preset's weights folder with its components)."""
         directory = Path(directory)
-        dirs = {name: directory / name for name in ("dit", "vae", "text_encoder", "audio_encoder")}
+        dirs = {"dit": directory / dit_folder, **{name: directory / name for name in COMPONENT_DIRS}}
         for name, path in dirs.items():
             getattr(self, name).save_pretrained(path)
         self.tokenizer.save_pretrained(dirs["text_encoder"])

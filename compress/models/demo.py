@@ -1,0 +1,101 @@
+"""The `demo` preset: a tiny Wan2.2-S2V teacher trained to talk on the built-in synthetic talking-face set.
+
+Same model class and pipeline as the 14B teacher; only the config and the shipped weights differ. The
+folder `presets/demo/` holds the DiT (config.json + safetensors, loaded with `from_pretrained`) and its
+non-DiT components in `S2VComponents` layout: `vae/` (a trained tiny Wan VAE), `text_encoder/` (a seeded
+tiny umT5 + byte tokenizer) and `audio_encoder/` (`LogMelAudioEncoder`). Its README.md is the model card;
+`scripts/train_demo_teacher.py` produced everything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .auto import Preset, register_preset
+from .s2v import WanS2VTransformer3DModel
+
+DEMO_DIR = Path(__file__).resolve().parent / "presets" / "demo"
+DEMO_SIZE = 64  # pixels per side it was trained at (8x8 latents)
+DEMO_FRAMES = 48  # frames per training clip (3 s at 16 fps)
+HELDOUT_CLIPS, HELDOUT_SEED = 5, 1  # the held-out check: clips of the "heldout" sentences, set seed
+
+# dim 128 (4 heads x 32), 4 blocks each followed by an audio injector; audio_dim = 80 log-mel bins
+DEMO_CONFIG = dict(
+    num_attention_heads=4, attention_head_dim=32, in_channels=16, out_channels=16, pose_channels=16,
+    text_dim=48, text_len=16, freq_dim=64, ffn_dim=384, num_layers=4, eps=1e-6,
+    audio_dim=80, num_audio_layers=25, num_audio_tokens=4, audio_inject_layers=[0, 1, 2, 3],
+)
+
+register_preset(Preset("demo", WanS2VTransformer3DModel, DEMO_CONFIG, weights_dir=DEMO_DIR,
+                       description="Wan2.2-S2V DiT in miniature, trained to talk on the synthetic talking-face set "
+                                   f"({DEMO_SIZE}x{DEMO_SIZE})"))
+
+
+# ---- the lip-sync check of the shipped teacher (tests and the model card use it) ----------------------------
+
+def lagged_correlation(measured, truth, max_lag: int = 3) -> dict[int, float]:
+    """Pearson correlation of `measured[t + lag]` with `truth[t]` per lag, pooled over clips: lists of [T] series,
+    each standardised per clip before pooling."""
+    import numpy as np
+
+    def z(x):
+        x = np.asarray(x, np.float64)
+        return (x - x.mean()) / (x.std() + 1e-9)
+
+    out = {}
+    for lag in range(-max_lag, max_lag + 1):
+        a = np.concatenate([z(m)[max(lag, 0) : len(m) + min(lag, 0)] for m in measured])
+        b = np.concatenate([z(t)[max(-lag, 0) : len(t) - max(lag, 0)] for t in truth])
+        out[lag] = float(np.corrcoef(a, b)[0, 1])
+    return out
+
+
+def psnr(a, b) -> float:
+    import numpy as np
+
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
+
+
+def heldout_set(folder):
+    """The held-out check's input set (inputs.yaml path): sentences the teacher never heard in training."""
+    from compress.data import build_synthetic_set
+
+    return build_synthetic_set(folder, num_clips=HELDOUT_CLIPS, size=DEMO_SIZE, frames=DEMO_FRAMES,
+                               seed=HELDOUT_SEED, split="heldout")
+
+
+def heldout_check(components, inputs_yaml, num_inference_steps: int = 10, guidance_scale: float = 3.0) -> dict:
+    """Generate every clip of a synthetic set with its own audio and with the next clip's audio (another
+    sentence). Returns the videos ("own", "swapped": uint8 [T, H, W, 3] each), the true schedules ("truth"),
+    the pixel mouth measure's pooled correlation with the truth by lag ("pixel_correlation", and
+    "pixel_swapped" at lag 0) and the mean frame PSNR against the true frames ("psnr")."""
+    import numpy as np
+
+    from compress.data import MouthBox, load_synthetic_set, mouth_opening_measure
+    from compress.pipelines.audio import load_audio
+    from compress.pipelines.s2v import S2VPipeline
+
+    clips, pipe = load_synthetic_set(inputs_yaml)["clips"], S2VPipeline(components)
+    out = {"own": [], "swapped": [], "truth": [], "psnr": []}
+    for i, clip in enumerate(clips):
+        neutral = _rgb(clip["image"])
+        for key, audio in (("own", clip["audio"]), ("swapped", clips[(i + 1) % len(clips)]["audio"])):
+            out[key].append(pipe(neutral, load_audio(audio), clip["prompt"], num_inference_steps=num_inference_steps,
+                                 guidance_scale=guidance_scale, height=DEMO_SIZE, width=DEMO_SIZE,
+                                 frames_per_clip=clip["num_frames"], seed=clip["seed"]).frames)
+        out["truth"].append(np.load(clip["schedule"]))
+        out["psnr"].append(psnr(out["own"][-1], np.load(clip["frames"])))
+    pixel = {key: [mouth_opening_measure(v, _rgb(c["image"]), MouthBox(**c["mouth_box"])) for v, c in
+                   zip(out[key], clips)] for key in ("own", "swapped")}
+    out["pixel_correlation"] = lagged_correlation(pixel["own"], out["truth"])
+    out["pixel_swapped"] = lagged_correlation(pixel["swapped"], out["truth"])[0]
+    out["psnr"] = float(np.mean(out["psnr"]))
+    return out
+
+
+def _rgb(path):
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))

@@ -1,0 +1,345 @@
+"""Train the `demo` preset: a tiny Wan2.2-S2V teacher that has learned to talk, on CPU.
+
+    python scripts/train_demo_teacher.py --work /tmp/demo-train            # writes compress/models/presets/demo/
+
+Data: the built-in synthetic talking-face set (`compress.data.build_synthetic_set`, split "train": 12 sentences,
+espeak-ng voices x rates, the five astronaut identities), 64x64 at 16 fps, 48-frame clips.
+1. VAE: a tiny `AutoencoderKLWan` (base_dim 8, z_dim 16, stride 4x8x8) learns to reconstruct [neutral face,
+   4 talking frames] sequences (MSE, mouth box weighted x4, KL 1e-6); then its per-channel latent mean / std
+   are fitted on whole clips and stored in its config (the pipeline normalises latents with them).
+2. DiT: `WanS2VTransformer3DModel` with the `demo` config, flow matching (sigma = shift-3 of U(0, 1), target
+   noise - clean) on the VAE latents of clip prefixes of 16, 32 or 48 frames, conditioned exactly as the
+   pipeline's first clip: reference latent, no motion tokens, the fixed prompt's umT5 embedding, and
+   `LogMelAudioEncoder` features; text and audio are dropped together 10% of the time (for CFG). Mouth-box
+   latent cells weigh x4 in the loss.
+3. Check: held-out sentences (`compress.models.demo.heldout_set`: 5 clips) are generated with their own and with another clip's audio;
+   the pooled correlation of the mouth opening with the true schedule (MediaPipe landmarks when
+   .venv-landmarks exists, and a pixel measure) and the frame PSNR go into the model card, README.md.
+Seeded; resumable (a checkpoint in --work every --save-every steps; rerun the same command to continue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.progress import Progress
+
+from compress.data import build_synthetic_set, load_synthetic_set, split_sentences
+from compress.data.synthetic import PROMPT
+from compress.models.demo import (DEMO_CONFIG, DEMO_DIR, DEMO_FRAMES, DEMO_SIZE, heldout_check, heldout_set,
+                                  lagged_correlation)
+from compress.models.s2v import WanS2VTransformer3DModel
+from compress.pipelines.audio import audio_features, load_audio
+from compress.pipelines.components import (COMPONENT_DIRS, ByteTokenizer, S2VComponents, flow_scheduler,
+                                          tiny_text_encoder, tiny_vae)
+from compress.pipelines.log_mel_audio import LogMelAudioEncoder
+from compress.pipelines.s2v import FPS, UPSTREAM_NEGATIVE_PROMPT, S2VPipeline
+from compress.pipelines.video import load_image, prepare_image
+
+FRAMES = DEMO_FRAMES
+PREFIXES = (4, 8, 12)  # latent frames per DiT training sample (16, 32, 48 pixel frames)
+MOUTH_WEIGHT = 4.0
+SHIFT = 3.0
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", type=Path, required=True, help="data, checkpoints and logs")
+    p.add_argument("--out", type=Path, default=DEMO_DIR, help="where the preset is written")
+    p.add_argument("--clips", type=int, default=60, help="training clips")
+    p.add_argument("--vae-steps", type=int, default=600)
+    p.add_argument("--dit-steps", type=int, default=1500)
+    p.add_argument("--vae-batch", type=int, default=8)
+    p.add_argument("--dit-batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--save-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--check-steps", type=int, default=10, help="sampling steps of the held-out check")
+    p.add_argument("--check-guidance", type=float, default=3.0, help="CFG scale of the held-out check")
+    return p.parse_args()
+
+
+# ---- data ------------------------------------------------------------------------------------------------
+
+def load_clips(work: Path, count: int, seed: int) -> list[dict]:
+    """The training clips (built once, same bytes on every rerun): frames, face, audio, schedule, mouth box."""
+    path = work / "data" / "inputs.yaml"
+    if not path.is_file():
+        build_synthetic_set(path.parent, num_clips=count, size=DEMO_SIZE, frames=FRAMES, seed=seed, split="train")
+    meta = load_synthetic_set(path)
+    if meta["speech_source"] != "espeak-ng":
+        raise SystemExit("espeak-ng is needed for the training speech (apt-get install espeak-ng)")
+    return [{"frames": np.load(c["frames"]), "face": np.asarray(load_image(c["image"])), "audio": load_audio(c["audio"]),
+             "box": c["mouth_box"], "sentence": c["sentence"], "identity": c["identity"], "voice": c["voice"]}
+            for c in meta["clips"]]
+
+
+def pixels(frames: np.ndarray) -> torch.Tensor:
+    """uint8 [T, H, W, 3] -> [3, T, H, W] in [-1, 1]."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1
+
+
+def mouth_mask(box: dict, size: int) -> torch.Tensor:
+    """[size, size] 1 inside the mouth region (lip seam down to the displaced chin), else 0."""
+    mask = torch.zeros(size, size)
+    half, top = box["half_width"] * size, box["cy"] * size - box["smile"] * size - 1
+    x0, x1 = math.floor(box["cx"] * size - 1.3 * half), math.ceil(box["cx"] * size + 1.3 * half)
+    y0, y1 = math.floor(top), math.ceil(box["cy"] * size + box["jaw"] * size + 1.2 * half)
+    mask[max(y0, 0) : y1, max(x0, 0) : x1] = 1
+    return mask
+
+
+# ---- checkpoints -----------------------------------------------------------------------------------------
+
+def load_state(path: Path) -> dict | None:
+    return torch.load(path, weights_only=True) if path.is_file() else None
+
+
+def save_state(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def train_loop(name: str, work: Path, model, steps: int, lr: float, seed: int, save_every: int, loss_fn) -> list:
+    """AdamW with warm-up + cosine decay; resumes from work/NAME.pt. Returns the loss log (step, loss)."""
+    path = work / f"{name}.pt"
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
+    generator = torch.Generator().manual_seed(seed)
+    state, log, step = load_state(path), [], 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        generator.set_state(state["generator"])
+        step, log = int(state["step"]), state["log"].tolist()
+    model.train()
+    with Progress() as progress:
+        task = progress.add_task(f"{name}", total=steps, completed=step)
+        while step < steps:
+            loss = loss_fn(model, generator)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            log.append([step, loss.item()])
+            progress.update(task, completed=step, description=f"{name} loss {np.mean([v for _, v in log[-20:]]):.4f}")
+            if step % save_every == 0 or step == steps:
+                save_state(path, {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                                  "generator": generator.get_state(), "step": torch.tensor(step),
+                                  "log": torch.tensor(log)})
+    return log
+
+
+# ---- phase 1: VAE ----------------------------------------------------------------------------------------
+
+def vae_loss(clips: list[dict], batch: int):
+    masks = [mouth_mask(c["box"], DEMO_SIZE) for c in clips]
+
+    def loss_fn(vae, generator):
+        items = torch.randint(len(clips), (batch,), generator=generator).tolist()
+        starts = torch.randint(FRAMES - 3, (batch,), generator=generator).tolist()
+        x = torch.stack([pixels(np.concatenate([clips[i]["face"][None], clips[i]["frames"][s : s + 4]]))
+                         for i, s in zip(items, starts)])
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample(generator)).sample
+        weight = 1 + (MOUTH_WEIGHT - 1) * torch.stack([masks[i] for i in items])[:, None, None]
+        return (weight * (recon - x) ** 2).mean() + 1e-6 * posterior.kl().mean()
+
+    return loss_fn
+
+
+@torch.no_grad()
+def fit_latent_stats(vae, clips: list[dict]) -> None:
+    """Per-channel mean / std of the posterior means of whole clips, into the VAE's config."""
+    vae.eval()
+    mus = [vae.encode(pixels(np.concatenate([c["face"][None], c["frames"]]))[None]).latent_dist.mode()
+           for c in clips]
+    z = torch.cat([m.transpose(0, 1).flatten(1) for m in mus], dim=1)
+    vae.register_to_config(latents_mean=z.mean(1).tolist(), latents_std=z.std(1).tolist())
+
+
+# ---- phase 2: DiT ----------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def dit_samples(components: S2VComponents, clips: list[dict]) -> dict[str, torch.Tensor]:
+    """Everything the DiT sees, per clip, computed the way the pipeline computes it."""
+    pipe = S2VPipeline(components)
+    ref, clean, audio, weight = [], [], [], []
+    for c in track(clips, "encoding clips"):
+        ref.append(pipe.encode_video(prepare_image(load_image(c["face"]), DEMO_SIZE, DEMO_SIZE))[0])
+        clean.append(pipe.encode_video(pixels(np.concatenate([c["face"][None], c["frames"]]))[None])[0, :, 1:])
+        audio.append(audio_features(components.audio_encoder, c["audio"], FPS, FRAMES))
+        cells = F.avg_pool2d(mouth_mask(c["box"], DEMO_SIZE)[None], 8)[0] > 0
+        weight.append(1 + (MOUTH_WEIGHT - 1) * cells.float())
+    text_len = components.dit.config.text_len
+
+    def text(prompt):
+        e = components.encode_text(prompt)[0]
+        return F.pad(e, (0, 0, 0, text_len - e.shape[0]))
+
+    return {"ref": torch.stack(ref), "clean": torch.stack(clean), "audio": torch.stack(audio),
+            "weight": torch.stack(weight), "text": text(PROMPT), "negative": text(UPSTREAM_NEGATIVE_PROMPT)}
+
+
+def track(items, description):
+    with Progress() as progress:
+        yield from progress.track(items, description=description)
+
+
+def dit_loss(data: dict, batch: int, drop: float = 0.1):
+    def loss_fn(dit, generator):
+        items = torch.randint(len(data["clean"]), (batch,), generator=generator)
+        frames = PREFIXES[int(torch.randint(len(PREFIXES), (1,), generator=generator))]
+        clean = data["clean"][items, :, :frames]
+        noise = torch.randn(clean.shape, generator=generator)
+        u = torch.rand(batch, generator=generator)
+        sigma = SHIFT * u / (1 + (SHIFT - 1) * u)
+        s = sigma.view(-1, 1, 1, 1, 1)
+        dropped = (torch.rand(batch, generator=generator) < drop).view(-1, 1, 1)
+        text = torch.where(dropped, data["negative"], data["text"])
+        audio = data["audio"][items, ..., : 4 * frames] * ~dropped[..., None]
+        pred = dit((1 - s) * clean + s * noise, sigma * 1000, text, audio, data["ref"][items],
+                   drop_motion_frames=True).sample
+        return (data["weight"][items, None, None] * (pred - (noise - clean)) ** 2).mean()
+
+    return loss_fn
+
+
+# ---- main ------------------------------------------------------------------------------------------------
+
+def seeded(build, seed: int):
+    torch.manual_seed(seed)
+    return build()
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    clips = load_clips(args.work, args.clips, args.seed)
+    print(f"{len(clips)} clips, {len({c['sentence'] for c in clips})} sentences, "
+          f"{len({c['identity'] for c in clips})} identities, {len({c['voice'] for c in clips})} voices")
+
+    vae = seeded(tiny_vae, args.seed + 1)
+    vae_log = train_loop("vae", args.work, vae, args.vae_steps, args.lr, args.seed, args.save_every,
+                         vae_loss(clips, args.vae_batch))
+    fit_latent_stats(vae, clips)
+
+    dit = seeded(lambda: WanS2VTransformer3DModel(**DEMO_CONFIG), args.seed + 2)
+    audio_encoder = LogMelAudioEncoder(n_mels=DEMO_CONFIG["audio_dim"],
+                                       num_hidden_states=DEMO_CONFIG["num_audio_layers"])
+    audio_encoder.fit_normalisation([audio_encoder.log_mel(torch.from_numpy(_standardise(c["audio"]))[None])[0]
+                                     for c in clips])
+    components = S2VComponents(
+        dit=dit, vae=vae.eval(), tokenizer=ByteTokenizer(), audio_encoder=audio_encoder.eval(),
+        scheduler=flow_scheduler(),
+        text_encoder=seeded(lambda: tiny_text_encoder(DEMO_CONFIG["text_dim"]), args.seed + 3).eval())
+    data = dit_samples(components, clips)
+    dit_log = train_loop("dit", args.work, dit, args.dit_steps, args.lr, args.seed + 1, args.save_every,
+                         dit_loss(data, args.dit_batch))
+    components.save(args.out, dit_folder="")
+    record = {"args": {k: str(v) for k, v in vars(args).items()}, "wall_s": round(time.perf_counter() - start, 1),
+              "torch_threads": args.threads, "train_sentences": list(split_sentences("train")),
+              "clips": [{k: c[k] for k in ("sentence", "identity", "voice")} for c in clips],
+              "vae_loss_last_50": float(np.mean([v for _, v in vae_log[-50:]])),
+              "dit_loss_last_50": float(np.mean([v for _, v in dit_log[-50:]]))}
+    record["check"] = check(args)
+    (args.out / "training.json").write_text(json.dumps(record, indent=1) + "\n")
+    (args.out / "README.md").write_text(model_card(record))
+    print(json.dumps({k: v for k, v in record.items() if k not in ("clips", "train_sentences")}, indent=1))
+
+
+def check(args) -> dict:
+    """The held-out lip-sync check (what tests/models/test_demo_teacher.py asserts), for the model card."""
+    inputs = heldout_set(args.work / "heldout")
+    shipped = S2VComponents.from_dirs(args.out, *(args.out / d for d in COMPONENT_DIRS))  # exactly what ships
+    result = heldout_check(shipped, inputs, args.check_steps, args.check_guidance)
+    out = {"clips": len(result["truth"]), "steps": args.check_steps, "guidance_scale": args.check_guidance,
+           "psnr_db": round(result["psnr"], 2), "pixel": _summary(result["pixel_correlation"], result["pixel_swapped"])}
+    from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
+    from compress.evaluate.mouth import mouth_opening
+
+    try:
+        with LandmarkDetector() as detector:
+            tracks = {k: [detector.detect(v) for v in result[k]] for k in ("own", "swapped")}
+    except LandmarksUnavailable as err:  # optional here (scripts/setup_landmarks.sh); the card says so
+        out["landmarks"] = f"not measured: {err}"
+        return out
+    mouth = {k: [mouth_opening(t.points) for t in v] for k, v in tracks.items()}
+    out["landmarks"] = {**_summary(lagged_correlation(mouth["own"], result["truth"]),
+                                   lagged_correlation(mouth["swapped"], result["truth"])[0]),
+                        "frames_with_face": f"{sum(int(t.found.sum()) for v in tracks.values() for t in v)} / "
+                                            f"{sum(len(t) for v in tracks.values() for t in v)}"}
+    return out
+
+
+def _summary(correlation: dict[int, float], swapped: float) -> dict:
+    return {"correlation_lag0": round(correlation[0], 3), "best_lag": max(correlation, key=correlation.get),
+            "swapped_audio_correlation": round(swapped, 3)}
+
+
+def model_card(record: dict) -> str:
+    c, a = record["check"], record["args"]
+    return f"""# demo: a tiny Wan2.2-S2V teacher trained to talk
+
+`WanS2VTransformer3DModel` with the `demo` config of `compress/models/demo.py` (dim 128, 4 blocks, an audio
+injector after each, {sum(p.numel() for p in WanS2VTransformer3DModel(**DEMO_CONFIG).parameters()):,} parameters),
+with its own components: `vae/` (tiny `AutoencoderKLWan`, trained), `text_encoder/` (tiny umT5, seeded, untrained;
+prompt "a person talking"), `audio_encoder/` (`LogMelAudioEncoder`: standardised 80-bin log-mel at 50 Hz,
+25 hidden states = shifts of -12..+12 steps, per-bin statistics fitted on the training speech).
+Load it with `model: demo` in a recipe; `S2VComponents.tiny(dit)` picks these components for it and for its
+quantized and pruned artifacts.
+
+## Training (`scripts/train_demo_teacher.py`, all on CPU, seed {a['seed']}, {record['torch_threads']} threads)
+
+- Data: the built-in synthetic talking-face set, split "train" ({len(record['train_sentences'])} sentences; the 4
+  held-out ones never seen), {a['clips']} clips of {FRAMES} frames at {DEMO_SIZE}x{DEMO_SIZE}, 16 fps, espeak-ng
+  voices {sorted({x['voice'] for x in record['clips']})}, identities {sorted({x['identity'] for x in record['clips']})}.
+- VAE: {a['vae_steps']} AdamW steps (lr {a['lr']}, batch {a['vae_batch']}) on [neutral face + 4 frames], MSE with
+  the mouth region x{MOUTH_WEIGHT:g}, KL 1e-6; final loss {record['vae_loss_last_50']:.4f}; latent mean / std fitted on
+  whole clips.
+- DiT: {a['dit_steps']} AdamW steps (lr {a['lr']}, batch {a['dit_batch']}), flow matching on clip prefixes of 16 /
+  32 / 48 frames, first-clip conditioning (reference latent, no motion), text + audio dropped together 10%;
+  mouth cells x{MOUTH_WEIGHT:g}; final loss {record['dit_loss_last_50']:.4f}.
+- Wall time: {record['wall_s']:.0f} s for data and both phases (resumed runs: the last session only).
+
+## Held-out check (measured on these weights; `tests/models/test_demo_teacher.py` asserts it)
+
+{c['clips']} clips of the held-out sentences (`compress.models.demo.heldout_set`), {c['steps']} UniPC steps, CFG {c['guidance_scale']},
+one {FRAMES}-frame clip each; generated again with the next clip's audio (another sentence). Correlations are
+zero-lag Pearson correlations with the true mouth-open schedule, pooled over clips.
+
+| measure | correlation (lag 0) | best lag (frames) | with another sentence's audio | faces found |
+|---|---|---|---|---|
+| MediaPipe landmarks (`compress.evaluate.mouth.mouth_opening`) | {_cell(c['landmarks'], 'correlation_lag0')} | {_cell(c['landmarks'], 'best_lag')} | {_cell(c['landmarks'], 'swapped_audio_correlation')} | {_cell(c['landmarks'], 'frames_with_face')} |
+| pixel darkening in the mouth box (`compress.data.mouth_opening_measure`) | {c['pixel']['correlation_lag0']} | {c['pixel']['best_lag']} | {c['pixel']['swapped_audio_correlation']} | - |
+
+Frame PSNR against the true synthetic frames: {c['psnr_db']} dB.
+"""
+
+
+def _cell(landmarks, key):
+    return landmarks[key] if isinstance(landmarks, dict) else "not measured"
+
+
+def _standardise(audio: np.ndarray) -> np.ndarray:
+    """The waveform normalisation `audio_features` applies before the encoder."""
+    return ((audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)).astype(np.float32)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Reference data for distillation: rows of a reference artifact, split into training and held-out inputs,
+streamed as shuffled micro-batches sharded per rank, with each clip's mouth box and the teacher's VAE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+import yaml
+
+from compress.errors import UserInputError
+
+BUILTIN = "builtin:quickstart"
+
+
+def split_rows(num_rows: int, holdout: int) -> tuple[list[int], list[int]]:
+    """(training rows, held-out rows): the last `holdout` inputs are held out."""
+    if not 0 <= holdout < num_rows:
+        raise UserInputError(f"distill: holdout must be below the reference's {num_rows} inputs, got {holdout}")
+    return list(range(num_rows - holdout)), list(range(num_rows - holdout, num_rows))
+
+
+def stream_batches(rows: list[int], examples: Callable[[int], dict[str, torch.Tensor]], batch_size: int,
+                   rank: int, world_size: int, seed: int, buffer_rows: int = 4) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless micro-batches: each epoch shuffles the rows (seeded), gives rank r every world_size-th row, loads
+    `buffer_rows` rows at a time and yields shuffled batches of their examples (leftovers carry over)."""
+    if len(rows) < world_size:
+        raise UserInputError(f"distill: {len(rows)} training inputs cannot be shared by {world_size} processes")
+    epoch, carry = 0, None
+    while True:
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        mine = [rows[i] for i in torch.randperm(len(rows), generator=gen)[rank::world_size].tolist()]
+        for start in range(0, len(mine), buffer_rows):
+            pool = [examples(i) for i in mine[start:start + buffer_rows]]
+            if carry is not None:
+                pool.insert(0, carry)
+            merged = {k: torch.cat([p[k] for p in pool]) for k in pool[0]}
+            order = torch.randperm(len(next(iter(merged.values()))), generator=gen)
+            full = len(order) // batch_size * batch_size
+            for b in range(0, full, batch_size):
+                yield {k: v[order[b:b + batch_size]] for k, v in merged.items()}
+            carry = {k: v[order[full:]] for k, v in merged.items()}
+        epoch += 1
+
+
+def mouth_box_fractions(box: dict) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) around the lips from a `compress.data.faces.MouthBox` record: the mouth's width plus a
+    quarter each side, from half the jaw above the lip seam down to the chin."""
+    x0, x1 = box["cx"] - 1.25 * box["half_width"], box["cx"] + 1.25 * box["half_width"]
+    y0, y1 = box["cy"] - 0.5 * box["jaw"], box["cy"] + box["jaw"]
+    return max(0.0, x0), max(0.0, y0), min(1.0, x1), min(1.0, y1)
+
+
+def inputs_file(reference, ctx) -> Path:
+    inputs = reference.manifest["stage_config"].get("inputs", BUILTIN)
+    return reference.path / "inputs" / "inputs.yaml" if inputs == BUILTIN else ctx.resolve_path(inputs)
+
+
+def mouth_boxes(reference, ctx, ids: list[str]) -> dict[str, tuple[float, float, float, float]]:
+    """Each input's mouth box from the reference's input set (its `mouth_box` entries)."""
+    path = inputs_file(reference, ctx)
+    data = yaml.safe_load(path.read_text()) if path.suffix.lower() in (".yaml", ".yml") else None
+    entries = data.get("clips", []) if isinstance(data, dict) else data or []
+    boxes = {str(e.get("id")): mouth_box_fractions(e["mouth_box"]) for e in entries
+             if isinstance(e, dict) and isinstance(e.get("mouth_box"), dict)}
+    missing = [i for i in ids if i not in boxes]
+    if missing:
+        raise UserInputError(f"distill losses.mouth_box: '{path}' records no mouth_box for input(s) "
+                             f"{', '.join(missing[:3])}; give a box [x0, y0, x1, y1] (fractions of the frame)")
+    return boxes
+
+
+def teacher_vae(reference, ctx):
+    """The Wan VAE the reference stage decoded with: its `vae` folder, or the teacher preset's components."""
+    from diffusers import AutoencoderKLWan
+
+    from compress.artifacts import Artifact
+    from compress.models.auto import checkpoint_layout
+    from compress.pipelines.components import S2VComponents
+
+    folder = reference.manifest["stage_config"].get("vae")
+    if folder:
+        return AutoencoderKLWan.from_pretrained(ctx.resolve_path(folder), torch_dtype=torch.float32).eval()
+    teacher = Artifact.open(reference.manifest["input"]["path"])
+    cls, config, _ = checkpoint_layout(teacher.model_dir)
+    with torch.device("meta"):  # only its config matters: it picks the components
+        dit = cls.from_config(config)
+    return S2VComponents.tiny(dit=dit, seed=ctx.seed).vae

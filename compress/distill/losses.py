@@ -1,0 +1,67 @@
+"""Distillation losses, chosen by weight in the recipe: latent MSE, pixel L1 / MSE, a mouth-region weighting."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class LossConfig(BaseModel):
+    """Weights of the loss terms (0 turns one off). The mouth box up-weights every term inside it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latent_mse: float = Field(default=0.0, ge=0, description="MSE of predicted vs teacher latents")
+    pixel_l1: float = Field(default=0.0, ge=0, description="L1 of decoded vs teacher frames (pixels in [-1, 1])")
+    pixel_mse: float = Field(default=0.0, ge=0, description="MSE of decoded vs teacher frames")
+    mouth_weight: float = Field(default=0.0, ge=0, description="extra weight inside the mouth box (0: uniform)")
+    mouth_box: Literal["inputs"] | tuple[float, float, float, float] = Field(
+        default="inputs", description="'inputs': each clip's mouth_box from the input set (the built-in set "
+                                      "records one), or one box [x0, y0, x1, y1] in fractions of the frame")
+
+    @field_validator("mouth_box")
+    @classmethod
+    def _box(cls, value):
+        if not isinstance(value, str) and not (0 <= value[0] < value[2] <= 1 and 0 <= value[1] < value[3] <= 1):
+            raise ValueError("[x0, y0, x1, y1] with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+        return value
+
+    def active(self) -> dict[str, float]:
+        return {k: v for k, v in {"latent_mse": self.latent_mse, "pixel_l1": self.pixel_l1,
+                                  "pixel_mse": self.pixel_mse}.items() if v > 0}
+
+
+def region_weights(boxes: torch.Tensor, height: int, width: int, extra: float) -> torch.Tensor:
+    """[B, 1, height, width] weights: 1 + extra inside each example's box (x0, y0, x1, y1 fractions)."""
+    ys = (torch.arange(height, device=boxes.device) + 0.5) / height
+    xs = (torch.arange(width, device=boxes.device) + 0.5) / width
+    x0, y0, x1, y1 = (boxes[:, i, None, None] for i in range(4))
+    inside = (ys[None, :, None] >= y0) & (ys[None, :, None] <= y1) & (xs[None, None] >= x0) & (xs[None, None] <= x1)
+    return (1 + extra * inside.float())[:, None]
+
+
+def weighted_error(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None, kind: str) -> torch.Tensor:
+    """Mean squared ("mse") or absolute ("l1") error over [B, C, H, W], weighted per pixel when given weights."""
+    err = (pred.float() - target.float()) ** 2 if kind == "mse" else (pred.float() - target.float()).abs()
+    if weights is None:
+        return err.mean()
+    weights = weights.expand_as(err)
+    return (err * weights).sum() / weights.sum()
+
+
+def combined_loss(config: LossConfig, pairs: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                  boxes: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Sum of the active terms; `pairs` maps "latent" and "pixel" to (prediction, target) [B, C, H, W]."""
+    total, logs = torch.zeros((), device=next(iter(pairs.values()))[0].device), {}
+    for name, weight in config.active().items():
+        space, kind = name.split("_")
+        pred, target = pairs[space]
+        weights = None
+        if config.mouth_weight and boxes is not None:
+            weights = region_weights(boxes, *pred.shape[-2:], config.mouth_weight)
+        term = weighted_error(pred, target, weights, kind)
+        total = total + weight * term
+        logs[name] = float(term.detach())
+    return total, logs

@@ -1,0 +1,333 @@
+"""The training loop every distillation shares: AdamW, warmup + cosine schedule, gradient accumulation, bf16
+autocast, gradient clipping, optional EMA, DDP under torchrun, atomic checkpoints and exact resume.
+
+A task is any object with
+    model                                  the nn.Module to train (wrapped in DDP when world_size > 1)
+    batches(rank, world_size, seed)        an endless, deterministic iterator of micro-batches for this rank;
+                                           it must not draw from the global RNGs (resume fast-forwards it)
+    loss(model, batch) -> (loss, logs)     a scalar tensor and floats to log; `model` may be the DDP wrapper
+    parameters_to_train()                  optional; default: the model's parameters that require grad
+
+    metrics = train(task, TrainConfig(steps=200), "runs/x/.checkpoints/distill", ctx)
+
+Checkpoints (`step-00000050.pt`, torch.save written to a temporary name and renamed) hold the trained
+parameters and buffers, optimizer, scheduler, EMA, every rank's RNG states and the loss history. `train`
+resumes from the latest one in `checkpoint_dir`: a run killed after a checkpoint and started again reproduces
+the uninterrupted run's losses exactly (same machine, same thread count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import os
+import random
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, Literal, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from compress.errors import CheckpointError
+
+_CHECKPOINT = re.compile(r"^step-(\d{8})\.pt$")
+
+
+class TrainConfig(BaseModel):
+    """Optimisation settings of one training run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(default=200, ge=1, description="optimizer steps")
+    batch_size: int = Field(default=8, ge=1, description="examples per micro-batch and rank")
+    lr: float = Field(default=1e-3, gt=0, description="peak learning rate (AdamW)")
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_steps: int = Field(default=0, ge=0, description="linear warmup, then cosine decay to zero")
+    grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimizer step")
+    clip_grad: float | None = Field(default=1.0, gt=0, description="max gradient norm; null: no clipping")
+    ema_decay: float | None = Field(default=None, gt=0, lt=1, description="EMA of the weights; null: off")
+    checkpoint_every: int = Field(default=50, ge=1, description="steps between checkpoints")
+    keep_checkpoints: int = Field(default=2, ge=1, description="most recent checkpoints kept")
+    autocast: Literal["auto", "bf16", "off"] = Field(
+        default="auto", description="bf16 autocast; auto: on CUDA GPUs that support bf16, off elsewhere")
+    log_every: int = Field(default=10, ge=1, description="steps between log lines and wandb points")
+    seed: int = Field(default=0, description="seeds the data order and the RNGs")
+
+
+class TrainTask(Protocol):
+    model: nn.Module
+
+    def batches(self, rank: int, world_size: int, seed: int) -> Iterator: ...
+
+    def loss(self, model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+
+def cosine_schedule(warmup: int, total: int):
+    """LR multiplier per step: linear warmup to 1, then cosine to 0 at `total`."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return factor
+
+
+class EMA:
+    """Exponential moving average of the trained parameters."""
+
+    def __init__(self, named: dict[str, nn.Parameter], decay: float):
+        self.decay, self.params = decay, named
+        self.shadow = {n: p.detach().clone() for n, p in named.items()}
+
+    @torch.no_grad()
+    def update(self) -> None:
+        for name, p in self.params.items():
+            self.shadow[name].lerp_(p.detach(), 1 - self.decay)
+
+    @torch.no_grad()
+    def copy_to_model(self) -> None:
+        for name, p in self.params.items():
+            p.copy_(self.shadow[name])
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": (torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    keys, *rest = state["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), *rest))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    found = [p for p in Path(directory).glob("step-*.pt") if _CHECKPOINT.match(p.name)]
+    return max(found, key=lambda p: int(_CHECKPOINT.match(p.name).group(1))) if found else None
+
+
+def _atomic_save(state: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class _Run:
+    """One call of `train`: the model, optimizer, schedule and history, and their checkpoints."""
+
+    def __init__(self, task, config: TrainConfig, checkpoint_dir: Path):
+        self.task, self.config, self.dir = task, config, checkpoint_dir
+        self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        model = task.model
+        params = list(task.parameters_to_train()) if hasattr(task, "parameters_to_train") else [
+            p for p in model.parameters() if p.requires_grad]
+        ids = {id(p) for p in params}
+        self.named = {n: p for n, p in model.named_parameters() if id(p) in ids}
+        if not self.named:
+            raise ValueError("train: the task has no parameters to train")
+        self.params = list(self.named.values())
+        self.wrapped = model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.wrapped = DistributedDataParallel(model)
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                           cosine_schedule(config.warmup_steps, config.steps))
+        self.ema = EMA(self.named, config.ema_decay) if config.ema_decay else None
+        self.step, self.losses = 0, []
+
+    def state(self) -> dict:
+        model = self.task.model
+        return {"step": self.step, "losses": list(self.losses),
+                "model": {**{n: p.detach() for n, p in self.named.items()}, **dict(model.named_buffers())},
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "ema": self.ema.shadow if self.ema else None, "rng": _gather(_rng_state())}
+
+    def save(self) -> None:
+        state = self.state()  # every rank takes part in gathering the RNG states
+        if self.rank == 0:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            _atomic_save(state, self.dir / f"step-{self.step:08d}.pt")
+            for old in sorted(self.dir.glob("step-*.pt"))[: -self.config.keep_checkpoints]:
+                old.unlink()
+        if dist.is_initialized():
+            dist.barrier()
+
+    def resume(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise CheckpointError(f"{path}: unreadable training checkpoint ({err}); delete it to start over") from err
+        if len(state["rng"]) != self.world:
+            raise CheckpointError(f"{path} was written by {len(state['rng'])} processes, this run has {self.world}")
+        try:
+            unexpected = self.task.model.load_state_dict(state["model"], strict=False).unexpected_keys
+        except RuntimeError as err:  # mis-shaped tensors
+            raise CheckpointError(f"{path} does not match the model being trained: {err}") from None
+        absent = sorted(set(self.named) - set(state["model"]))
+        if unexpected or absent:
+            raise CheckpointError(f"{path} does not match the model being trained (unexpected keys "
+                                  f"{unexpected[:5]}, missing keys {absent[:5]}); delete it to start over")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema:
+            if state["ema"] is None:
+                raise CheckpointError(f"{path} has no EMA weights, but ema_decay is set")
+            self.ema.shadow = {n: t.to(self.params[0].device) for n, t in state["ema"].items()}
+        self.step, self.losses = state["step"], list(state["losses"])
+        _set_rng_state(state["rng"][self.rank])
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def _gather(obj) -> list:
+    if not dist.is_initialized():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _autocast(mode: str, device: torch.device):
+    use = mode == "bf16" or (mode == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
+
+
+def _mean_across_ranks(values: torch.Tensor) -> torch.Tensor:
+    if dist.is_initialized():
+        values = values.clone()
+        dist.all_reduce(values)
+        values /= dist.get_world_size()
+    return values
+
+
+def _batch_size(batch) -> int:
+    if isinstance(batch, dict):
+        batch = next((v for v in batch.values() if isinstance(v, torch.Tensor)), None)
+    return batch.shape[0] if isinstance(batch, torch.Tensor) and batch.dim() else 1
+
+
+def train(task, config: TrainConfig, checkpoint_dir: str | Path, ctx=None, stop_after: int | None = None,
+          log_prefix: str = "train") -> dict:
+    """Train `task.model` in place for `config.steps` optimizer steps, resuming from `checkpoint_dir`.
+
+    stop_after: return after that many steps in total, as a run killed there would (checkpoints included).
+    Returns steps, the loss history (mean over ranks), the step it resumed from, wall time and throughput.
+    With `ema_decay`, the model holds the EMA weights on return."""
+    run = _Run(task, config, Path(checkpoint_dir))
+    device = run.params[0].device
+    _seed_all(config.seed + run.rank)
+    latest = latest_checkpoint(run.dir)
+    if latest is not None:
+        run.resume(latest)  # restores the RNG states of the run it continues
+    resumed_from = run.step
+    batches = itertools.islice(task.batches(run.rank, run.world, config.seed), run.step * config.grad_accum, None)
+    last = min(config.steps, stop_after or config.steps)
+    samples, start = 0, time.perf_counter()
+    task.model.train()
+    with _Progress(ctx if run.rank == 0 else None, config.steps, run.step) as progress:
+        while run.step < last:
+            loss, logs, grad_norm, n = _optimizer_step(run, batches, device)
+            run.step += 1
+            run.losses.append(loss)
+            samples += n * run.world
+            rate = samples / (time.perf_counter() - start)
+            progress.update(loss, rate)
+            if run.step % config.checkpoint_every == 0 or run.step == config.steps:
+                run.save()
+            if run.step % config.log_every == 0 or run.step == last:
+                _log(ctx if run.rank == 0 else None, log_prefix, run, loss, logs, grad_norm, rate)
+    if run.ema:
+        run.ema.copy_to_model()
+    wall = time.perf_counter() - start
+    return {"steps": run.step, "resumed_from": resumed_from, "final_loss": run.losses[-1] if run.losses else None,
+            "losses": run.losses, "wall_s": round(wall, 3), "samples_per_s": round(samples / wall, 3) if wall else None,
+            "world_size": run.world}
+
+
+def _optimizer_step(run: _Run, batches, device) -> tuple[float, dict, float | None, int]:
+    """One optimizer step over grad_accum micro-batches: (mean loss over ranks, logs, grad norm, examples)."""
+    config, ddp = run.config, run.world > 1
+    run.optimizer.zero_grad(set_to_none=True)
+    total, logs, count = torch.zeros(()), {}, 0
+    for micro in range(config.grad_accum):
+        batch = next(batches)
+        count += _batch_size(batch)
+        sync = contextlib.nullcontext() if not ddp or micro == config.grad_accum - 1 else run.wrapped.no_sync()
+        with sync:
+            with _autocast(config.autocast, device):
+                loss, parts = run.task.loss(run.wrapped, batch)
+            (loss / config.grad_accum).backward()
+        total += loss.detach().float().cpu() / config.grad_accum
+        for k, v in parts.items():
+            logs[k] = logs.get(k, 0.0) + float(v) / config.grad_accum
+    grad_norm = None
+    if config.clip_grad:
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(run.params, config.clip_grad))
+    run.optimizer.step()
+    run.scheduler.step()
+    if run.ema:
+        run.ema.update()
+    return float(_mean_across_ranks(total)), logs, grad_norm, count
+
+
+def _log(ctx, prefix: str, run: _Run, loss: float, logs: dict, grad_norm: float | None, rate: float) -> None:
+    lr = run.scheduler.get_last_lr()[0]
+    wandb = sys.modules.get("wandb")  # the runner's tracker owns the (offline by default) wandb run
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        point = {"loss": loss, "lr": lr, "samples_per_s": rate, **logs}
+        if grad_norm is not None:
+            point["grad_norm"] = grad_norm
+        wandb.run.log({f"{prefix}/{k}": v for k, v in point.items()})
+    if ctx is not None:
+        extra = " ".join(f"{k} {v:.4g}" for k, v in logs.items())
+        ctx.log(f"  step {run.step}/{run.config.steps} loss {loss:.4g} {extra} lr {lr:.3g} {rate:.1f} samples/s")
+
+
+class _Progress:
+    """A rich progress bar with the loss and throughput on the context's console (nothing without one)."""
+
+    def __init__(self, ctx, total: int, done: int):
+        self.progress = None
+        console = getattr(ctx, "console", None)
+        if console is not None and not console.quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("  training"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("loss {task.fields[loss]} {task.fields[rate]} samples/s"),
+                                     TimeRemainingColumn(), console=console.rich, transient=True)
+            self.task = self.progress.add_task("train", total=total, completed=done, loss="-", rate="-")
+
+    def __enter__(self):
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def update(self, loss: float, rate: float) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, loss=f"{loss:.4g}", rate=f"{rate:.1f}")
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()

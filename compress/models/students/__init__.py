@@ -1,0 +1,15 @@
+"""Small students distilled from the S2V teacher: a lip-sync generator and a tiny VAE decoder."""
+
+from .decoder import TinyVAEDecoder, decoder_inputs
+from .lipsync import LipSyncStudent, mask_lower_half
+from .audio import mel_windows
+
+LIPSYNC_PRESETS = {
+    "lipsync-30m": {"channels": 96, "mid_blocks": 7},  # 31.1M parameters
+    "lipsync-120m": {"channels": 240, "mid_blocks": 3},  # 113.9M
+    "lipsync-450m": {"channels": 448, "mid_blocks": 4},  # 448.3M
+}
+DECODER_PRESETS = {"tiny-vae-decoder": {"channels": (256, 48, 24, 12), "latent_blocks": 2}}  # 2.5M
+
+__all__ = ["DECODER_PRESETS", "LIPSYNC_PRESETS", "LipSyncStudent", "TinyVAEDecoder", "decoder_inputs",
+           "mask_lower_half", "mel_windows"]

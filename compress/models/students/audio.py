@@ -1,0 +1,26 @@
+"""Audio input of the lip-sync student: a window of log-mel frames (50 Hz) centred on each video frame."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from compress.data.features import FEATURE_RATE, log_mel
+
+MEL_BINS = 80
+SILENCE = math.log(1e-5)  # log_mel's floor
+
+
+def mel_windows(audio: np.ndarray | torch.Tensor, fps: float, num_frames: int, window: int = 16,
+                sample_rate: int = 16_000) -> torch.Tensor:
+    """[num_frames, MEL_BINS, window]: for video frame i, the `window` log-mel frames around its centre
+    (i + 0.5) / fps; silence beyond the audio's ends."""
+    mel = log_mel(audio, sample_rate, MEL_BINS)
+    half = window // 2
+    padded = F.pad(mel, (half, window), value=SILENCE)
+    centres = torch.round((torch.arange(num_frames) + 0.5) * FEATURE_RATE / fps).long()
+    index = (centres[:, None] + torch.arange(window)[None]).clamp(max=padded.shape[1] - 1)
+    return padded[:, index].permute(1, 0, 2).contiguous()

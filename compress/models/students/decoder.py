@@ -1,0 +1,80 @@
+"""A tiny Wan VAE decoder student (in the spirit of TAEHV): latents -> frames, a few million parameters.
+
+The Wan VAE is causal with temporal stride 4: each latent frame after the first becomes 4 pixel frames, decoded
+with the latents before it as context. The student sees the latent frame and the one before it (for a clip's
+first frame: the reference latent for clip 0, the last motion latent for later clips, as the teacher decodes)
+and outputs its 4 frames. Most parameters sit at latent resolution (`channels[0]` wide, `latent_blocks`
+residual blocks), where they are cheap; a 1x1 convolution then splits them into 4 frames of `channels[1]`
+channels (channels -> frames), and three narrow x2 upsampling stages (`channels[1:]`) reach pixel resolution.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
+
+from .layers import ResBlock, Upsample, norm
+from .vae_io import pixels_to_frames
+
+
+class TinyVAEDecoder(ModelMixin, ConfigMixin):
+    @register_to_config
+    def __init__(self, latent_channels: int = 16, channels: tuple[int, ...] = (256, 48, 24, 12),
+                 latent_blocks: int = 2, blocks_per_stage: int = 1, frames_per_latent: int = 4):
+        super().__init__()
+        c0 = channels[0]
+        self.conv_in = nn.Conv2d(2 * latent_channels, c0, 3, padding=1)
+        self.trunk = nn.ModuleList(ResBlock(c0, c0) for _ in range(latent_blocks))
+        self.to_frames = nn.Conv2d(c0, frames_per_latent * channels[1], 1)
+        self.stages = nn.ModuleList()
+        for cin, cout in zip((channels[1], *channels[1:-1]), channels[1:]):
+            self.stages.append(nn.ModuleList([Upsample(cin, cout), *(ResBlock(cout, cout)
+                                                                    for _ in range(blocks_per_stage))]))
+        self.norm_out, self.act = norm(channels[-1]), nn.SiLU()
+        self.conv_out = nn.Conv2d(channels[-1], 3, 3, padding=1)
+
+    @property
+    def upscale(self) -> int:
+        return 2 ** (len(self.config.channels) - 1)
+
+    def forward(self, latents: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """latents, previous [B, C, h, w] -> frames [B, frames_per_latent, 3, h * 8, w * 8] in about [-1, 1]."""
+        b, _, h, w = latents.shape
+        t, c1 = self.config.frames_per_latent, self.config.channels[1]
+        x = self.conv_in(torch.cat([latents, previous], dim=1))
+        for block in self.trunk:
+            x = block(x)
+        x = self.to_frames(x).reshape(b * t, c1, h, w)
+        for upsample, *blocks in self.stages:
+            x = upsample(x)
+            for block in blocks:
+                x = block(x)
+        x = self.conv_out(self.act(self.norm_out(x)))
+        return x.reshape(b, t, 3, h * self.upscale, w * self.upscale)
+
+    def example_inputs(self, batch_size: int = 1, height: int = 64, width: int = 64, **_) -> dict[str, torch.Tensor]:
+        shape = (batch_size, self.config.latent_channels, height // self.upscale, width // self.upscale)
+        gen = torch.Generator().manual_seed(0)
+        return {"latents": torch.randn(*shape, generator=gen), "previous": torch.randn(*shape, generator=gen)}
+
+    @torch.no_grad()
+    def eval_generate(self, row: dict, components=None, batch_size: int = 16) -> dict:
+        """Frames uint8 [T, H, W, 3] decoded from the row's latents (the teacher's video latents)."""
+        latents, previous = decoder_inputs(row)
+        pixels = torch.cat([self(z.to(self.device), p.to(self.device)).flatten(0, 1)
+                            for z, p in zip(latents.split(batch_size), previous.split(batch_size))])
+        return {"frames": pixels_to_frames(pixels), "latents": None}
+
+
+def decoder_inputs(row: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """A reference row's latent frames and the latent before each, both [clips * F, C, h, w], in frame order."""
+    from compress.pipelines.dataset import decode_array
+
+    latents = torch.from_numpy(decode_array(row, "latents").copy())  # [clips, C, F, h, w]
+    ref = torch.from_numpy(decode_array(row, "ref_latents").copy())  # [C, 1, h, w]
+    motion = torch.from_numpy(decode_array(row, "motion_latents").copy())  # [clips, C, M, h, w]
+    first = torch.cat([ref[None, :, -1:], motion[1:, :, -1:]])  # what each clip is decoded behind
+    previous = torch.cat([first, latents[:, :, :-1]], dim=2)
+    return latents.transpose(1, 2).flatten(0, 1), previous.transpose(1, 2).flatten(0, 1)

@@ -1,0 +1,43 @@
+"""Per-frame image latents through the teacher's Wan VAE: one RGB frame <-> one normalised latent frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def latent_stats(vae) -> tuple[torch.Tensor, torch.Tensor]:
+    """The VAE's per-channel latent mean and std, shaped [1, C, 1, 1, 1]."""
+    mean = torch.tensor(vae.config.latents_mean, device=vae.device).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std, device=vae.device).view(1, -1, 1, 1, 1)
+    return mean, std
+
+
+def frames_to_pixels(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 [T, H, W, 3] -> float [T, 3, H, W] in [-1, 1]."""
+    frames = torch.as_tensor(np.array(frames, dtype=np.uint8))  # a writable copy
+    return frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def pixels_to_frames(pixels: torch.Tensor) -> np.ndarray:
+    """float [T, 3, H, W] in [-1, 1] -> uint8 [T, H, W, 3]."""
+    return ((pixels.detach().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+@torch.no_grad()
+def encode_frames(vae, frames: np.ndarray | torch.Tensor, chunk: int = 16) -> torch.Tensor:
+    """uint8 frames [T, H, W, 3] -> normalised image latents [T, C, H / 8, W / 8] (posterior mean), float32 CPU."""
+    mean, std = latent_stats(vae)
+    pixels = frames_to_pixels(frames)
+    out = []
+    for part in pixels.split(chunk):
+        mu = vae.encode(part[:, :, None].to(vae.device, vae.dtype)).latent_dist.mode().float()
+        out.append(((mu - mean) / std)[:, :, 0].cpu())
+    return torch.cat(out)
+
+
+def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
+    """Normalised image latents [B, C, h, w] -> pixels [B, 3, 8h, 8w] (unclamped; differentiable)."""
+    mean, std = latent_stats(vae)
+    z = latents[:, :, None].to(vae.device, torch.float32) * std + mean
+    return vae.decode(z.to(vae.dtype)).sample[:, :, 0].float()

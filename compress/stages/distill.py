@@ -1,0 +1,161 @@
+"""`distill`: train a small student on the teacher's reference outputs (`method: student`), or LoRA adapters
+that recover a pruned / quantized teacher (`method: lora`, `compress.distill.lora`).
+
+    - kind: distill
+      name: lipsync
+      student: lipsync-30m          # or lipsync-120m, lipsync-450m, tiny-vae-decoder
+      reference: reference          # a reference stage: the teacher's frames, latents and audio
+      holdout: 1                    # the last N inputs are held out for the before / after error
+      losses: {latent_mse: 1.0, pixel_l1: 0.5, mouth_weight: 2.0}
+      train: {steps: 300, batch_size: 16, lr: 1e-3, checkpoint_every: 50}
+
+The artifact holds the student (`save_pretrained`: config.json + safetensors, loads with `Artifact.load_model`)
+and `train_history.json` (the loss of every step). Metrics: `heldout_error_before` / `heldout_error` (MSE of the
+student's latents, or frames for the decoder, against the teacher's on the held-out inputs) and
+`heldout_improvement` (1 - after / before).
+
+Training checkpoints live in `<output>/.checkpoints/<stage name>/<config hash>/`, outside the stage's partial
+artifact directory (which a failed or killed run loses): running the recipe again after a kill resumes from the
+latest checkpoint, exactly. They are deleted once the stage has finished. Under torchrun every rank trains
+(DDP, gloo on CPU), each on its own share of the training inputs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from compress.artifacts.hashing import sha256_json
+from compress.distill.losses import LossConfig
+from compress.distill.trainer import TrainConfig
+from compress.errors import UserInputError
+from compress.stages.base import Stage
+
+CHECKPOINTS_DIR = ".checkpoints"
+
+
+class DistillStage(Stage):
+    kind = "distill"
+    summary = "distill the teacher's reference outputs into a student (lip-sync, VAE decoder) or LoRA adapters"
+    key_metrics = ("params", "heldout_error", "heldout_improvement", "train_wall_s")
+    distributed = True
+
+    method: Literal["student", "lora"] = "student"
+    student: str | None = Field(default=None, description="student preset: lipsync-30m, lipsync-120m, "
+                                                          "lipsync-450m, tiny-vae-decoder")
+    student_config: dict = Field(default_factory=dict, description="overrides of the preset's config "
+                                                                   "(e.g. masked_input: reference)")
+    reference: str | None = Field(default=None, description="the reference stage whose outputs are the targets")
+    teacher: str = Field(default="source", description="lora: the stage (or 'source') whose model is the teacher")
+    holdout: int = Field(default=1, ge=0, description="student: the last N reference inputs are held out")
+    losses: LossConfig | None = Field(default=None, description="loss weights; default latent_mse 1 "
+                                                                "(lip-sync), pixel_l1 1 (decoder)")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    lora: dict = Field(default_factory=dict, description="lora: compress.distill.lora.LoraRecoveryConfig fields")
+
+    @field_validator("lora")
+    @classmethod
+    def _lora_settings(cls, value: dict) -> dict:
+        if not value:
+            return value
+        from compress.distill.lora import LoraRecoveryConfig
+
+        return LoraRecoveryConfig.model_validate(value).model_dump(mode="json")
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> "DistillStage":
+        if self.method == "student" and (self.student is None or self.reference is None):
+            raise ValueError("method 'student' needs `student` (a preset) and `reference` (a reference stage)")
+        if self.method == "lora" and (self.student is not None or self.student_config):
+            raise ValueError("method 'lora' trains adapters on the input model; `student` does not apply")
+        return self
+
+    def referenced_stages(self) -> dict[str, str]:
+        refs = {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
+        return {**refs, "teacher": self.teacher} if self.method == "lora" else refs
+
+    def run(self, source, out, ctx) -> dict:
+        checkpoints = self._checkpoint_dir(source, ctx)
+        if self.method == "lora":
+            metrics = self._run_lora(source, out, ctx, checkpoints)
+        else:
+            metrics = self._run_student(out, ctx, checkpoints)
+        ctx.barrier()
+        if ctx.rank == 0:
+            shutil.rmtree(checkpoints.parent, ignore_errors=True)
+        return metrics
+
+    def _checkpoint_dir(self, source, ctx):
+        reads = {name: ctx.artifact(name).hash for name in self.referenced_stages().values()}
+        key = sha256_json({"stage": self.config_dict(), "input": source.hash, "reads": reads, "seed": ctx.seed,
+                           "world_size": ctx.world_size})
+        return ctx.output_dir / CHECKPOINTS_DIR / self.display_name / key[:16]
+
+    def _run_lora(self, source, out, ctx, checkpoints) -> dict:
+        from compress.distill.lora import LoraRecoveryConfig, run_lora_recovery
+
+        teacher = ctx.artifact(self.teacher).load_model(device=ctx.device)
+        reference = ctx.artifact(self.reference) if self.reference else None
+        return run_lora_recovery(source, teacher, reference, LoraRecoveryConfig.model_validate(self.lora),
+                                 self.train, out, ctx, checkpoint_dir=checkpoints)
+
+    def _run_student(self, out, ctx, checkpoints) -> dict:
+        from compress.distill.trainer import train
+
+        reference = ctx.artifact(self.reference)
+        model = self._build_student(ctx)
+        task = self._task(model, reference, ctx, checkpoints)
+        params = sum(p.numel() for p in model.parameters())
+        ctx.log(f"  {self.student}: {params:,} parameters, {len(task.train_rows)} training / "
+                f"{len(task.heldout_rows)} held-out inputs")
+        before = task.heldout_error()
+        result = train(task, self.train, checkpoints, ctx=ctx, log_prefix=f"{self.display_name}/train")
+        after = task.heldout_error()
+        if ctx.rank == 0:
+            out.save_model(model.eval())
+            out.write_json("train_history.json", {"losses": result["losses"], "config": self.train.model_dump()})
+        out.extra["description"] = (f"{self.student} ({params:,} parameters) distilled from the teacher's reference "
+                                    f"outputs in '{self.reference}' for {result['steps']} steps.")
+        metrics = {"student": self.student, "params": params, "heldout_error_space": f"{task.error_space}_mse",
+                   "heldout_error_before": before, "heldout_error": after,
+                   "final_loss": result["final_loss"], "train_steps": result["steps"],
+                   "train_wall_s": result["wall_s"], "train_samples_per_s": result["samples_per_s"],
+                   "resumed_from_step": result["resumed_from"], "world_size": result["world_size"]}
+        if before and after is not None:
+            metrics["heldout_improvement"] = 1 - after / before
+        return metrics
+
+    def _build_student(self, ctx):
+        import torch
+
+        from compress.models.auto import get_preset
+
+        preset = get_preset(self.student)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ctx.seed)
+            try:
+                model = preset.model_class.from_config({**preset.config, **self.student_config})
+            except TypeError as err:
+                raise UserInputError(f"distill student_config: {err}") from None
+        return model.to(ctx.device)
+
+    def _task(self, model, reference, ctx, checkpoints):
+        from compress.distill.data import mouth_boxes, teacher_vae
+        from compress.distill.students import DEFAULT_LOSSES, DecoderTask, LipSyncTask
+        from compress.models.students import LipSyncStudent, TinyVAEDecoder
+        from compress.pipelines.dataset import load_reference_dataset
+
+        if not isinstance(model, (LipSyncStudent, TinyVAEDecoder)):
+            raise UserInputError(f"distill: '{self.student}' is not a student preset (lipsync-*, tiny-vae-decoder)")
+        losses = self.losses or DEFAULT_LOSSES[type(model)]
+        boxes = None
+        if losses.mouth_weight:
+            boxes = losses.mouth_box if losses.mouth_box != "inputs" else mouth_boxes(
+                reference, ctx, list(load_reference_dataset(reference)["id"]))
+        common = dict(losses=losses, batch_size=self.train.batch_size, holdout=self.holdout, boxes=boxes)
+        if isinstance(model, TinyVAEDecoder):
+            return DecoderTask(model, reference, **common)
+        vae = teacher_vae(reference, ctx).to(ctx.device)
+        return LipSyncTask(model, reference, vae, cache_dir=checkpoints / "frame-latents", **common)

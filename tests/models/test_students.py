@@ -1,0 +1,89 @@
+"""Students: sizes of the presets (counted on the meta device), save / load round trips, static example inputs,
+the masked input, mel windows and decoder inputs in the order the teacher decodes."""
+
+import numpy as np
+import pytest
+import torch
+
+from compress.models.auto import build_preset, get_preset, inspect_preset
+from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inputs, mask_lower_half, mel_windows
+from compress.pipelines.dataset import encode_array
+
+SIZES = {"lipsync-30m": (25e6, 35e6), "lipsync-120m": (100e6, 135e6), "lipsync-450m": (400e6, 500e6),
+         "tiny-vae-decoder": (1e6, 5e6)}
+
+
+@pytest.mark.parametrize("name", sorted(SIZES))
+def test_preset_sizes_stay_under_500m(name):
+    params = inspect_preset(name)["model"]["parameters"]
+    low, high = SIZES[name]
+    assert low <= params <= high and params < 500e6, params
+
+
+@pytest.mark.parametrize("name", ["lipsync-30m", "tiny-vae-decoder"])
+def test_save_and_load_round_trip(name, tmp_path):
+    model = build_preset(name, seed=0).eval()
+    inputs = model.example_inputs(batch_size=2, height=64, width=64)
+    with torch.no_grad():
+        out = model(**inputs)
+    model.save_pretrained(tmp_path)
+    again = type(model).from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(**inputs), out, rtol=0, atol=0)
+    assert get_preset(name).model_class is type(model)
+
+
+def test_output_shapes_for_a_non_square_frame():
+    student = LipSyncStudent(channels=32, mid_blocks=1, audio_channels=32, audio_dim=32)
+    inputs = student.example_inputs(batch_size=3, height=96, width=160)
+    assert student(**inputs).shape == (3, 16, 12, 20)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        student(**student.example_inputs(height=72, width=64))
+    decoder = TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1)
+    assert decoder(**decoder.example_inputs(batch_size=2, height=96, width=160)).shape == (2, 4, 3, 96, 160)
+
+
+def test_masked_input_zeroes_the_lower_half():
+    latents = torch.randn(2, 16, 8, 8)
+    masked = mask_lower_half(latents)
+    assert torch.equal(masked[..., :4, :], latents[..., :4, :]) and not masked[..., 4:, :].any()
+    ref = torch.randn(1, 16, 8, 8)
+    student = LipSyncStudent(channels=32, mid_blocks=1, audio_channels=32, audio_dim=32, masked_input="reference")
+    assert torch.equal(student.masked(latents, ref), mask_lower_half(ref).expand(2, -1, -1, -1))
+
+
+def test_mel_windows_follow_the_audio():
+    sr, fps = 16_000, 16
+    audio = np.zeros(sr, np.float32)
+    audio[sr // 2:] = np.sin(np.arange(sr // 2) * 2 * np.pi * 440 / sr)  # silence, then a tone from 0.5 s
+    windows = mel_windows(audio, fps, num_frames=16, window=8)
+    assert windows.shape == (16, 80, 8)
+    energy = windows.mean(dim=(1, 2))
+    assert energy[:6].max() < energy[10:].min() - 1  # frames well before 0.5 s are quieter than those after
+
+
+def test_decoder_inputs_follow_the_teachers_decode_order():
+    c, f, h, w = 16, 3, 2, 2
+    latents = torch.arange(2 * c * f * h * w, dtype=torch.float32).reshape(2, c, f, h, w)
+    ref, motion = torch.full((c, 1, h, w), -1.0), torch.full((2, c, 19, h, w), -2.0)
+    row = {**encode_array(latents.numpy(), "latents"), **encode_array(ref.numpy(), "ref_latents"),
+           **encode_array(motion.numpy(), "motion_latents")}
+    current, previous = decoder_inputs(row)
+    assert current.shape == previous.shape == (6, c, h, w)
+    assert torch.equal(current[4], latents[1, :, 1]) and torch.equal(previous[4], latents[1, :, 0])
+    assert (previous[0] == -1).all() and (previous[3] == -2).all()  # clip 0 behind the reference, clip 1 motion
+
+
+@pytest.mark.parametrize("model", [
+    LipSyncStudent(channels=32, mid_blocks=1, audio_channels=32, audio_dim=32),
+    TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1)], ids=["lipsync", "decoder"])
+def test_students_export_to_onnx_with_static_shapes(model, tmp_path):
+    import onnxruntime as ort
+
+    model.eval()
+    inputs = model.example_inputs(batch_size=2, height=64, width=64)
+    torch.onnx.export(model, (), tmp_path / "m.onnx", kwargs=inputs, dynamo=True, verbose=False)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    [out] = session.run(None, {k: v.numpy() for k, v in inputs.items()})
+    with torch.no_grad():
+        np.testing.assert_allclose(out, model(**inputs).numpy(), rtol=1e-4, atol=1e-4)

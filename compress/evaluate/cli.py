@@ -1,0 +1,98 @@
+"""`compress eval ARTIFACT --suite NAME` and `compress leaderboard [DIR]`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console as RichConsole
+
+from compress.errors import UserInputError
+
+DEFAULT_BOARD = Path("eval/leaderboard")
+
+
+def _out() -> RichConsole:
+    return RichConsole(width=None if sys.stdout.isatty() else 200)
+
+
+def find_reference(artifact, suite, explicit: Path | None):
+    """The reference artifact: --reference, else the suite's `inputs` path, else the one the artifact's own stage
+    named (a sibling directory of the same run)."""
+    from compress.artifacts import Artifact
+
+    if explicit is not None:
+        return Artifact.open(explicit)
+    if suite.inputs != "reference":
+        return Artifact.open(suite.inputs)
+    name = artifact.manifest.get("stage_config", {}).get("reference")
+    siblings = [p for p in artifact.path.parent.glob(f"*-{name}") if Artifact.is_artifact(p)] if name else []
+    if len(siblings) == 1:
+        return Artifact.open(siblings[0])
+    raise UserInputError(f"{artifact.path}: no reference artifact to compare with; give --reference PATH "
+                         f"(a finished reference stage's directory)")
+
+
+def eval_command(
+    artifact: Path = typer.Argument(..., help="an artifact directory (a model, or an export with model.onnx)"),
+    suite: str = typer.Option("default", "--suite", help="a suite name in eval/suites, or a suite YAML path"),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="the reference artifact (default: the "
+                                             "suite's inputs, else the one the artifact's stage used)"),
+    leaderboard: Path = typer.Option(DEFAULT_BOARD, "--leaderboard", help="where the record is appended"),
+    replace: bool = typer.Option(False, "--replace", help="delete older records of this artifact and suite"),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N"),
+    roots: list[Path] = typer.Option([], "--root", help="a directory the reference's input files may be in "
+                                     "besides the working directory (repeatable)"),
+    as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
+) -> None:
+    """Evaluate an artifact against a reference's teacher outputs; append a record to the leaderboard.
+
+    The result is also written to ARTIFACT/eval/SUITE.json: the artifact's hash (its manifest's record of the
+    files it was committed with) does not change, so resume keys that name it stay valid."""
+    import torch
+
+    from compress.artifacts import Artifact
+    from compress.evaluate.generate import EvalContext, ReferenceInputs, recipe_seed
+    from compress.evaluate.leaderboard import Board, rich_table
+    from compress.evaluate.records import make_record, write_record
+    from compress.evaluate.report import evaluate_artifact
+    from compress.evaluate.suite import load_suite
+    from compress.utils.console import Console
+
+    target, options = Artifact.open(artifact), load_suite(suite)
+    ref = find_reference(target, options, reference)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserInputError(f"--device {device}: no CUDA GPU is visible")
+    ctx = EvalContext(torch.device(device), recipe_seed(ref), roots=[str(r) for r in roots],
+                      console=Console(quiet=as_json))
+    record = make_record(evaluate_artifact(target, ReferenceInputs(ref, ctx, options.max_inputs), options, ctx),
+                         options.model_dump(mode="json"))
+    path = write_record(record, leaderboard, replace=replace)
+    (target.path / "eval").mkdir(exist_ok=True)
+    (target.path / "eval" / f"{options.name}.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    if as_json:
+        print(json.dumps(record, indent=1, default=str))
+        return
+    _out().print(rich_table(Board.of([record])))
+    _out().print(f"record: {path}", highlight=False)
+
+
+def leaderboard_command(
+    directory: Path = typer.Argument(DEFAULT_BOARD, help="a leaderboard directory of records"),
+    suite: Optional[str] = typer.Option(None, "--suite", help="only this suite's records"),
+    sort: Optional[str] = typer.Option(None, "--sort", help="a metric, e.g. fidelity.frame_psnr, "
+                                       "cost.latency_ms_per_frame, tier_a.timing.lag"),
+    descending: bool = typer.Option(False, "--descending", help="largest first"),
+    markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as Markdown"),
+    html_path: Optional[Path] = typer.Option(None, "--html", help="also write a static HTML page with plots"),
+) -> None:
+    """The newest record per artifact and suite, as a table (gates pass / FAIL / n/a); Markdown and HTML."""
+    from compress.evaluate.leaderboard import Board, rich_table, write_outputs
+
+    board = Board.load(directory, suite, sort, descending)
+    _out().print(rich_table(board))
+    for path in write_outputs(board, markdown_path, html_path):
+        _out().print(f"wrote {path}", highlight=False)

@@ -1,0 +1,99 @@
+"""Evaluate one artifact against a reference artifact under a suite: fidelity, lip-sync tiers, cost, gates."""
+
+from __future__ import annotations
+
+import torch
+
+from compress.artifacts import Artifact
+from compress.artifacts.card import flat_metrics
+from compress.errors import UserInputError
+from compress.evaluate import cost as costs
+from compress.evaluate.fidelity import clip_fidelity, pool
+from compress.evaluate.generate import ReferenceInputs
+from compress.evaluate.lipsync import LABELS, lipsync_tiers, not_computed
+from compress.evaluate.suite import Suite
+
+
+def evaluate_artifact(artifact: Artifact, inputs: ReferenceInputs, suite: Suite, ctx) -> dict:
+    """The evaluation of `artifact`: {artifact, reference, suite, metrics, tiers, clips, gates}."""
+    if artifact.model_dir is not None:
+        result = _evaluate_model(artifact, inputs, suite, ctx)
+    elif costs.onnx_file(artifact):
+        result = _onnx_only(artifact, suite)
+    else:
+        raise UserInputError(f"{artifact.path} ({artifact.kind}) holds no model weights and no {costs.ONNX_FILE}: "
+                             f"nothing to evaluate")
+    gates = suite.check_gates(flat_metrics(result["metrics"])) + result.pop("tier_gates")
+    return {"artifact": describe(artifact), "reference": describe(inputs.artifact), "suite": suite.name, **result,
+            "gates": gates}
+
+
+def describe(artifact: Artifact) -> dict:
+    return {"name": artifact.name, "kind": artifact.kind, "hash": artifact.hash, "path": str(artifact.path),
+            "recipe": (artifact.manifest.get("recipe") or {}).get("name"), "lineage": artifact.lineage}
+
+
+def _evaluate_model(artifact: Artifact, inputs: ReferenceInputs, suite: Suite, ctx) -> dict:
+    model = artifact.load_model(device=ctx.device).eval()
+    generate = inputs.generator(model)
+    clips, pairs = [], []
+    with torch.no_grad(), costs.PeakMemory(ctx.device) as peak:
+        for index in ctx.track(range(len(inputs)), f"evaluate {artifact.name}", total=len(inputs)):
+            student, teacher = generate(index), inputs.teacher(index)
+            clips.append({"id": teacher["id"], **clip_fidelity(student, teacher)})
+            pairs.append((student, teacher))
+    tiers = lipsync_tiers(pairs, suite.lipsync)
+    frames = len(pairs[0][0]["frames"])
+    cost = {**costs.size_cost(artifact), **peak.result(), **_speed(artifact, model, generate, suite, ctx, frames),
+            "fit": _fit(artifact, suite, inputs)}
+    return {"metrics": _metrics(pool(clips), tiers, cost), "tiers": _labels(tiers), "clips": _clips(clips, tiers),
+            "tier_gates": _tier_gates(tiers)}
+
+
+def _speed(artifact: Artifact, model, generate, suite: Suite, ctx, frames: int) -> dict:
+    options = suite.cost
+    out = costs.gmacs_per_frame(lambda: generate(0)) if options.flops else {}
+    out.update(costs.generation_latency(lambda: generate(0), options, frames, ctx.device))
+    out.update(costs.forward_latency(model, options))
+    if options.onnx and costs.onnx_file(artifact):
+        out.update(costs.onnx_latency(costs.onnx_file(artifact), options))
+    return out
+
+
+def _fit(artifact: Artifact, suite: Suite, inputs: ReferenceInputs) -> dict:
+    if suite.cost.fit is None:
+        return {"status": "not planned: the suite asks for no fit verdict"}
+    return costs.memory_fit(artifact, suite.cost.fit, cfg=inputs.stage.guidance_scale > 1)
+
+
+def _onnx_only(artifact: Artifact, suite: Suite) -> dict:
+    """An export artifact without torch weights: its ONNX latency and size; nothing to compare frames with."""
+    reason = f"{costs.ONNX_FILE} only (no torch model to generate frames)"
+    cost = {**costs.size_cost(artifact), **(costs.onnx_latency(costs.onnx_file(artifact), suite.cost)
+                                            if suite.cost.onnx else {})}
+    tiers = {tier: not_computed(tier, reason) for tier in LABELS}
+    return {"metrics": _metrics({"notes": [reason]}, tiers, cost), "tiers": _labels(tiers), "clips": [],
+            "tier_gates": []}
+
+
+def _metrics(fidelity: dict, tiers: dict, cost: dict) -> dict:
+    """The numbers, grouped: fidelity, tier_a / tier_b / tier_c (pooled, without per-clip data), cost."""
+    pooled = {f"tier_{t.lower()}": {k: v for k, v in r.items() if k not in ("per_clip", "gates", "label")}
+              for t, r in tiers.items()}
+    return {"fidelity": fidelity, **pooled, "cost": cost}
+
+
+def _labels(tiers: dict) -> dict:
+    return {tier: {"tier": tier, "label": r["label"], "status": r["status"]} for tier, r in tiers.items()}
+
+
+def _tier_gates(tiers: dict) -> list[dict]:
+    """Each tier's own gates, named `tier_x.<gate>`."""
+    return [{**g, "name": f"tier_{t.lower()}.{g['name']}"} for t, r in tiers.items() for g in r.get("gates", [])]
+
+
+def _clips(fidelity: list[dict], tiers: dict) -> list[dict]:
+    """Per clip: fidelity and each computed tier's clip result (tier A's mouth-opening series among them)."""
+    per_tier = {t: r.get("per_clip", []) for t, r in tiers.items()}
+    return [{**clip, **{f"tier_{t.lower()}": rows[i] for t, rows in per_tier.items() if i < len(rows)}}
+            for i, clip in enumerate(fidelity)]

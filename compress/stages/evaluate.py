@@ -1,0 +1,91 @@
+"""`evaluate`: check artifacts against the teacher's reference outputs under a suite, and add them to a leaderboard.
+
+For each evaluated artifact: fidelity (frame PSNR / SSIM, latent error), lip-sync tiers A / B / C (each
+labelled; "not computed: <reason>" where a tier cannot run), cost (parameters, bytes by dtype, GMACs per frame,
+latency, peak memory, the memory planner's fit per target) and the suite's gates. The stage writes its own
+artifact (`results/NAME.json` per artifact, `leaderboard.md`, `leaderboard.html`) and appends one record per
+artifact to the leaderboard directory; it never touches the artifacts it evaluates.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from compress.stages.base import Stage
+
+
+class EvaluateStage(Stage):
+    kind = "evaluate"
+    summary = "evaluate artifacts against the reference: fidelity, lip-sync tiers A/B/C, cost, gates; leaderboard"
+    key_metrics = ("evaluated", "gates_failed", "gates_not_computed")
+    produces_model = False
+
+    reference: str = Field(description="the reference stage whose inputs and teacher outputs are compared against")
+    artifacts: list[str] | None = Field(default=None, min_length=1, description="stages to evaluate; default: "
+                                        "every model artifact so far (source included)")
+    suite: str = Field(default="default", description="a suite name in eval/suites, or a suite YAML path")
+    leaderboard: str | None = Field(default=None, description="leaderboard directory; default: OUTPUT/leaderboard")
+    sync_expert: str | None = Field(default=None, description="a sync_expert stage for lip-sync tier B (instead of "
+                                                               "the suite's)")
+
+    def referenced_stages(self) -> dict[str, str]:
+        names = {f"artifacts[{i}]": name for i, name in enumerate(self.artifacts or [])}
+        expert = {"sync_expert": self.sync_expert} if self.sync_expert else {}
+        return {**super().referenced_stages(), "reference": self.reference, **names, **expert}
+
+    def data_fingerprint(self, ctx) -> dict:
+        """The suite's content, and (default `artifacts`) which artifacts are evaluated: both are in the resume key."""
+        return {"suite": self._suite(ctx).model_dump(mode="json"),
+                "artifacts": {n: ctx.artifacts[n].hash for n in self._names(ctx)}}
+
+    def _suite(self, ctx):
+        from compress.evaluate.suite import load_suite
+
+        is_path = self.suite.endswith((".yaml", ".yml")) or "/" in self.suite
+        return load_suite(str(ctx.resolve_path(self.suite)) if is_path else self.suite)
+
+    def _names(self, ctx) -> list[str]:
+        from compress.evaluate.cost import onnx_file
+
+        if self.artifacts is not None:
+            return list(self.artifacts)
+        return [n for n, a in ctx.artifacts.items() if a.model_dir is not None or onnx_file(a)]
+
+    def run(self, source, out, ctx) -> dict:
+        from compress.evaluate.generate import ReferenceInputs
+        from compress.evaluate.leaderboard import Board, html_page, markdown
+        from compress.evaluate.records import make_record, write_record
+        from compress.evaluate.report import evaluate_artifact
+
+        suite = self._suite(ctx)
+        if self.sync_expert:
+            lipsync = suite.lipsync.model_copy(update={"sync_expert": str(ctx.artifact(self.sync_expert).path)})
+            suite = suite.model_copy(update={"lipsync": lipsync})
+        inputs = ReferenceInputs(ctx.artifact(self.reference), ctx, suite.max_inputs)
+        records = []
+        for name in self._names(ctx):
+            ctx.log(f"  evaluating {name} on {len(inputs)} inputs (suite {suite.name})")
+            result = evaluate_artifact(ctx.artifact(name), inputs, suite, ctx)
+            records.append(make_record(result, suite.model_dump(mode="json")))
+            out.write_json(f"results/{name}.json", records[-1])
+        board = Board.of(records)
+        (out.path / "leaderboard.md").write_text(markdown(board))
+        (out.path / "leaderboard.html").write_text(html_page(board))
+        directory = ctx.resolve_path(self.leaderboard) if self.leaderboard else ctx.output_dir / "leaderboard"
+        for record in records:  # only once every artifact is evaluated: a failed run adds nothing
+            write_record(record, directory)
+        ctx.log(f"  {len(records)} records added to {directory}")
+        gates = [g for r in records for g in r["gates"]]
+        return {"suite": suite.name, "evaluated": len(records), "leaderboard": str(directory),
+                "gates_failed": sum(g["passed"] is False for g in gates),
+                "gates_not_computed": sum(g["passed"] is None for g in gates),
+                "artifacts": {r["artifact"]["name"]: _headline(r) for r in records}}
+
+
+def _headline(record: dict) -> dict:
+    """A few numbers per artifact for the manifest (the full record is in results/NAME.json)."""
+    fidelity, cost = record["metrics"]["fidelity"], record["metrics"]["cost"]
+    return {"frame_psnr": fidelity.get("frame_psnr"), "latent_rel_error": fidelity.get("latent_rel_error"),
+            "latency_ms_per_frame": cost.get("latency_ms_per_frame"), "bytes": cost.get("bytes"),
+            "tier_a": record["tiers"]["A"]["status"], "tier_b": record["tiers"]["B"]["status"],
+            "tier_c": record["tiers"]["C"]["status"]}

@@ -1,0 +1,98 @@
+"""`sync_expert`: train the tier-B lip-sync expert on a reference stage's teacher outputs (evaluation only).
+
+    - kind: sync_expert
+      reference: reference         # the reference stage whose frames + audio it learns from
+      steps: 300
+
+The artifact holds `expert/` (`SyncExpert.save_pretrained`; `compress.evaluate.sync.expert.load_sync_expert`)
+and `sync_expert_report.json`. Its key metrics say how often the expert finds a known lag in held-out teacher
+clips and rejects their audio reversed in time: a low value means the expert (not the student) is unreliable,
+e.g. because the teacher's video ignores the audio. It is not a model for later stages: a student trained against the
+expert would game it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from compress.errors import UserInputError
+from compress.stages.base import Stage
+
+
+class SyncExpertStage(Stage):
+    kind = "sync_expert"
+    summary = "train a tier-B lip-sync expert (SyncNet-style) on the teacher's reference outputs"
+    key_metrics = ("validation_offset_accuracy", "validation_reversed_audio_accuracy", "train_clips")
+    produces_model = False
+
+    reference: str = Field(description="the reference stage whose teacher frames and audio it trains on")
+    steps: int = Field(default=300, ge=1, description="training steps")
+    val_fraction: float = Field(default=0.25, ge=0, lt=1, description="clips held out to validate the expert")
+    width: int = Field(default=32, ge=8, description="channels of the first conv layer (32: ~0.9M parameters)")
+    mouth: Literal["auto", "inputs", "landmarks"] = Field(
+        default="auto", description="mouth boxes from the input set's mouth_box entries, from face landmarks, "
+                                    "or auto (mouth_box where given, landmarks otherwise)")
+
+    def referenced_stages(self) -> dict[str, str]:
+        return {**super().referenced_stages(), "reference": self.reference}
+
+    def run(self, source, out, ctx) -> dict:
+        from compress.evaluate.sync.expert import EXPERT_DIR, train_sync_expert
+
+        clips = self._clips(ctx)
+        expert, report = train_sync_expert(clips, steps=self.steps, seed=ctx.seed, val_fraction=self.val_fraction,
+                                           width=self.width, track=ctx.track)
+        expert.save_pretrained(out.path / EXPERT_DIR)
+        out.write_json("sync_expert_report.json", report)
+        lags, reverse = report["validation_offset_accuracy"], report["validation_reversed_audio_accuracy"]
+        ctx.log(f"  sync expert: {report['params']:,} parameters; held-out clips: known lags found "
+                f"{'n/a' if lags is None else f'{lags:.0%}'}, reversed audio rejected "
+                f"{'n/a' if reverse is None else f'{reverse:.0%}'}")
+        return report
+
+    def _clips(self, ctx) -> list:
+        from compress.evaluate.mouth import mouth_boxes
+        from compress.evaluate.sync.crops import boxes_from_mouth_box
+        from compress.evaluate.sync.expert import SyncClip
+        from compress.pipelines.dataset import decode_array, load_reference_dataset
+
+        reference = ctx.artifact(self.reference)
+        boxes_by_id = self._input_mouth_boxes(reference, ctx)
+        clips = []
+        with contextlib.ExitStack() as stack:
+            detector = None
+            for row in load_reference_dataset(reference):
+                frames = decode_array(row, "frames")
+                if row["id"] in boxes_by_id:
+                    boxes = boxes_from_mouth_box(boxes_by_id[row["id"]], *frames.shape[1:3], len(frames))
+                else:
+                    detector = detector or stack.enter_context(self._detector(row["id"]))
+                    boxes = mouth_boxes(detector.detect(frames).points, frames.shape)
+                clips.append(SyncClip(frames, decode_array(row, "audio").astype(np.float32), row["fps"], boxes))
+        if not clips:
+            raise UserInputError(f"sync_expert: reference '{self.reference}' has no clips")
+        return clips
+
+    def _detector(self, clip_id: str):
+        """A face-landmark detector (its start says how to set the environment up when it is missing)."""
+        if self.mouth == "inputs":
+            raise UserInputError(f"sync_expert: clip '{clip_id}' has no mouth_box in its input set "
+                                 f"(mouth: inputs); use mouth: landmarks or auto")
+        from compress.evaluate.landmarks import LandmarkDetector
+
+        return LandmarkDetector()
+
+    def _input_mouth_boxes(self, reference, ctx) -> dict:
+        """{clip id: relative mouth_box} from the reference's input set (the synthetic set has them)."""
+        if self.mouth == "landmarks":
+            return {}
+        from compress.evaluate.generate import input_mouth_boxes
+        from compress.stages.reference import BUILTIN
+
+        inputs = reference.manifest["stage_config"].get("inputs")
+        path = reference.path / "inputs" / "inputs.yaml" if inputs == BUILTIN else ctx.resolve_path(inputs)
+        return input_mouth_boxes(path)

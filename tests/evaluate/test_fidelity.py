@@ -1,0 +1,31 @@
+"""Whole-frame fidelity: PSNR / SSIM values, and measures that cannot be compared say why."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from compress.evaluate.fidelity import PSNR_CAP, clip_fidelity, frame_psnr, frame_ssim, pool
+
+
+def test_psnr_and_ssim_values():
+    teacher = np.full((2, 8, 8, 3), 100, np.uint8)
+    student = teacher.copy()
+    student[0] += 10  # MSE over both clips' frames: 100 / 2 = 50
+    assert frame_psnr(student, teacher) == pytest.approx(10 * math.log10(255**2 / 50))
+    assert frame_psnr(teacher, teacher) == PSNR_CAP and frame_ssim(teacher, teacher) == 1.0
+    rng = np.random.default_rng(0)
+    noise, other = (rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8) for _ in range(2))
+    assert frame_ssim(noise, other) < 0.2 < frame_ssim(noise, np.clip(noise.astype(int) + 3, 0, 255).astype(np.uint8))
+
+
+def test_uncomparable_measures_are_named_not_guessed():
+    teacher = {"frames": np.zeros((4, 8, 8, 3), np.uint8), "latents": torch.ones(1, 16, 1, 1, 1)}
+    small = clip_fidelity({"frames": np.zeros((4, 4, 4, 3), np.uint8), "latents": None}, teacher)
+    assert small["status"] == "frames not comparable: [4, 4, 4, 3] vs the teacher's [4, 8, 8, 3]"
+    assert "frame_psnr" not in small and small["latent_note"].startswith("no latents")
+    same = clip_fidelity({"frames": teacher["frames"], "latents": 2 * teacher["latents"]}, teacher)
+    assert same["latent_rel_error"] == pytest.approx(1.0) and same["frame_psnr"] == PSNR_CAP
+    pooled = pool([same, small])
+    assert pooled["clips"] == 2 and pooled["frame_psnr"] == PSNR_CAP and len(pooled["notes"]) == 2

@@ -1,0 +1,69 @@
+"""`compress export onnx MODEL --target snapdragon-8gen3`: export, quantize and verify, then print the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from compress.errors import UserInputError
+
+app = typer.Typer(no_args_is_help=True, help="Export models for devices (ONNX, QDQ, QNN HTP).")
+
+
+def _load(spec: str):
+    """A model from an artifact, a model directory or a preset name."""
+    from compress.artifacts import Artifact
+    from compress.models.auto import build_preset, load_model, preset_names
+
+    path = Path(spec)
+    if Artifact.is_artifact(path):
+        return Artifact.open(path).load_model(device="cpu")
+    if path.is_dir():
+        return load_model(path, device="cpu")
+    if spec in preset_names():
+        return build_preset(spec)
+    raise UserInputError(f"'{spec}' is not an artifact, a model directory or a preset ({', '.join(preset_names())})")
+
+
+@app.command("onnx")
+def onnx_command(
+    model: str = typer.Argument(..., help="an artifact, a model directory or a preset name"),
+    target: str = typer.Option("snapdragon-8gen3", "--target", "-t", help="built-in target or profile YAML"),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="w8a16 | w8a8 | none (default: the target's)"),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="a reference artifact for calibration"),
+    out: Path = typer.Option(Path("export"), "--out", "-o", help="output directory"),
+    batches: int = typer.Option(8, "--calibration-batches", min=1),
+    as_json: bool = typer.Option(False, "--json", help="print the whole report as JSON"),
+) -> None:
+    """Export to ONNX for a target, check parity, quantize (QDQ) and run on the HTP simulator when available."""
+    from compress.artifacts import Artifact
+    from compress.export import ExportRequest, example_inputs, load_target, run_export
+    from compress.export.calibration import calibration_from_reference, random_calibration
+    from compress.stages.export import stage_metrics
+
+    if quantize not in (None, "w8a16", "w8a8", "none"):
+        raise UserInputError(f"--quantize: expected w8a16, w8a8 or none; found '{quantize}'")
+    profile = load_target(target)
+    loaded = _load(model).float().eval()
+    example = example_inputs(loaded, profile)
+    if reference is None:
+        calibration, sources = random_calibration(example, batches), "random (no --reference)"
+    else:
+        calibration, sources = calibration_from_reference(loaded, example, Artifact.open(reference), batches)
+    console = Console()
+    report = run_export(ExportRequest(loaded, profile, quantize, calibration, sources), out,
+                        log=lambda m: console.print(m, highlight=False))
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+        return
+    table = Table(title=f"{model} -> {profile.name} ({out / 'report.json'})", show_header=False)
+    for key, value in stage_metrics(report).items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    if report.get("htp", {}).get("reason"):
+        table.add_row("htp", report["htp"]["reason"])
+    console.print(table)

@@ -1,0 +1,167 @@
+"""The whole export: exportable modules, float ONNX + parity, op coverage, QDQ quantization + errors, HTP
+placement and run, latency, sizes and the frame budget, written as `report.json` beside the models.
+
+    out/model.onnx            float export (static shapes)
+    out/model.qdq.onnx        QDQ quantized (w8a16 / w8a8)
+    out/model.qnn_ctx.onnx    offline QNN context model + model.qnn_ctx_qnn.bin (HTP targets, when QNN runs)
+    out/report.json
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import onnx
+import torch
+
+from compress.errors import UserInputError
+from compress.export import onnx_export, qdq, qnn, report
+from compress.export.targets import TargetProfile
+
+FLOAT_FILE, QDQ_FILE, REPORT_FILE = "model.onnx", "model.qdq.onnx", "report.json"
+
+
+class UnsupportedOpsError(UserInputError):
+    """The float export uses ops the target does not run (listed in the report before quantizing)."""
+
+
+@dataclass
+class ExportRequest:
+    model: torch.nn.Module
+    target: TargetProfile
+    precision: str | None = None  # None: the target's default
+    calibration: list[dict] = field(default_factory=list)  # forward kwargs, same shapes as the example inputs
+    calibration_source: str = "example_inputs"
+    teacher: list[tuple[dict, torch.Tensor]] = field(default_factory=list)  # (inputs, teacher output) pairs
+    latency_repeats: int = 20
+
+
+def example_inputs(model: torch.nn.Module, target: TargetProfile, **extra) -> dict:
+    """The model's static example inputs at the target's shapes (only the shape arguments it accepts)."""
+    if not hasattr(model, "example_inputs"):
+        raise UserInputError(f"{type(model).__name__} has no example_inputs(); export needs its static input shapes")
+    accepted = inspect.signature(model.example_inputs).parameters
+    wanted = {**target.shapes.model_dump(exclude_none=True), **extra}
+    return model.example_inputs(**{k: v for k, v in wanted.items() if k in accepted})
+
+
+def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None] = print,
+               track: Callable = lambda it, description, total=None: it) -> dict:
+    out_dir = Path(out_dir)
+    model, target = request.model.eval(), request.target
+    precision = request.precision or target.precision
+    inputs = example_inputs(model, target)
+    batches = [inputs] + [_check_shapes(b, inputs) for b in request.calibration]
+    steps = iter(track(range(5), f"export for {target.name}", total=5))
+    result = {"target": target.name, "runtime": target.runtime, "opset": target.opset, "precision": precision,
+              "calibration": {"batches": len(request.calibration), "source": request.calibration_source}}
+
+    next(steps)
+    with torch.no_grad():
+        before = [_output(model, b) for b in batches]
+        result["replaced_modules"] = onnx_export.make_exportable(model)
+        torch_out = [_output(model, b) for b in batches]
+    result["replacement_parity"] = report.worst([report.errors(a, b) for a, b in zip(torch_out, before)])
+    float_path = onnx_export.export_onnx(model, inputs, out_dir / FLOAT_FILE, target.opset)
+    float_model = onnx.load(float_path, load_external_data=False)
+    result["float"] = {"file_bytes": report.file_bytes(float_path), "ops": onnx_export.op_counts(float_model),
+                       "inputs": {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim]
+                                  for i in float_model.graph.input}}
+    macs = onnx_export.count_macs(model, inputs)
+    result["macs_per_call"] = {"value": macs, "source": "analytic (torch FlopCounterMode)"}
+    result["budget"] = report.budget_report(target, macs, _frames_per_call(model, torch_out[0]))
+
+    next(steps)
+    float_session = report.cpu_session(float_path)
+    float_out = [float_session.run(None, report.feeds(float_session, b))[0] for b in batches]
+    result["float"]["parity_vs_torch"] = report.worst([report.errors(o, t) for o, t in zip(float_out, torch_out)])
+    unsupported = target.unsupported_ops(result["float"]["ops"])
+    result["op_coverage"] = {"allowed_ops": "all" if target.allowed_ops is None else len(target.allowed_ops),
+                             "unsupported": unsupported}
+    if unsupported:
+        _write(out_dir, result)
+        raise UnsupportedOpsError(f"{target.name} does not run op(s) {', '.join(unsupported)} of the float export "
+                                  f"({out_dir / REPORT_FILE} has the node counts); not quantizing")
+    latency = {"float_ms": report.median_latency_ms(float_session, report.feeds(float_session, inputs),
+                                                    request.latency_repeats)}
+    if precision != "none":
+        next(steps)
+        result["quantized"], qdq_session, qdq_out = _quantize(request, float_path, out_dir, batches, float_out,
+                                                               precision)
+        latency["quantized_ms"] = report.median_latency_ms(qdq_session, report.feeds(qdq_session, inputs),
+                                                           request.latency_repeats)
+        latency["quantized_over_float"] = latency["quantized_ms"] / latency["float_ms"]
+        if request.teacher:
+            result["quantized"]["vs_teacher"] = _teacher_errors(qdq_session, request.teacher)
+            result["float"]["vs_teacher"] = _teacher_errors(float_session, request.teacher)
+        next(steps)
+        if target.runtime == "qnn-htp":
+            result["htp"] = _htp(out_dir, target, report.feeds(qdq_session, inputs), qdq_out[0], float_out[0])
+    result["cpu_latency"] = {**latency, "source": "measured (onnxruntime CPU EP, median)",
+                             "repeats": request.latency_repeats, "threads": "onnxruntime default"}
+    next(steps, None)
+    _write(out_dir, result)
+    log(f"  {target.name}: float parity {result['float']['parity_vs_torch']['rel_l2']:.2e}"
+        + (f", {precision} error {result['quantized']['vs_float']['rel_l2']:.3g}" if "quantized" in result else "")
+        + (f", HTP {result['htp']['status']}" if "htp" in result else ""))
+    return result
+
+
+def _quantize(request, float_path, out_dir, batches, float_out, precision):
+    calibration = [report.feeds(report.cpu_session(float_path), b) for b in batches[1:] or batches]
+    qdq_path = qdq.quantize_qdq(float_path, out_dir / QDQ_FILE, calibration, precision,
+                                for_qnn=request.target.runtime == "qnn-htp")
+    session = report.cpu_session(qdq_path)
+    outputs = [session.run(None, report.feeds(session, b))[0] for b in batches]
+    info = {"file": QDQ_FILE, "file_bytes": report.file_bytes(qdq_path),
+            "ops": onnx_export.op_counts(onnx.load(qdq_path, load_external_data=False)),
+            "types": qdq.qdq_summary(onnx.load(qdq_path, load_external_data=False)),
+            "vs_float": report.worst([report.errors(q, f) for q, f in zip(outputs, float_out)])}
+    return info, session, outputs
+
+
+def _teacher_errors(session, teacher: list[tuple[dict, torch.Tensor]]) -> dict:
+    return report.worst([report.errors(session.run(None, report.feeds(session, x))[0], y) for x, y in teacher])
+
+
+def _htp(out_dir, target, feed, qdq_out, float_out) -> dict:
+    settings = target.qnn
+    options = qnn.htp_options(settings.htp_arch if settings else None, settings.soc_model if settings else None)
+    result = qnn.verify_on_htp(out_dir / QDQ_FILE, feed, out_dir, options)
+    outputs = result.pop("outputs", None)
+    if outputs is not None:
+        result["vs_cpu_qdq"] = report.errors(outputs[0], qdq_out)
+        result["vs_float"] = report.errors(outputs[0], float_out)
+    return result
+
+
+def _output(model, inputs) -> torch.Tensor:
+    out = model(**inputs)
+    out = getattr(out, "sample", out)
+    if not isinstance(out, torch.Tensor):
+        raise UserInputError(f"{type(model).__name__}.forward must return one tensor for export; got {type(out).__name__}")
+    return out.float()
+
+
+def _frames_per_call(model, output: torch.Tensor) -> int:
+    """Video frames one forward produces: the model's `frames_per_call`, else its config's
+    `frames_per_latent` (a decoder), else one per batch element."""
+    config = getattr(model, "config", None)
+    frames = getattr(model, "frames_per_call", None) or getattr(config, "frames_per_latent", None) or 1
+    return int(frames) * output.shape[0]
+
+
+def _check_shapes(batch: dict, example: dict) -> dict:
+    for name, value in example.items():
+        if isinstance(value, torch.Tensor) and tuple(batch[name].shape) != tuple(value.shape):
+            raise UserInputError(f"calibration input '{name}' has shape {tuple(batch[name].shape)}; the export's "
+                                 f"static shape is {tuple(value.shape)}")
+    return batch
+
+
+def _write(out_dir: Path, result: dict) -> None:
+    (out_dir / REPORT_FILE).write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,102 @@
+"""Target profiles: what a device runs (precision, opset, static shapes, ops) and its speed budget.
+
+Built-in profiles are YAML files in `compress/export/targets/` (`snapdragon-8gen3`, `cpu`); a path to
+another YAML file works too. Unknown or mis-typed fields are errors naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from compress.errors import UserInputError
+from compress.recipe.problems import problems_from
+from compress.recipe.yamlio import load_located, to_plain
+
+TARGETS_DIR = Path(__file__).parent / "targets"
+Precision = Literal["w8a16", "w8a8", "none"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StaticShapes(_Strict):
+    """Arguments of the model's `example_inputs` that fix every input shape (batch 1 on a phone)."""
+
+    batch_size: int = Field(default=1, ge=1)
+    height: int = Field(default=64, ge=8)
+    width: int = Field(default=64, ge=8)
+    frames: int | None = Field(default=None, ge=1, description="frames per call, for models that take it")
+
+
+class Budget(_Strict):
+    """Frame-rate goal and the throughput it is measured against (an analytic estimate, with its source)."""
+
+    fps: float = Field(gt=0)
+    effective_gmacs_per_s: float = Field(gt=0, description="sustained multiply-accumulates per second")
+    source: str = Field(description="where effective_gmacs_per_s comes from")
+
+    @property
+    def ms_per_frame(self) -> float:
+        return 1000.0 / self.fps
+
+
+class QnnSettings(_Strict):
+    """QNN execution provider options for the HTP backend (simulated on x86 Linux)."""
+
+    htp_arch: int = Field(description="Hexagon architecture, e.g. 75 for v75")
+    soc_model: int = Field(description="QNN SoC id, e.g. 57 for SM8650")
+
+
+class TargetProfile(_Strict):
+    name: str
+    description: str = ""
+    runtime: Literal["qnn-htp", "cpu"]
+    precision: Precision = Field(description="default quantization for this target")
+    opset: int = Field(ge=17, le=23)
+    shapes: StaticShapes = Field(default_factory=StaticShapes)
+    allowed_ops: list[str] | None = Field(default=None, description="ONNX op types the target runs; null: all")
+    budget: Budget | None = None
+    qnn: QnnSettings | None = None
+
+    def unsupported_ops(self, op_types) -> list[str]:
+        """The op types of `op_types` the target does not run (sorted; empty when it runs all)."""
+        if self.allowed_ops is None:
+            return []
+        return sorted(set(op_types) - set(self.allowed_ops))
+
+
+def target_names() -> list[str]:
+    return sorted(p.stem for p in TARGETS_DIR.glob("*.yaml"))
+
+
+def load_target(name_or_path: str | Path) -> TargetProfile:
+    """A built-in profile by name, or a profile YAML file; problems name the file, line and field."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = TARGETS_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise UserInputError(f"unknown target '{name_or_path}'; built-in targets: {', '.join(target_names())}")
+    if not path.is_file():
+        raise UserInputError(f"target profile {path} does not exist")
+    data = load_located(path)
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: a target profile is a mapping of fields, found {type(data).__name__}")
+    problems, failed = [], []
+    for section, model in (("shapes", StaticShapes), ("budget", Budget), ("qnn", QnnSettings)):
+        if isinstance(data.get(section), dict):  # nested sections first, so unknown fields list their own fields
+            try:
+                model.model_validate(to_plain(data[section]))
+            except ValidationError as err:
+                problems += problems_from(err, data[section], model, prefix=section)
+                failed.append(section)
+    try:
+        profile = TargetProfile.model_validate(to_plain(data))
+    except ValidationError as err:
+        problems += problems_from(err, data, TargetProfile, skip=tuple(failed))
+    if problems:
+        raise UserInputError(f"invalid target profile {path}:\n" + "\n".join(f"  - {p}" for p in problems))
+    return profile

@@ -1,0 +1,98 @@
+"""`export`: the input model as ONNX for a device target, proven here (see `compress.export`).
+
+    - kind: export
+      target: snapdragon-8gen3         # or cpu, or a profile YAML file
+      quantize: w8a16                  # w8a16 | w8a8 | none; default: the target's precision
+      reference: reference             # calibration inputs drawn from this reference dataset
+
+The artifact holds `model.onnx` (float), `model.qdq.onnx`, the QNN context model and binary
+(`model.qnn_ctx.onnx`, `model.qnn_ctx_qnn.bin`) when the HTP took the whole graph, and `report.json`. It holds
+no torch weights, so later stages keep starting from the latest model-producing stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from compress.errors import StageError
+from compress.stages.base import Stage
+
+
+class ExportStage(Stage):
+    kind = "export"
+    summary = "ONNX export for a device: float parity, QDQ quantization, NPU (QNN HTP) placement, latency"
+    key_metrics = ("quant_rel_error", "htp_status", "htp_share", "gmacs_per_frame", "implied_fps")
+    produces_model = False
+
+    target: str = Field(default="snapdragon-8gen3", description="a built-in target name or a profile YAML file")
+    quantize: Literal["w8a16", "w8a8", "none"] | None = Field(default=None, description="default: the target's")
+    reference: str | None = Field(default=None, description="a reference stage whose rows give calibration inputs")
+    calibration_batches: int = Field(default=8, ge=1, le=256)
+    latency_repeats: int = Field(default=20, ge=1)
+    require_htp: bool = Field(default=False, description="fail unless the whole graph ran on the HTP")
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, value: str) -> str:
+        from compress.export.targets import target_names
+
+        if not Path(value).suffix and value not in target_names():
+            raise ValueError(f"a built-in target ({', '.join(target_names())}) or a profile .yaml file")
+        return value
+
+    def referenced_stages(self) -> dict[str, str]:
+        return {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
+
+    def data_fingerprint(self, ctx) -> dict | None:
+        if not Path(self.target).suffix:
+            return None
+        from compress.artifacts.hashing import sha256_file
+
+        return {"target": sha256_file(ctx.resolve_path(self.target))}
+
+    def run(self, source, out, ctx) -> dict:
+        from compress.export import ExportRequest, example_inputs, load_target, run_export
+        from compress.export.calibration import calibration_from_reference, random_calibration
+
+        target = load_target(ctx.resolve_path(self.target) if Path(self.target).suffix else self.target)
+        model = source.load_model(device="cpu").float().eval()
+        example = example_inputs(model, target)
+        if self.reference is None:
+            batches = random_calibration(example, self.calibration_batches, ctx.seed)
+            sources = {name: "random with the example input's mean and std (no reference stage named)"
+                       for name in example}
+        else:
+            batches, sources = calibration_from_reference(model, example, ctx.artifact(self.reference),
+                                                          self.calibration_batches, ctx.seed)
+        request = ExportRequest(model, target, self.quantize, batches, sources, latency_repeats=self.latency_repeats)
+        report = run_export(request, out.path, log=ctx.log, track=ctx.track)
+        metrics = stage_metrics(report)
+        if self.require_htp and metrics.get("htp_status") != "ran":
+            raise StageError(f"export: the graph did not run wholly on the HTP: {report.get('htp', {})}")
+        return metrics
+
+
+def stage_metrics(report: dict) -> dict:
+    """The report's headline numbers, flat (the whole report stays in report.json)."""
+    metrics = {"target": report["target"], "precision": report["precision"],
+               "float_bytes": report["float"]["file_bytes"],
+               "float_max_abs_error": report["float"]["parity_vs_torch"]["max_abs"],
+               "float_rel_error": report["float"]["parity_vs_torch"]["rel_l2"]}
+    if "quantized" in report:
+        quantized = report["quantized"]
+        metrics.update(quant_bytes=quantized["file_bytes"], quant_rel_error=quantized["vs_float"]["rel_l2"],
+                       quant_max_abs_error=quantized["vs_float"]["max_abs"],
+                       cpu_latency_quant_over_float=report["cpu_latency"]["quantized_over_float"])
+        if "vs_teacher" in quantized:
+            metrics["quant_teacher_rel_error"] = quantized["vs_teacher"]["rel_l2"]
+    if "htp" in report:
+        metrics["htp_status"] = report["htp"]["status"]
+        if "htp_share" in report["htp"]:
+            metrics["htp_share"] = report["htp"]["htp_share"]
+    if report.get("budget"):
+        metrics.update(gmacs_per_frame=report["budget"]["gmacs_per_frame"],
+                       implied_fps=report["budget"]["implied_fps"], budget_fps=report["budget"]["budget_fps"])
+    return metrics

@@ -1,0 +1,35 @@
+"""Target profiles: built-ins load, bad YAML is named by file, line and field, op coverage."""
+
+import pytest
+
+from compress.errors import UserInputError
+from compress.export.targets import load_target, target_names
+
+
+def test_builtin_targets_load_with_their_budgets():
+    assert {"snapdragon-8gen3", "cpu"} <= set(target_names())
+    phone = load_target("snapdragon-8gen3")
+    assert (phone.runtime, phone.precision, phone.opset, phone.shapes.batch_size) == ("qnn-htp", "w8a16", 21, 1)
+    assert phone.budget.ms_per_frame == pytest.approx(66.67, abs=0.01)
+    assert load_target("cpu").unsupported_ops(["Mod", "NonZero"]) == []
+    assert phone.unsupported_ops(["Conv", "NonZero", "Mod"]) == ["Mod", "NonZero"]
+
+
+def test_unknown_field_names_file_line_and_field(tmp_path):
+    path = tmp_path / "phone.yaml"
+    path.write_text("name: p\nruntime: cpu\nprecision: w8a8\nopset: 21\nshapes: {batch_size: 1, heigth: 64}\n")
+    with pytest.raises(UserInputError) as err:
+        load_target(path)
+    assert f"{path}:5: shapes.heigth: unknown field 'heigth' (did you mean 'height'?)" in str(err.value)
+
+
+def test_bad_values_and_unknown_names(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: p\nruntime: npu\nprecision: w4a4\nopset: 21\n")
+    with pytest.raises(UserInputError) as err:
+        load_target(path)
+    message = str(err.value)
+    assert f"{path}:2: runtime: expected 'qnn-htp' or 'cpu'; found 'npu'" in message
+    assert f"{path}:3: precision:" in message and "'w4a4'" in message
+    with pytest.raises(UserInputError, match="unknown target 'snapdragon-9'; built-in targets: cpu, snapdragon-8gen3"):
+        load_target("snapdragon-9")

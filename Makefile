@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml scripts/setup.sh
+$(VENV)/.installed: pyproject.toml scripts/setup.sh scripts/setup_landmarks.sh
 	bash scripts/setup.sh
 
 demo: setup  ## set up, then run the quickstart recipe end to end on the tiny built-in teacher

@@ -14,6 +14,8 @@ from rich.table import Table
 
 from compress.artifacts.card import flat_metrics, format_metric, human_bytes, human_count
 from compress.errors import CompressError
+from compress.evaluate.cli import eval_command, leaderboard_command
+from compress.export.cli import app as export_app
 from compress.memory.cli import vram
 from compress.prune.cli import app as prune_app
 from compress.recipe import load_recipe
@@ -26,7 +28,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 recipe_app = typer.Typer(no_args_is_help=True, help="Work with recipe files.")
 app.add_typer(recipe_app, name="recipe")
 app.add_typer(prune_app, name="prune")
+app.add_typer(export_app, name="export")
 app.command("vram")(vram)
+app.command("eval")(eval_command)
+app.command("leaderboard")(leaderboard_command)
 out = RichConsole(width=None if sys.stdout.isatty() else 160)  # logs and pipes get the whole table
 
 SET_HELP = "override a recipe field, e.g. --set stages.int8.scheme=fp8_weight_only (repeatable)"

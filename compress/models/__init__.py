@@ -11,6 +11,14 @@ _DESCRIPTIONS = {
 }
 for _name, _config in PRESETS.items():
     register_preset(Preset(_name, WanS2VTransformer3DModel, _config, description=_DESCRIPTIONS.get(_name, "")))
+from . import demo  # noqa: E402,F401  (registers the trained 'demo' preset)
+from .students import DECODER_PRESETS, LIPSYNC_PRESETS, LipSyncStudent, TinyVAEDecoder  # noqa: E402
+
+for _name, _config in LIPSYNC_PRESETS.items():
+    register_preset(Preset(_name, LipSyncStudent, _config, description="lip-sync student (audio + reference + "
+                           "masked latent -> frame latent, single step)"))
+for _name, _config in DECODER_PRESETS.items():
+    register_preset(Preset(_name, TinyVAEDecoder, _config, description="tiny Wan VAE decoder student (latents -> frames)"))
 
 __all__ = [
     "PRESETS",

@@ -77,7 +77,9 @@ class Stage(BaseModel):
         raise NotImplementedError
 
 
-_BUILTIN_MODULES = ("compress.stages.quantize", "compress.stages.reference", "compress.stages.prune")
+_BUILTIN_MODULES = ("compress.stages.quantize", "compress.stages.reference", "compress.stages.prune",
+                    "compress.stages.evaluate", "compress.stages.distill", "compress.stages.sync_expert",
+                    "compress.stages.export")
 
 
 def registered_kinds() -> list[str]:

@@ -24,6 +24,7 @@ from compress.models import WanS2VTransformer3DModel
 from compress.models.auto import load_model
 from compress.pipelines.samples import random_calibration_inputs
 from compress.prune import PruneConfig, apply_plan, plan_prune
+from tests.helpers import torch_threads
 
 TRAIN = TrainConfig(steps=30, batch_size=1, lr=1e-2, checkpoint_every=30, log_every=30)
 
@@ -31,10 +32,8 @@ TRAIN = TrainConfig(steps=30, batch_size=1, lr=1e-2, checkpoint_every=30, log_ev
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """The tiny model's ops are too small for threads to pay off (and the test machine is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def make_ctx(output_dir, seed=0):

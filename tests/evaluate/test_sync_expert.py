@@ -14,6 +14,7 @@ from compress.data import DEFAULT_FAULTS, build_synthetic_set, load_synthetic_se
 from compress.evaluate.sync import SyncClip, compare_to_teacher, load_sync_expert, tier_b_clip, train_sync_expert
 from compress.evaluate.sync.crops import boxes_from_mouth_box
 from compress.evaluate.sync.expert import SyncExpert, embed_clip
+from tests.helpers import torch_threads
 
 NUM_CLIPS, TRAIN_CLIPS = 7, 5
 CHECKED = (0, 3, 5)  # two trained-on clips, one held out
@@ -30,10 +31,8 @@ def load_clip(entry: dict, item: dict | None = None) -> SyncClip:
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """One CPU thread: the trained weights (and so the scores) do not depend on the machine's thread count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

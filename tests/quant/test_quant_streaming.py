@@ -150,6 +150,7 @@ def _peak_growth_mib(root: Path, tensors_per_file: int) -> int:
 def test_peak_memory_does_not_grow_with_the_checkpoint(tmp_path):
     small = _peak_growth_mib(tmp_path / "small", 8)  # 96 MiB checkpoint
     large = _peak_growth_mib(tmp_path / "large", 32)  # 384 MiB checkpoint
-    # measured 26-59 MiB (96 MiB checkpoint) and ~90 MiB (384 MiB): a fraction of the checkpoint (a file kept
-    # mapped or a shard held in memory would add all of it); the full-size benchmark peaks at 0.9 GB for 32.6 GB
-    assert small < 72 and large < 128, (small, large)
+    # measured 26-76 MiB (96 MiB checkpoint, noisy: allocator and page-cache timing) and 88-90 MiB (384 MiB).
+    # Holding one whole 128 MiB file of the large checkpoint would exceed the first bound; growing with the
+    # checkpoint (288 MiB more) would exceed the second. The full-size benchmark peaks at 0.9 GB for 32.6 GB.
+    assert large < 128 and large - small < 96, (small, large)

@@ -1,5 +1,6 @@
 """Reference data for distillation: rows of a reference artifact, split into training and held-out inputs,
-streamed as shuffled micro-batches sharded per rank, with each clip's mouth box and the teacher's VAE."""
+streamed as shuffled micro-batches sharded per rank, with each clip's mouth box (from the input set or from face
+landmarks) and the teacher's VAE."""
 
 from __future__ import annotations
 
@@ -69,6 +70,35 @@ def mouth_boxes(reference, ctx, ids: list[str]) -> dict[str, tuple[float, float,
         raise UserInputError(f"distill losses.mouth_box: '{path}' records no mouth_box for input(s) "
                              f"{', '.join(missing[:3])}; give a box [x0, y0, x1, y1] (fractions of the frame)")
     return boxes
+
+
+ALTERNATIVES = "or use mouth_box: inputs (the input set's mouth_box entries) or a fixed box [x0, y0, x1, y1]"
+
+
+def landmark_mouth_boxes(reference) -> dict[str, tuple[float, float, float, float]]:
+    """Each input's mouth box from MediaPipe face landmarks on the teacher's frames
+    (`compress.evaluate.mouth.clip_mouth_box`: the lips' extent over the clip, padded)."""
+    from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
+    from compress.pipelines.dataset import load_reference_dataset
+
+    try:
+        with LandmarkDetector() as detector:
+            return {row["id"]: _landmark_box(detector, row) for row in load_reference_dataset(reference)}
+    except LandmarksUnavailable as err:
+        raise UserInputError(f"distill losses.mouth_box: landmarks needs the face-landmark environment ({err}); "
+                             f"{ALTERNATIVES}") from None
+
+
+def _landmark_box(detector, row: dict) -> tuple[float, float, float, float]:
+    from compress.evaluate.mouth import clip_mouth_box
+    from compress.pipelines.dataset import decode_array
+
+    frames = decode_array(row, "frames")
+    try:
+        return clip_mouth_box(detector.detect(frames).points, frames.shape[1:])
+    except UserInputError as err:
+        raise UserInputError(f"distill losses.mouth_box: landmarks: clip '{row['id']}': {err}; "
+                             f"{ALTERNATIVES}") from None
 
 
 def teacher_vae(reference, ctx):

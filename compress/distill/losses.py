@@ -1,10 +1,12 @@
-"""Distillation losses, chosen by weight in the recipe: latent MSE, pixel L1 / MSE, a mouth-region weighting."""
+"""Distillation losses, chosen by weight in the recipe: latent MSE, pixel L1 / MSE, a mouth-region weighting and
+an expert lip-sync loss."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -17,9 +19,13 @@ class LossConfig(BaseModel):
     pixel_l1: float = Field(default=0.0, ge=0, description="L1 of decoded vs teacher frames (pixels in [-1, 1])")
     pixel_mse: float = Field(default=0.0, ge=0, description="MSE of decoded vs teacher frames")
     mouth_weight: float = Field(default=0.0, ge=0, description="extra weight inside the mouth box (0: uniform)")
-    mouth_box: Literal["inputs"] | tuple[float, float, float, float] = Field(
+    mouth_box: Literal["inputs", "landmarks"] | tuple[float, float, float, float] = Field(
         default="inputs", description="'inputs': each clip's mouth_box from the input set (the built-in set "
-                                      "records one), or one box [x0, y0, x1, y1] in fractions of the frame")
+                                      "records one); 'landmarks': from MediaPipe face landmarks on each clip's "
+                                      "teacher frames (needs scripts/setup_landmarks.sh); or one box "
+                                      "[x0, y0, x1, y1] in fractions of the frame")
+    sync: float = Field(default=0.0, ge=0, description="expert lip-sync loss on windows of 5 consecutive frames "
+                                                       "(lip-sync students; needs the stage's sync_expert)")
 
     @field_validator("mouth_box")
     @classmethod
@@ -65,3 +71,17 @@ def combined_loss(config: LossConfig, pairs: dict[str, tuple[torch.Tensor, torch
         total = total + weight * term
         logs[name] = float(term.detach())
     return total, logs
+
+
+def expert_sync_loss(expert, pixels: torch.Tensor, boxes: torch.Tensor, mfcc: torch.Tensor) -> torch.Tensor:
+    """Wav2Lip's expert sync loss of windows of `WINDOW` consecutive frames: the BCE, target 1, of the cosine
+    similarity of the expert's video and audio embeddings mapped to [0, 1], i.e. -log((1 + cos) / 2).
+
+    pixels [N * WINDOW, 3, H, W] in [-1, 1]: the windows' frames in order; boxes int [N * WINDOW, 4]: each frame's
+    mouth crop (x0, y0, x1, y1); mfcc [N, 1, 13, 20]: each window's audio input. Differentiable w.r.t. pixels."""
+    from compress.evaluate.sync.crops import crop_pixels
+    from compress.evaluate.sync.mfcc import WINDOW
+
+    crops = crop_pixels((pixels.float() + 1) * 127.5, boxes, expert.crop_size).unflatten(0, (-1, WINDOW))
+    cos = F.cosine_similarity(expert.embed_video(crops).float(), expert.embed_audio(mfcc).float(), dim=-1)
+    return -torch.log(((1 + cos) / 2).clamp_min(1e-6)).mean()

@@ -1,7 +1,9 @@
 """Trainer tasks that distill the teacher's reference outputs into the students of `compress.models.students`.
 
 - `LipSyncTask`: per video frame, (log-mel window, reference latent, masked latent) -> the teacher frame's image
-  latent (each teacher frame encoded as one image by the teacher's VAE; cached in `cache_dir`).
+  latent (each teacher frame encoded as one image by the teacher's VAE; cached in `cache_dir`). With a sync
+  expert (`SyncSetup`), each training example is a window of `WINDOW` consecutive frames of one clip
+  (non-overlapping windows) with the expert's MFCC input, for the `sync` loss on the decoded frames.
 - `DecoderTask`: per latent frame of the teacher's video latents (+ the one before it) -> its 4 teacher frames.
 
 Both read a reference artifact's rows one at a time (`compress.distill.data.stream_batches`), hold out the last
@@ -10,14 +12,19 @@ inputs, and report `heldout_error`: latent MSE (lip-sync) or pixel MSE (decoder)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from compress.distill.data import split_rows, stream_batches
-from compress.distill.losses import LossConfig, combined_loss
+from compress.distill.losses import LossConfig, combined_loss, expert_sync_loss
 from compress.errors import UserInputError
+from compress.evaluate.sync.crops import stack_windows
+from compress.evaluate.sync.expert import SyncExpert, expert_audio_windows
+from compress.evaluate.sync.mfcc import WINDOW, window_count
 from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inputs, mel_windows
 from compress.models.students.vae_io import decode_latents, encode_frames, frames_to_pixels
 from compress.pipelines.dataset import decode_array, load_reference_dataset
@@ -46,13 +53,13 @@ class _ReferenceTask:
     def batches(self, rank: int, world_size: int, seed: int):
         return stream_batches(self.train_rows, self.examples, self.batch_size, rank, world_size, seed)
 
-    def _loss_pairs(self, model, batch) -> tuple[dict, torch.Tensor]:
-        """({"latent" / "pixel": (prediction, target)}, the mouth box of each prediction)."""
-        raise NotImplementedError
+    def examples(self, index: int) -> dict[str, torch.Tensor]:
+        """Training examples of row `index` (by default `frame_examples`, as the held-out error uses)."""
+        return self.frame_examples(index)
 
-    def loss(self, model, batch):
+    def _on_device(self, batch: dict) -> dict:
         device = next(self.model.parameters()).device
-        return combined_loss(self.losses, *self._loss_pairs(model, {k: v.to(device) for k, v in batch.items()}))
+        return {k: v.to(device) for k, v in batch.items()}
 
     @torch.no_grad()
     def heldout_error(self, model=None) -> float | None:
@@ -63,7 +70,7 @@ class _ReferenceTask:
         device = next(model.parameters()).device
         total, count = 0.0, 0
         for i in self.heldout_rows:
-            examples = self.examples(i)
+            examples = self.frame_examples(i)
             for start in range(0, len(examples["box"]), self.batch_size):
                 batch = {k: v[start:start + self.batch_size].to(device) for k, v in examples.items()}
                 pred, target = self._prediction(model, batch)
@@ -73,13 +80,26 @@ class _ReferenceTask:
         return total / count if count else None
 
 
+@dataclass
+class SyncSetup:
+    """The `sync` loss's frozen expert and the int [T, 4] boxes it crops each clip's frames with, by clip id."""
+
+    expert: SyncExpert
+    crop_boxes: dict[str, np.ndarray]
+
+
 class LipSyncTask(_ReferenceTask):
     def __init__(self, model: LipSyncStudent, reference, vae, losses: LossConfig, batch_size: int, holdout: int,
-                 cache_dir: Path, boxes=None):
+                 cache_dir: Path, boxes=None, sync: SyncSetup | None = None):
         if not losses.active():
             raise UserInputError("distill losses: the lip-sync student needs latent_mse, pixel_l1 or pixel_mse > 0")
+        if bool(losses.sync) != (sync is not None):
+            raise UserInputError("distill losses.sync: the sync loss needs a sync expert (`sync_expert`), and a "
+                                 "sync expert a sync loss weight > 0")
         super().__init__(model, reference, vae, losses, batch_size, holdout, boxes)
-        self.cache_dir = Path(cache_dir)
+        self.cache_dir, self.sync = Path(cache_dir), sync
+        if sync is not None:
+            sync.expert.requires_grad_(False).eval()
 
     def frame_latents(self, index: int) -> torch.Tensor:
         """Image latents [T, C, h, w] of row `index`'s teacher frames (encoded once, cached on disk)."""
@@ -94,7 +114,8 @@ class LipSyncTask(_ReferenceTask):
         tmp.replace(path)
         return latents
 
-    def examples(self, index: int) -> dict[str, torch.Tensor]:
+    def frame_examples(self, index: int) -> dict[str, torch.Tensor]:
+        """One example per video frame of row `index`."""
         row = self.rows[index]
         frames = decode_array(row, "frames")
         target = self.frame_latents(index)
@@ -103,15 +124,36 @@ class LipSyncTask(_ReferenceTask):
         return {"audio": audio, "ref": ref.contiguous(), "masked": self.model.masked(target, ref[:1]),
                 "target": target, "frames": torch.from_numpy(frames.copy()), "box": self._box(row, len(frames))}
 
+    def examples(self, index: int) -> dict[str, torch.Tensor]:
+        """Per frame, or with the sync loss per window: every frame field [N, WINDOW, ...], the expert's crop
+        boxes "crop_box" [N, WINDOW, 4] and its audio input "mfcc" [N, 1, 13, 20]."""
+        if self.sync is None:
+            return self.frame_examples(index)
+        row = self.rows[index]
+        frames = {**self.frame_examples(index), "crop_box": torch.from_numpy(self.sync.crop_boxes[row["id"]])}
+        audio = decode_array(row, "audio")
+        count = window_count(len(frames["box"]), len(audio), row["fps"])
+        windows = {k: stack_windows(v, count)[::WINDOW] for k, v in frames.items()}
+        return {**windows, "mfcc": expert_audio_windows(audio, row["fps"], count)[::WINDOW]}
+
     def _prediction(self, model, batch):
         return model(batch["audio"], batch["ref"], batch["masked"]), batch["target"]
 
-    def _loss_pairs(self, model, batch) -> tuple[dict, torch.Tensor]:
+    def loss(self, model, batch):
+        batch = self._on_device(batch)
+        if self.sync is not None:  # windows -> their frames, in order
+            batch = {k: v if k == "mfcc" else v.flatten(0, 1) for k, v in batch.items()}
         pred, target = self._prediction(model, batch)
+        pixel = self.losses.pixel_l1 or self.losses.pixel_mse
+        decoded = decode_latents(self.vae, pred) if pixel or self.sync is not None else None
         pairs = {"latent": (pred, target)}
-        if self.losses.pixel_l1 or self.losses.pixel_mse:
-            pairs["pixel"] = (decode_latents(self.vae, pred), frames_to_pixels(batch["frames"]).to(pred.device))
-        return pairs, batch["box"]
+        if pixel:
+            pairs["pixel"] = (decoded, frames_to_pixels(batch["frames"]).to(pred.device))
+        total, logs = combined_loss(self.losses, pairs, batch["box"])
+        if self.sync is None:
+            return total, logs
+        term = expert_sync_loss(self.sync.expert, decoded, batch["crop_box"], batch["mfcc"])
+        return total + self.losses.sync * term, {**logs, "sync": float(term.detach())}
 
 
 class DecoderTask(_ReferenceTask):
@@ -122,9 +164,12 @@ class DecoderTask(_ReferenceTask):
         if losses.latent_mse or not losses.active():
             raise UserInputError("distill losses: the VAE decoder student outputs frames; use pixel_l1 and/or "
                                  "pixel_mse (latent_mse does not apply)")
+        if losses.sync:
+            raise UserInputError("distill losses.sync: the sync loss applies to lip-sync students, not the decoder")
         super().__init__(model, reference, None, losses, batch_size, holdout, boxes)
 
-    def examples(self, index: int) -> dict[str, torch.Tensor]:
+    def frame_examples(self, index: int) -> dict[str, torch.Tensor]:
+        """One example per latent frame of row `index`."""
         row = self.rows[index]
         latents, previous = decoder_inputs(row)
         frames = torch.from_numpy(decode_array(row, "frames").copy())
@@ -139,6 +184,8 @@ class DecoderTask(_ReferenceTask):
         target = frames_to_pixels(batch["frames"].flatten(0, 1))
         return model(batch["latents"], batch["previous"]).flatten(0, 1), target.to(batch["latents"].device)
 
-    def _loss_pairs(self, model, batch) -> tuple[dict, torch.Tensor]:
+    def loss(self, model, batch):
+        batch = self._on_device(batch)
         pred, target = self._prediction(model, batch)
-        return {"pixel": (pred, target)}, batch["box"].repeat_interleave(self.model.config.frames_per_latent, dim=0)
+        boxes = batch["box"].repeat_interleave(self.model.config.frames_per_latent, dim=0)
+        return combined_loss(self.losses, {"pixel": (pred, target)}, boxes)

@@ -11,9 +11,9 @@ A task is any object with
     metrics = train(task, TrainConfig(steps=200), "runs/x/.checkpoints/distill", ctx)
 
 Checkpoints (`step-00000050.pt`, torch.save written to a temporary name and renamed) hold the trained
-parameters and buffers, optimizer, scheduler, EMA, every rank's RNG states and the loss history. `train`
-resumes from the latest one in `checkpoint_dir`: a run killed after a checkpoint and started again reproduces
-the uninterrupted run's losses exactly (same machine, same thread count).
+parameters and buffers, optimizer, scheduler, EMA, every rank's RNG states and the loss history (total and per
+term). `train` resumes from the latest one in `checkpoint_dir`: a run killed after a checkpoint and started again
+reproduces the uninterrupted run's losses exactly (same machine, same thread count).
 """
 
 from __future__ import annotations
@@ -151,11 +151,17 @@ class _Run:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
                                                            cosine_schedule(config.warmup_steps, config.steps))
         self.ema = EMA(self.named, config.ema_decay) if config.ema_decay else None
-        self.step, self.losses = 0, []
+        self.step, self.losses, self.terms = 0, [], {}
+
+    def record(self, loss: float, logs: dict[str, float]) -> None:
+        """Append one step's loss and its terms (the task's logs) to the history."""
+        self.losses.append(loss)
+        for name, value in logs.items():
+            self.terms.setdefault(name, []).append(value)
 
     def state(self) -> dict:
         model = self.task.model
-        return {"step": self.step, "losses": list(self.losses),
+        return {"step": self.step, "losses": list(self.losses), "terms": {k: list(v) for k, v in self.terms.items()},
                 "model": {**{n: p.detach() for n, p in self.named.items()}, **dict(model.named_buffers())},
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "ema": self.ema.shadow if self.ema else None, "rng": _gather(_rng_state())}
@@ -192,6 +198,7 @@ class _Run:
                 raise CheckpointError(f"{path} has no EMA weights, but ema_decay is set")
             self.ema.shadow = {n: t.to(self.params[0].device) for n, t in state["ema"].items()}
         self.step, self.losses = state["step"], list(state["losses"])
+        self.terms = {k: list(v) for k, v in state.get("terms", {}).items()}
         _set_rng_state(state["rng"][self.rank])
 
 
@@ -233,7 +240,8 @@ def train(task, config: TrainConfig, checkpoint_dir: str | Path, ctx=None, stop_
     """Train `task.model` in place for `config.steps` optimizer steps, resuming from `checkpoint_dir`.
 
     stop_after: return after that many steps in total, as a run killed there would (checkpoints included).
-    Returns steps, the loss history (mean over ranks), the step it resumed from, wall time and throughput.
+    Returns steps, the loss history and that of each term the task logs ("terms"; means over ranks), the step it
+    resumed from, wall time and throughput.
     With `ema_decay`, the model holds the EMA weights on return."""
     run = _Run(task, config, Path(checkpoint_dir))
     device = run.params[0].device
@@ -250,7 +258,7 @@ def train(task, config: TrainConfig, checkpoint_dir: str | Path, ctx=None, stop_
         while run.step < last:
             loss, logs, grad_norm, n = _optimizer_step(run, batches, device)
             run.step += 1
-            run.losses.append(loss)
+            run.record(loss, logs)
             samples += n * run.world
             rate = samples / (time.perf_counter() - start)
             progress.update(loss, rate)
@@ -262,8 +270,8 @@ def train(task, config: TrainConfig, checkpoint_dir: str | Path, ctx=None, stop_
         run.ema.copy_to_model()
     wall = time.perf_counter() - start
     return {"steps": run.step, "resumed_from": resumed_from, "final_loss": run.losses[-1] if run.losses else None,
-            "losses": run.losses, "wall_s": round(wall, 3), "samples_per_s": round(samples / wall, 3) if wall else None,
-            "world_size": run.world}
+            "losses": run.losses, "terms": run.terms, "wall_s": round(wall, 3),
+            "samples_per_s": round(samples / wall, 3) if wall else None, "world_size": run.world}
 
 
 def _optimizer_step(run: _Run, batches, device) -> tuple[float, dict, float | None, int]:
@@ -289,6 +297,9 @@ def _optimizer_step(run: _Run, batches, device) -> tuple[float, dict, float | No
     run.scheduler.step()
     if run.ema:
         run.ema.update()
+    if logs:
+        means = _mean_across_ranks(torch.tensor(list(logs.values()), dtype=torch.float64))
+        logs = dict(zip(logs, means.tolist()))
     return float(_mean_across_ranks(total)), logs, grad_norm, count
 
 

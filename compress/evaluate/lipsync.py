@@ -126,7 +126,7 @@ def _detector():
 def _landmark_boxes(detector, frames) -> np.ndarray:
     from compress.evaluate.mouth import mouth_boxes
 
-    return mouth_boxes(detector.detect(frames).points, frames.shape)
+    return mouth_boxes(detector.detect(frames).points, frames.shape[1:])
 
 
 POOLED = ("lse_d", "lse_c", "av_offset", "av_offset_s")

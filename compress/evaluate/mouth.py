@@ -63,3 +63,24 @@ def mouth_boxes(points, frame_shape, margin: float = 0.4) -> np.ndarray:
     x1 = np.clip(np.ceil(centre[:, 0] + half) + 1, x0 + 1, width)
     y1 = np.clip(np.ceil(centre[:, 1] + half) + 1, y0 + 1, height)
     return np.stack([x0, y0, x1, y1], axis=1).astype(np.int64)
+
+
+def clip_mouth_box(points, frame_shape, margin: float = 0.25, percentile: float = 5.0) -> tuple[float, ...]:
+    """(x0, y0, x1, y1) in fractions of the frame: where the lips are over a whole clip.
+
+    The extent of the lip landmarks in each frame with a face, over the clip from the `percentile` of the lower
+    edges to the (100 - `percentile`) of the upper edges (robust to a few misplaced frames), padded by `margin`
+    times the median mouth width on every side and clipped to the frame. A clip without any face is an error.
+    frame_shape: (H, W, ...) of the frames.
+    """
+    p = _points(points)[:, MOUTH_POINTS]
+    p = p[~np.isnan(p).any(axis=(1, 2))]
+    if not len(p):
+        raise UserInputError(f"no face in any of the {len(points)} frames")
+    low = np.percentile(p.min(axis=1), percentile, axis=0)
+    high = np.percentile(p.max(axis=1), 100 - percentile, axis=0)
+    pad = margin * np.median(np.ptp(p[..., 0], axis=1))
+    size = np.array([frame_shape[1], frame_shape[0]], np.float64)
+    centre = 0.5  # landmark pixel centres are at integers; fractions measure from the frame's edge
+    (x0, y0), (x1, y1) = (np.clip((edge + centre) / size, 0, 1) for edge in (low - pad, high + pad))
+    return float(x0), float(y0), float(x1), float(y1)

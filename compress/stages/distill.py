@@ -9,10 +9,31 @@ that recover a pruned / quantized teacher (`method: lora`, `compress.distill.lor
       losses: {latent_mse: 1.0, pixel_l1: 0.5, mouth_weight: 2.0}
       train: {steps: 300, batch_size: 16, lr: 1e-3, checkpoint_every: 50}
 
+Losses (`compress.distill.losses.LossConfig`): latent MSE, pixel L1 / MSE on frames decoded by the teacher's VAE,
+`mouth_weight` (extra weight inside a mouth box: `mouth_box: inputs`, the input set's boxes; `landmarks`, the lips'
+extent over each clip's teacher frames from MediaPipe face landmarks, which need `scripts/setup_landmarks.sh`; or
+one fixed [x0, y0, x1, y1]) and, for the lip-sync students, `sync`: an expert lip-sync loss.
+
+    - kind: sync_expert
+      name: train_expert
+      reference: reference
+    - kind: distill
+      student: lipsync-30m
+      reference: reference
+      sync_expert: train_expert     # the frozen expert of the sync loss
+      losses: {latent_mse: 1.0, sync: 0.05}
+
+With `sync`, each training example is a window of 5 consecutive frames of one clip (`batch_size` counts
+windows); the student's frames, decoded by the teacher's VAE, are cropped to the mouth as the expert's stage
+cropped its training frames (its `mouth` setting), embedded by the expert with the window's MFCC and scored with
+Wav2Lip's expert loss (BCE of the cosine similarity mapped to [0, 1], target 1). The student learns to please
+that expert, so its tier-B scores from the same expert are not honest: give the evaluate stage a sync expert
+trained separately (another `sync_expert` stage, e.g. another seed, width or reference), or rely on tiers A / C.
+
 The artifact holds the student (`save_pretrained`: config.json + safetensors, loads with `Artifact.load_model`)
-and `train_history.json` (the loss of every step). Metrics: `heldout_error_before` / `heldout_error` (MSE of the
-student's latents, or frames for the decoder, against the teacher's on the held-out inputs) and
-`heldout_improvement` (1 - after / before).
+and `train_history.json` (the loss of every step, and in `terms` that of each loss term). Metrics:
+`heldout_error_before` / `heldout_error` (MSE of the student's latents, or frames for the decoder, against the
+teacher's on the held-out inputs; per frame, with or without `sync`) and `heldout_improvement` (1 - after / before).
 
 Training checkpoints live in `<output>/.checkpoints/<stage name>/<config hash>/`, outside the stage's partial
 artifact directory (which a failed or killed run loses): running the recipe again after a kill resumes from the
@@ -52,6 +73,9 @@ class DistillStage(Stage):
     holdout: int = Field(default=1, ge=0, description="student: the last N reference inputs are held out")
     losses: LossConfig | None = Field(default=None, description="loss weights; default latent_mse 1 "
                                                                 "(lip-sync), pixel_l1 1 (decoder)")
+    sync_expert: str | None = Field(default=None, description="the sync_expert stage whose frozen expert scores the "
+                                                              "`sync` loss (lip-sync students; not the evaluate "
+                                                              "stage's expert)")
     train: TrainConfig = Field(default_factory=TrainConfig)
     lora: dict = Field(default_factory=dict, description="lora: compress.distill.lora.LoraRecoveryConfig fields")
 
@@ -70,10 +94,26 @@ class DistillStage(Stage):
             raise ValueError("method 'student' needs `student` (a preset) and `reference` (a reference stage)")
         if self.method == "lora" and (self.student is not None or self.student_config):
             raise ValueError("method 'lora' trains adapters on the input model; `student` does not apply")
+        self._check_sync()
         return self
+
+    def _check_sync(self) -> None:
+        weight = self.losses.sync if self.losses else 0.0
+        if weight and not self.sync_expert:
+            raise ValueError("losses.sync needs `sync_expert`: the sync_expert stage whose expert scores it")
+        if not self.sync_expert:
+            return
+        if not weight:
+            raise ValueError("sync_expert is set but losses.sync is 0: give the sync loss a weight, or drop it")
+        from compress.models.students import DECODER_PRESETS
+
+        if self.method == "lora" or self.student in DECODER_PRESETS:
+            raise ValueError(f"sync_expert: the sync loss trains lip-sync students (lipsync-*), not "
+                             f"{self.student or 'LoRA adapters'}")
 
     def referenced_stages(self) -> dict[str, str]:
         refs = {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
+        refs = {**refs, **({"sync_expert": self.sync_expert} if self.sync_expert else {})}
         return {**refs, "teacher": self.teacher} if self.method == "lora" else refs
 
     def run(self, source, out, ctx) -> dict:
@@ -115,7 +155,8 @@ class DistillStage(Stage):
         after = task.heldout_error()
         if ctx.rank == 0:
             out.save_model(model.eval())
-            out.write_json("train_history.json", {"losses": result["losses"], "config": self.train.model_dump()})
+            out.write_json("train_history.json", {"losses": result["losses"], "terms": result["terms"],
+                                                  "config": self.train.model_dump()})
         out.extra["description"] = (f"{self.student} ({params:,} parameters) distilled from the teacher's reference "
                                     f"outputs in '{self.reference}' for {result['steps']} steps.")
         metrics = {"student": self.student, "params": params, "heldout_error_space": f"{task.error_space}_mse",
@@ -142,20 +183,41 @@ class DistillStage(Stage):
         return model.to(ctx.device)
 
     def _task(self, model, reference, ctx, checkpoints):
-        from compress.distill.data import mouth_boxes, teacher_vae
+        from compress.distill.data import teacher_vae
         from compress.distill.students import DEFAULT_LOSSES, DecoderTask, LipSyncTask
         from compress.models.students import LipSyncStudent, TinyVAEDecoder
-        from compress.pipelines.dataset import load_reference_dataset
 
         if not isinstance(model, (LipSyncStudent, TinyVAEDecoder)):
             raise UserInputError(f"distill: '{self.student}' is not a student preset (lipsync-*, tiny-vae-decoder)")
         losses = self.losses or DEFAULT_LOSSES[type(model)]
-        boxes = None
-        if losses.mouth_weight:
-            boxes = losses.mouth_box if losses.mouth_box != "inputs" else mouth_boxes(
-                reference, ctx, list(load_reference_dataset(reference)["id"]))
+        boxes = self._mouth_boxes(losses, reference, ctx) if losses.mouth_weight else None
         common = dict(losses=losses, batch_size=self.train.batch_size, holdout=self.holdout, boxes=boxes)
         if isinstance(model, TinyVAEDecoder):
             return DecoderTask(model, reference, **common)
         vae = teacher_vae(reference, ctx).to(ctx.device)
-        return LipSyncTask(model, reference, vae, cache_dir=checkpoints / "frame-latents", **common)
+        sync = self._sync_setup(reference, ctx) if self.sync_expert else None
+        return LipSyncTask(model, reference, vae, cache_dir=checkpoints / "frame-latents", sync=sync, **common)
+
+    @staticmethod
+    def _mouth_boxes(losses, reference, ctx):
+        """The mouth box of every clip (a dict by id), or the one fixed box."""
+        from compress.distill.data import landmark_mouth_boxes, mouth_boxes
+        from compress.pipelines.dataset import load_reference_dataset
+
+        if losses.mouth_box == "inputs":
+            return mouth_boxes(reference, ctx, list(load_reference_dataset(reference)["id"]))
+        return landmark_mouth_boxes(reference) if losses.mouth_box == "landmarks" else losses.mouth_box
+
+    def _sync_setup(self, reference, ctx):
+        """The frozen expert and the boxes its stage would crop this reference's clips with."""
+        from compress.distill.students import SyncSetup
+        from compress.evaluate.sync.expert import load_sync_expert
+        from compress.stages.sync_expert import mouth_tracks
+
+        artifact = ctx.artifact(self.sync_expert)
+        if artifact.manifest.get("kind") != "sync_expert":
+            raise UserInputError(f"distill sync_expert: '{self.sync_expert}' is a {artifact.manifest.get('kind')} "
+                                 f"stage, not sync_expert")
+        mouth = artifact.manifest["stage_config"]["mouth"]
+        boxes = {row["id"]: crops for row, _, crops in mouth_tracks(reference, ctx, mouth)}
+        return SyncSetup(load_sync_expert(artifact).to(ctx.device), boxes)

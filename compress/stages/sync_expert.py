@@ -1,4 +1,5 @@
-"""`sync_expert`: train the tier-B lip-sync expert on a reference stage's teacher outputs (evaluation only).
+"""`sync_expert`: train the tier-B lip-sync expert on a reference stage's teacher outputs (for evaluation, or a
+distill stage's sync loss).
 
     - kind: sync_expert
       reference: reference         # the reference stage whose frames + audio it learns from
@@ -7,14 +8,14 @@
 The artifact holds `expert/` (`SyncExpert.save_pretrained`; `compress.evaluate.sync.expert.load_sync_expert`)
 and `sync_expert_report.json`. Its key metrics say how often the expert finds a known lag in held-out teacher
 clips and rejects their audio reversed in time: a low value means the expert (not the student) is unreliable,
-e.g. because the teacher's video ignores the audio. It is not a model for later stages: a student trained against the
-expert would game it.
+e.g. because the teacher's video ignores the audio. It is not a model for later stages, but a distill stage may
+train against it (`sync_expert` + `losses.sync`); the student then games this expert, so evaluate it with another.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 from pydantic import Field
@@ -55,44 +56,53 @@ class SyncExpertStage(Stage):
         return report
 
     def _clips(self, ctx) -> list:
-        from compress.evaluate.mouth import mouth_boxes
-        from compress.evaluate.sync.crops import boxes_from_mouth_box
         from compress.evaluate.sync.expert import SyncClip
-        from compress.pipelines.dataset import decode_array, load_reference_dataset
+        from compress.pipelines.dataset import decode_array
 
-        reference = ctx.artifact(self.reference)
-        boxes_by_id = self._input_mouth_boxes(reference, ctx)
-        clips = []
-        with contextlib.ExitStack() as stack:
-            detector = None
-            for row in load_reference_dataset(reference):
-                frames = decode_array(row, "frames")
-                if row["id"] in boxes_by_id:
-                    boxes = boxes_from_mouth_box(boxes_by_id[row["id"]], *frames.shape[1:3], len(frames))
-                else:
-                    detector = detector or stack.enter_context(self._detector(row["id"]))
-                    boxes = mouth_boxes(detector.detect(frames).points, frames.shape)
-                clips.append(SyncClip(frames, decode_array(row, "audio").astype(np.float32), row["fps"], boxes))
+        clips = [SyncClip(frames, decode_array(row, "audio").astype(np.float32), row["fps"], boxes)
+                 for row, frames, boxes in mouth_tracks(ctx.artifact(self.reference), ctx, self.mouth)]
         if not clips:
             raise UserInputError(f"sync_expert: reference '{self.reference}' has no clips")
         return clips
 
-    def _detector(self, clip_id: str):
-        """A face-landmark detector (its start says how to set the environment up when it is missing)."""
-        if self.mouth == "inputs":
-            raise UserInputError(f"sync_expert: clip '{clip_id}' has no mouth_box in its input set "
-                                 f"(mouth: inputs); use mouth: landmarks or auto")
-        from compress.evaluate.landmarks import LandmarkDetector
 
-        return LandmarkDetector()
+def mouth_tracks(reference, ctx, mouth: str = "auto") -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
+    """(row, frames uint8 [T, H, W, 3], mouth boxes int [T, 4]) of each row of a reference artifact, the boxes
+    chosen by `mouth` as the stage does (the distill stage's sync loss crops the student's frames the same way)."""
+    from compress.evaluate.mouth import mouth_boxes
+    from compress.evaluate.sync.crops import boxes_from_mouth_box
+    from compress.pipelines.dataset import decode_array, load_reference_dataset
 
-    def _input_mouth_boxes(self, reference, ctx) -> dict:
-        """{clip id: relative mouth_box} from the reference's input set (the synthetic set has them)."""
-        if self.mouth == "landmarks":
-            return {}
-        from compress.evaluate.generate import input_mouth_boxes
-        from compress.stages.reference import BUILTIN
+    boxes_by_id = _input_mouth_boxes(reference, ctx, mouth)
+    with contextlib.ExitStack() as stack:
+        detector = None
+        for row in load_reference_dataset(reference):
+            frames = decode_array(row, "frames")
+            if row["id"] in boxes_by_id:
+                boxes = boxes_from_mouth_box(boxes_by_id[row["id"]], *frames.shape[1:3], len(frames))
+            else:
+                detector = detector or stack.enter_context(_detector(row["id"], mouth))
+                boxes = mouth_boxes(detector.detect(frames).points, frames.shape[1:])
+            yield row, frames, boxes
 
-        inputs = reference.manifest["stage_config"].get("inputs")
-        path = reference.path / "inputs" / "inputs.yaml" if inputs == BUILTIN else ctx.resolve_path(inputs)
-        return input_mouth_boxes(path)
+
+def _detector(clip_id: str, mouth: str):
+    """A face-landmark detector (its start says how to set the environment up when it is missing)."""
+    if mouth == "inputs":
+        raise UserInputError(f"sync_expert: clip '{clip_id}' has no mouth_box in its input set "
+                             f"(mouth: inputs); use mouth: landmarks or auto")
+    from compress.evaluate.landmarks import LandmarkDetector
+
+    return LandmarkDetector()
+
+
+def _input_mouth_boxes(reference, ctx, mouth: str) -> dict:
+    """{clip id: relative mouth_box} from the reference's input set (the synthetic set has them)."""
+    if mouth == "landmarks":
+        return {}
+    from compress.evaluate.generate import input_mouth_boxes
+    from compress.stages.reference import BUILTIN
+
+    inputs = reference.manifest["stage_config"].get("inputs")
+    path = reference.path / "inputs" / "inputs.yaml" if inputs == BUILTIN else ctx.resolve_path(inputs)
+    return input_mouth_boxes(path)

@@ -54,16 +54,21 @@ def check_clip(frames: np.ndarray, boxes: np.ndarray) -> None:
 def crop_frames(frames: np.ndarray, boxes: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     """Crops resized to `size` (height, width): float32 [T, 3, h, w] RGB in 0..255 (bilinear, antialiased)."""
     check_clip(frames, boxes)
-    crops = []
-    for frame, (x0, y0, x1, y1) in zip(frames, np.asarray(boxes)):
-        patch = torch.from_numpy(np.ascontiguousarray(frame[y0:y1, x0:x1])).permute(2, 0, 1)[None].float()
-        crops.append(F.interpolate(patch, size=size, mode="bilinear", antialias=True, align_corners=False))
+    return crop_pixels((torch.from_numpy(np.array(f)).permute(2, 0, 1).float() for f in frames), boxes, size)
+
+
+def crop_pixels(images, boxes, size: tuple[int, int]) -> torch.Tensor:
+    """[T, C, h, w] crops of images [C, H, W] (a [T, C, H, W] tensor or an iterable) at int boxes [T, 4] (x0, y0,
+    x1, y1), resized to `size` (bilinear, antialiased); differentiable with respect to the images."""
+    crops = [F.interpolate(image[None, :, y0:y1, x0:x1], size=size, mode="bilinear", antialias=True,
+                           align_corners=False)
+             for image, (x0, y0, x1, y1) in zip(images, torch.as_tensor(boxes).tolist())]
     return torch.cat(crops)
 
 
-def stack_windows(crops: torch.Tensor, count: int) -> torch.Tensor:
-    """[count, WINDOW, C, h, w]: window i holds crops i .. i + WINDOW - 1."""
-    if count < 1 or count + WINDOW - 1 > len(crops):
-        raise UserInputError(f"a sync window needs {WINDOW} frames with audio under them; have {len(crops)} "
+def stack_windows(items: torch.Tensor, count: int) -> torch.Tensor:
+    """[count, WINDOW, ...] of per-frame items [T, ...]: window i holds items i .. i + WINDOW - 1."""
+    if count < 1 or count + WINDOW - 1 > len(items):
+        raise UserInputError(f"a sync window needs {WINDOW} frames with audio under them; have {len(items)} "
                              f"frames for {count} windows")
-    return crops.unfold(0, WINDOW, 1)[:count].permute(0, 4, 1, 2, 3)
+    return items.unfold(0, WINDOW, 1)[:count].movedim(-1, 1)

@@ -3,7 +3,8 @@
 It embeds a window of 5 mouth crops and the MFCC span under it (resampled to 13 x 20) into one unit-length
 space where in-sync pairs are close. It is trained contrastively on the teacher's outputs only: each window's
 own audio is the positive, the audio of the other sampled windows (the same clip at other times, i.e. shifted
-pairs, and other clips) the negatives. It is an evaluation tool: a student trained against it would game it.
+pairs, and other clips) the negatives. A student trained against an expert (the distill stage's `sync` loss)
+games that expert: evaluate with another one (see `compress.stages.distill`).
 
 `train_sync_expert` holds some clips out and measures how often the expert finds a known lag in them
 (`validation_offset_accuracy`) and how often it clearly prefers a clip's own audio to the same audio reversed
@@ -93,13 +94,18 @@ class SyncExpert(ModelMixin, ConfigMixin):
         return F.normalize(self.audio(windows), dim=-1)
 
 
+def expert_audio_windows(audio: np.ndarray, fps: float, count: int, sample_rate: int = 16_000) -> torch.Tensor:
+    """The expert's audio input [count, 1, 13, 20] for video windows 0 .. count - 1: MFCC normalised per clip."""
+    coeffs = mfcc(audio, sample_rate)
+    coeffs = (coeffs - coeffs.mean(1, keepdim=True)) / coeffs.std(1, keepdim=True).clamp_min(1e-3)
+    return audio_windows(coeffs, fps, count)
+
+
 def clip_windows(clip: SyncClip, crop_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(video windows [N, 5, 3, h, w], audio windows [N, 1, 13, 20]) of a clip; MFCC normalised per clip."""
+    """(video windows [N, 5, 3, h, w], audio windows [N, 1, 13, 20]) of a clip."""
     count = window_count(len(clip.frames), len(clip.audio), clip.fps, clip.sample_rate)
     video = stack_windows(crop_frames(clip.frames, clip.boxes, crop_size), count)
-    coeffs = mfcc(clip.audio, clip.sample_rate)
-    coeffs = (coeffs - coeffs.mean(1, keepdim=True)) / coeffs.std(1, keepdim=True).clamp_min(1e-3)
-    return video, audio_windows(coeffs, clip.fps, count)
+    return video, expert_audio_windows(clip.audio, clip.fps, count, clip.sample_rate)
 
 
 @torch.no_grad()

@@ -222,10 +222,12 @@ def _autocast(mode: str, device: torch.device):
 
 
 def _mean_across_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Mean over ranks, on the device the process group's backend needs (NCCL reduces CUDA tensors only)."""
     if dist.is_initialized():
-        values = values.clone()
-        dist.all_reduce(values)
-        values /= dist.get_world_size()
+        on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else values.device
+        reduced = values.to(on, copy=True)
+        dist.all_reduce(reduced)
+        values = (reduced / dist.get_world_size()).to(values.device)
     return values
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,11 +35,26 @@ dist.destroy_process_group()
 """
 
 
+# torch 2.13's gloo sometimes aborts a rank ("terminate called without an active exception", SIGABRT): about 1 run
+# in 8 of this test on the 2-core CPU, from before this toolkit's trainer changes too; never seen in 12 direct
+# torchrun runs of the same script. One retry, from the checkpoints as they were, keeps CI from flaking on it.
+GLOO_ABORT = "terminate called without an active exception"
+
+
 def torchrun(script: Path, checkpoints: Path, stop_after: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           str(script), str(checkpoints), json.dumps(CONFIG), str(stop_after)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    before = checkpoints.with_name(checkpoints.name + "-before")
+    if checkpoints.exists():
+        shutil.copytree(checkpoints, before, dirs_exist_ok=True)
+    for attempt in range(2):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(free_port()), str(script), str(checkpoints), json.dumps(CONFIG), str(stop_after)]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        if done.returncode == 0 or GLOO_ABORT not in done.stderr or attempt:
+            break
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        if before.exists():
+            shutil.copytree(before, checkpoints)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -17,3 +17,20 @@ def workdir(tmp_path, monkeypatch):
     """A working root: recipes run from here and their outputs stay inside it."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """One `LandmarkDetector` for the session (its content cache is shared by all tests). Skipped with the reason
+    when the landmark environment is missing, except under CI (CI=true), where that fails."""
+    from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
+
+    try:
+        found = LandmarkDetector()
+        found.start()
+    except LandmarksUnavailable as err:
+        if os.environ.get("CI"):
+            pytest.fail(f"landmark environment missing under CI: {err}")
+        pytest.skip(f"landmark environment unavailable: {err}")
+    with found:
+        yield found

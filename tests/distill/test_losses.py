@@ -1,7 +1,6 @@
 """Loss settings, the expert sync loss (differentiable, low only for in-sync audio) and mouth boxes from face
 landmarks on the built-in synthetic set."""
 
-import os
 
 import numpy as np
 import pytest
@@ -11,7 +10,6 @@ from pydantic import ValidationError
 
 from compress.data import build_synthetic_set, load_synthetic_set
 from compress.distill.losses import LossConfig, expert_sync_loss
-from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
 from compress.evaluate.mouth import clip_mouth_box
 from compress.evaluate.sync.mfcc import AUDIO_FRAMES, WINDOW
 
@@ -73,19 +71,6 @@ def test_the_sync_loss_is_differentiable_and_low_only_in_sync():
     assert torch.isfinite(grad).all() and grad[:, :, y0:y1, x0:x1].abs().sum() > 0
     grad[:, :, y0:y1, x0:x1] = 0
     assert not grad.any()  # nothing outside the mouth crops
-
-
-@pytest.fixture(scope="module")
-def detector():
-    try:
-        found = LandmarkDetector()
-        found.start()
-    except LandmarksUnavailable as err:
-        if os.environ.get("CI"):
-            pytest.fail(f"landmark environment missing under CI: {err}")
-        pytest.skip(f"landmark environment unavailable: {err}")
-    with found:
-        yield found
 
 
 def test_landmark_mouth_boxes_hold_the_recorded_mouth(detector, tmp_path):

@@ -4,17 +4,14 @@
   (`load_synthetic_set` output: absolute paths, each clip's `variants` keyed in order of the faults),
   plus "path" (its inputs.yaml). 96 px rather than 64: the faults' blur sigmas are in pixels, and at
   64 px a 1-pixel frame blur already fools the face mesh (it reads the dark open mouth as closed lips).
-- `detector`: one `LandmarkDetector` for the session (its content cache is shared by all tests). Skipped
-  with the reason when the landmark environment is missing, except under CI (CI=true), where that fails.
+- `detector` (tests/conftest.py): one `LandmarkDetector` for the session.
 """
-
-import os
 
 import numpy as np
 import pytest
 
 from compress.data import DEFAULT_FAULTS, build_synthetic_set, load_synthetic_set
-from compress.evaluate.landmarks import FaceTracks, LandmarkDetector, LandmarksUnavailable
+from compress.evaluate.landmarks import FaceTracks
 
 SET_CLIPS, SET_SIZE = 3, 96
 
@@ -24,19 +21,6 @@ def synthetic_set(tmp_path_factory):
     path = build_synthetic_set(tmp_path_factory.mktemp("synthetic"), num_clips=SET_CLIPS, size=SET_SIZE,
                                faults=DEFAULT_FAULTS, mp4=False)
     return {**load_synthetic_set(path), "path": str(path)}
-
-
-@pytest.fixture(scope="session")
-def detector():
-    try:
-        found = LandmarkDetector()
-        found.start()
-    except LandmarksUnavailable as err:
-        if os.environ.get("CI"):
-            pytest.fail(f"landmark environment missing under CI: {err}")
-        pytest.skip(f"landmark environment unavailable: {err}")
-    with found:
-        yield found
 
 
 def schematic_mesh(gap: float, shift=(0.0, 0.0)) -> np.ndarray:

@@ -299,10 +299,8 @@ def _optimizer_step(run: _Run, batches, device) -> tuple[float, dict, float | No
     run.scheduler.step()
     if run.ema:
         run.ema.update()
-    if logs:
-        means = _mean_across_ranks(torch.tensor(list(logs.values()), dtype=torch.float64))
-        logs = dict(zip(logs, means.tolist()))
-    return float(_mean_across_ranks(total)), logs, grad_norm, count
+    means = _mean_across_ranks(torch.tensor([float(total), *logs.values()], dtype=torch.float64)).tolist()
+    return means[0], dict(zip(logs, means[1:])), grad_norm, count
 
 
 def _log(ctx, prefix: str, run: _Run, loss: float, logs: dict, grad_norm: float | None, rate: float) -> None:

@@ -100,9 +100,7 @@ def _input_mouth_boxes(reference, ctx, mouth: str) -> dict:
     """{clip id: relative mouth_box} from the reference's input set (the synthetic set has them)."""
     if mouth == "landmarks":
         return {}
+    from compress.distill.data import inputs_file
     from compress.evaluate.generate import input_mouth_boxes
-    from compress.stages.reference import BUILTIN
 
-    inputs = reference.manifest["stage_config"].get("inputs")
-    path = reference.path / "inputs" / "inputs.yaml" if inputs == BUILTIN else ctx.resolve_path(inputs)
-    return input_mouth_boxes(path)
+    return input_mouth_boxes(inputs_file(reference, ctx))

@@ -33,6 +33,7 @@ DEMO_VAE_CONFIG = dict(
     base_dim=16, z_dim=16, dim_mult=[1, 2, 2], num_res_blocks=1, attn_scales=[], temperal_downsample=[True, True],
     is_residual=True, patch_size=2, in_channels=12, out_channels=12,
 )
+DEMO_CHUNK = 2 ** sum(DEMO_VAE_CONFIG["temperal_downsample"])  # pixel frames per latent frame
 
 register_preset(Preset("demo", WanS2VTransformer3DModel, DEMO_CONFIG, weights_dir=DEMO_DIR,
                        description="Wan2.2-S2V DiT in miniature, trained to talk on the synthetic talking-face set "
@@ -58,11 +59,14 @@ def lagged_correlation(measured, truth, max_lag: int = 3) -> dict[int, float]:
     return out
 
 
-def psnr(a, b) -> float:
+def chunk_held_frames(face, schedule, box):
+    """The VAE's whole-clip training target: `face` (uint8 [H, W, 3]) talking by `schedule` [T], with each
+    chunk of a latent frame's pixel frames open by the chunk's mean; uint8 [T, H, W, 3]."""
     import numpy as np
 
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
+    from compress.data import render_talking_clip
+
+    return render_talking_clip(face, np.repeat(np.reshape(schedule, (-1, DEMO_CHUNK)).mean(1), DEMO_CHUNK), box)
 
 
 def heldout_set(folder):
@@ -77,40 +81,37 @@ def heldout_check(components, inputs_yaml, num_inference_steps: int = 10, guidan
     """Generate every clip of a synthetic set with its own audio and with the next clip's audio (another
     sentence). Returns the videos ("own", "swapped": uint8 [T, H, W, 3] each), the true schedules ("truth"),
     the pixel mouth measure's pooled correlation with the truth by lag ("pixel_correlation", and
-    "pixel_swapped" at lag 0), the mean frame PSNR against the true frames ("psnr") and the VAE's round trip of
-    the true frames ("reconstructed": what the teacher could at best draw through its VAE)."""
+    "pixel_swapped" at lag 0), the mean frame PSNR against the true frames ("psnr"), the VAE's round trip of
+    the true frames ("reconstructed": what the teacher could at best draw through its VAE) and the true clips
+    redrawn with one mouth per latent frame ("chunk_held": `chunk_held_frames`, the ceiling of that design)."""
     import numpy as np
     import torch
 
     from compress.data import MouthBox, load_synthetic_set, mouth_opening_measure
+    from compress.evaluate.fidelity import frame_psnr
     from compress.pipelines.audio import load_audio
     from compress.pipelines.s2v import S2VPipeline
-    from compress.pipelines.video import to_uint8
+    from compress.pipelines.video import load_image, to_uint8
 
     clips, pipe = load_synthetic_set(inputs_yaml)["clips"], S2VPipeline(components)
-    out = {"own": [], "swapped": [], "truth": [], "psnr": [], "reconstructed": []}
-    for i, clip in enumerate(clips):
-        neutral = _rgb(clip["image"])
+    out = {"own": [], "swapped": [], "truth": [], "psnr": [], "reconstructed": [], "chunk_held": []}
+    faces = [np.asarray(load_image(clip["image"])) for clip in clips]
+    for i, (clip, neutral) in enumerate(zip(clips, faces)):
         for key, audio in (("own", clip["audio"]), ("swapped", clips[(i + 1) % len(clips)]["audio"])):
             out[key].append(pipe(neutral, load_audio(audio), clip["prompt"], num_inference_steps=num_inference_steps,
                                  guidance_scale=guidance_scale, height=DEMO_SIZE, width=DEMO_SIZE,
                                  frames_per_clip=clip["num_frames"], seed=clip["seed"]).frames)
         out["truth"].append(np.load(clip["schedule"]))
         true_frames = np.load(clip["frames"])
-        out["psnr"].append(psnr(out["own"][-1], true_frames))
+        out["psnr"].append(frame_psnr(out["own"][-1], true_frames))
         clip_pixels = torch.from_numpy(np.concatenate([neutral[None], true_frames])).permute(3, 0, 1, 2)
         round_trip = pipe.decode_latents(pipe.encode_video(clip_pixels[None].float() / 127.5 - 1))
         out["reconstructed"].append(to_uint8(round_trip[0, :, 1:]))  # behind the neutral face, as generated
-    pixel = {key: [mouth_opening_measure(v, _rgb(c["image"]), MouthBox(**c["mouth_box"])) for v, c in
-                   zip(out[key], clips)] for key in ("own", "swapped")}
+        out["chunk_held"].append(chunk_held_frames(neutral, out["truth"][-1], MouthBox(**clip["mouth_box"])))
+    pixel = {key: [mouth_opening_measure(v, face, MouthBox(**c["mouth_box"])) for v, face, c in
+                   zip(out[key], faces, clips)] for key in ("own", "swapped")}
     out["pixel_correlation"] = lagged_correlation(pixel["own"], out["truth"])
     out["pixel_swapped"] = lagged_correlation(pixel["swapped"], out["truth"])[0]
     out["psnr"] = float(np.mean(out["psnr"]))
     return out
 
-
-def _rgb(path):
-    import numpy as np
-    from PIL import Image
-
-    return np.asarray(Image.open(path).convert("RGB"))

@@ -24,16 +24,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from scipy.ndimage import uniform_filter
 
 from compress.errors import UserInputError
+from compress.quant import relative_error
 
+from .fidelity import psnr_of_mse
 from .landmarks import FaceTracks, LandmarkDetector
 from .mouth import MOUTH_POINTS, inter_ocular, mouth_boxes, mouth_opening
 
 TIER = "A"
 MIN_STUDENT_FACES = 0.5  # fraction of frames; fewer and the student series is not computed
-PSNR_CAP = 100.0  # dB, reported for identical images
 SSIM_WIN = 7
 FIDELITY_CHUNK = 4  # frames per step: bounds memory at 480x832
 _EPS = 1e-12
@@ -203,8 +205,8 @@ def _fidelity(student_frames, teacher_frames, student: FaceTracks, teacher: Face
     frame_mse, mouth_mse, frame_ssim, mouth_ssim = stats.T
     mouth_ssim = mouth_ssim[~np.isnan(mouth_ssim)]
     return {"mouth_landmark_dist_pct_iod": float(pct.mean()) if both.any() else None,
-            "mouth_psnr": _psnr(mouth_mse.mean()), "mouth_ssim": float(mouth_ssim.mean()) if len(mouth_ssim) else None,
-            "frame_psnr": _psnr(frame_mse.mean()), "frame_ssim": float(frame_ssim.mean())}
+            "mouth_psnr": psnr_of_mse(mouth_mse.mean()), "mouth_ssim": float(mouth_ssim.mean()) if len(mouth_ssim) else None,
+            "frame_psnr": psnr_of_mse(frame_mse.mean()), "frame_ssim": float(frame_ssim.mean())}
 
 
 def _frame_stats(student, teacher, boxes) -> np.ndarray:
@@ -238,21 +240,13 @@ def ssim_maps(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))).mean(-1)
 
 
-def _psnr(mse: float) -> float:
-    """PSNR (dB) of a mean squared error, capped at PSNR_CAP."""
-    return PSNR_CAP if mse <= 0 else min(PSNR_CAP, float(10 * np.log10(255.0 ** 2 / mse)))
-
-
 def _latent_rel_error(student, teacher) -> float | None:
     """None without both latents, or when the student's are in another space (a lip-sync student's per-frame image
     latents vs the teacher's video latents; the fidelity report notes the shapes)."""
     if student is None or teacher is None:
         return None
-    s, t = (np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, np.float64) for x in (student, teacher))
-    if s.shape != t.shape:
-        return None
-    norm = np.linalg.norm(t)
-    return float(np.linalg.norm(s - t) / norm) if norm > 0 else None
+    s, t = (torch.as_tensor(x).cpu() for x in (student, teacher))
+    return relative_error(s, t) if s.shape == t.shape else None
 
 
 def _weighted_mean(values: list, weights: list) -> float | None:

@@ -331,7 +331,10 @@ def check(args) -> dict:
     shipped = S2VComponents.from_dirs(args.out, *(args.out / d for d in COMPONENT_DIRS))  # exactly what ships
     result = heldout_check(shipped, inputs, args.check_steps, args.check_guidance)
     out = {"clips": len(result["truth"]), "steps": args.check_steps, "guidance_scale": args.check_guidance,
-           "psnr_db": round(result["psnr"], 2), "pixel": _summary(result["pixel_correlation"], result["pixel_swapped"])}
+           "psnr_db": round(result["psnr"], 2),
+           "pixel": {**_summary(result["pixel_correlation"], result["pixel_swapped"]),
+                     "vae_round_trip_lag0": round(result["pixel_reconstructed"], 3),
+                     "chunk_held_lag0": round(result["pixel_chunk_held"], 3)}}
     from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
     from compress.evaluate.mouth import mouth_opening
 
@@ -364,6 +367,7 @@ def _summary(correlation: dict[int, float], swapped: float) -> dict:
 
 def model_card(record: dict) -> str:
     c, a = record["check"], record["args"]
+    lm, px, rt, ch = c["landmarks"], c["pixel"], c.get("landmarks_vae_round_trip"), c.get("landmarks_chunk_held")
     return f"""# demo: a tiny Wan2.2-S2V teacher trained to talk
 
 `WanS2VTransformer3DModel` with the `demo` config of `compress/models/demo.py` (dim 128, 4 blocks, an audio
@@ -399,12 +403,15 @@ quantized and pruned artifacts.
 one {FRAMES}-frame clip each; generated again with the next clip's audio (another sentence). Correlations are
 zero-lag Pearson correlations with the true mouth-open schedule, pooled over clips.
 
-| measure | correlation (lag 0) | best lag (frames) | with another sentence's audio | faces found |
-|---|---|---|---|---|
-| MediaPipe landmarks (`compress.evaluate.mouth.mouth_opening`) | {_cell(c['landmarks'], 'correlation_lag0')} | {_cell(c['landmarks'], 'best_lag')} | {_cell(c['landmarks'], 'swapped_audio_correlation')} | {_cell(c['landmarks'], 'frames_with_face')} |
-| pixel darkening in the mouth box (`compress.data.mouth_opening_measure`) | {c['pixel']['correlation_lag0']} | {c['pixel']['best_lag']} | {c['pixel']['swapped_audio_correlation']} | - |
-| landmarks on the VAE's round trip of the true frames (what the DiT can draw) | {_cell(c.get('landmarks_vae_round_trip'), 'correlation_lag0')} | {_cell(c.get('landmarks_vae_round_trip'), 'best_lag')} | - | {_cell(c.get('landmarks_vae_round_trip'), 'frames_with_face')} |
-| landmarks on the true frames redrawn with one mouth per latent frame (`chunk_held_frames`: the design's ceiling) | {_cell(c.get('landmarks_chunk_held'), 'correlation_lag0')} | {_cell(c.get('landmarks_chunk_held'), 'best_lag')} | - | {_cell(c.get('landmarks_chunk_held'), 'frames_with_face')} |
+| clips | face mesh: lag-0 correlation | best lag | pixel measure: lag-0 correlation | best lag | faces found |
+|---|---|---|---|---|---|
+| generated from their own audio | {_cell(lm, 'correlation_lag0')} | {_cell(lm, 'best_lag')} | {px['correlation_lag0']} | {px['best_lag']} | {_cell(lm, 'frames_with_face')} (both audios) |
+| generated from another sentence's audio | {_cell(lm, 'swapped_audio_correlation')} | - | {px['swapped_audio_correlation']} | - | - |
+| the VAE's round trip of the true frames (the best the DiT can draw) | {_cell(rt, 'correlation_lag0')} | {_cell(rt, 'best_lag')} | {px['vae_round_trip_lag0']} | - | {_cell(rt, 'frames_with_face')} |
+| the true frames with one mouth per latent frame (`chunk_held_frames`: the design's ceiling) | {_cell(ch, 'correlation_lag0')} | {_cell(ch, 'best_lag')} | {px['chunk_held_lag0']} | - | {_cell(ch, 'frames_with_face')} |
+
+Face mesh: MediaPipe landmarks (`compress.evaluate.mouth.mouth_opening`, what tier A reads); pixel measure:
+darkening in the mouth box (`compress.data.mouth_opening_measure`).
 
 Frame PSNR against the true synthetic frames: {c['psnr_db']} dB.
 {_landmark_limit(c)}"""
@@ -415,10 +422,11 @@ def _landmark_limit(check: dict) -> str:
     if not isinstance(check["landmarks"], dict) or check["landmarks"]["correlation_lag0"] >= 0.6:
         return ""
     return """
-Known limit: the landmark mouth series misses issue #10's bar (lag-0 correlation 0.6). Two limits stack: one
-mouth per 4-frame chunk caps it (last row), and at 64x64, where the lips are a few pixels wide, the VAE's blur
-brings its round trip (the row above) lower still; the DiT draws through that VAE. A VAE that draws every frame's
-mouth, or 96x96 frames, would lift the ceiling.
+Known limit: the face-mesh series misses issue #10's bar (lag-0 correlation 0.6). Two limits stack: one mouth
+per 4-frame chunk caps it (last row), and the VAE's lips are soft enough that the mesh, reading lips a few pixels
+wide at 64x64, finds less in its round trip (the row above: at the ceiling by the pixel measure, under it by the
+mesh); the DiT draws through that VAE. A VAE that draws every frame's mouth sharply, or 96x96 frames, would lift
+it.
 """
 
 

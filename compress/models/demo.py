@@ -80,10 +80,11 @@ def heldout_set(folder):
 def heldout_check(components, inputs_yaml, num_inference_steps: int = 10, guidance_scale: float = 3.0) -> dict:
     """Generate every clip of a synthetic set with its own audio and with the next clip's audio (another
     sentence). Returns the videos ("own", "swapped": uint8 [T, H, W, 3] each), the true schedules ("truth"),
-    the pixel mouth measure's pooled correlation with the truth by lag ("pixel_correlation", and
-    "pixel_swapped" at lag 0), the mean frame PSNR against the true frames ("psnr"), the VAE's round trip of
-    the true frames ("reconstructed": what the teacher could at best draw through its VAE) and the true clips
-    redrawn with one mouth per latent frame ("chunk_held": `chunk_held_frames`, the ceiling of that design)."""
+    the mean frame PSNR against the true frames ("psnr"), the VAE's round trip of the true frames
+    ("reconstructed": what the teacher could at best draw through its VAE), the true clips redrawn with one mouth
+    per latent frame ("chunk_held": `chunk_held_frames`) and the pixel mouth measure's pooled correlation with the
+    truth: by lag for "own" ("pixel_correlation"), at lag 0 for the others ("pixel_swapped",
+    "pixel_reconstructed", "pixel_chunk_held")."""
     import numpy as np
     import torch
 
@@ -109,9 +110,10 @@ def heldout_check(components, inputs_yaml, num_inference_steps: int = 10, guidan
         out["reconstructed"].append(to_uint8(round_trip[0, :, 1:]))  # behind the neutral face, as generated
         out["chunk_held"].append(chunk_held_frames(neutral, out["truth"][-1], MouthBox(**clip["mouth_box"])))
     pixel = {key: [mouth_opening_measure(v, face, MouthBox(**c["mouth_box"])) for v, face, c in
-                   zip(out[key], faces, clips)] for key in ("own", "swapped")}
+                   zip(out[key], faces, clips)] for key in ("own", "swapped", "reconstructed", "chunk_held")}
     out["pixel_correlation"] = lagged_correlation(pixel["own"], out["truth"])
-    out["pixel_swapped"] = lagged_correlation(pixel["swapped"], out["truth"])[0]
+    out["pixel_swapped"], out["pixel_reconstructed"], out["pixel_chunk_held"] = (
+        lagged_correlation(pixel[key], out["truth"])[0] for key in ("swapped", "reconstructed", "chunk_held"))
     out["psnr"] = float(np.mean(out["psnr"]))
     return out
 

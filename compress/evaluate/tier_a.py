@@ -205,7 +205,8 @@ def _fidelity(student_frames, teacher_frames, student: FaceTracks, teacher: Face
     frame_mse, mouth_mse, frame_ssim, mouth_ssim = stats.T
     mouth_ssim = mouth_ssim[~np.isnan(mouth_ssim)]
     return {"mouth_landmark_dist_pct_iod": float(pct.mean()) if both.any() else None,
-            "mouth_psnr": psnr_of_mse(mouth_mse.mean()), "mouth_ssim": float(mouth_ssim.mean()) if len(mouth_ssim) else None,
+            "mouth_psnr": psnr_of_mse(mouth_mse.mean()),
+            "mouth_ssim": float(mouth_ssim.mean()) if len(mouth_ssim) else None,
             "frame_psnr": psnr_of_mse(frame_mse.mean()), "frame_ssim": float(frame_ssim.mean())}
 
 

@@ -36,8 +36,8 @@ from rich.progress import Progress
 
 from compress.data import MouthBox, build_synthetic_set, load_synthetic_set, split_sentences
 from compress.data.synthetic import PROMPT
-from compress.models.demo import (DEMO_CONFIG, DEMO_DIR, DEMO_FRAMES, DEMO_SIZE, DEMO_VAE_CONFIG, chunk_held_frames,
-                                  heldout_check, heldout_set, lagged_correlation)
+from compress.models.demo import (DEMO_CONFIG, DEMO_DIR, DEMO_FRAMES, DEMO_SIZE, DEMO_VAE_CONFIG, HELDOUT_VIDEOS,
+                                  chunk_held_frames, heldout_check, heldout_set, lagged_correlation)
 from compress.models.s2v import WanS2VTransformer3DModel
 from compress.pipelines.audio import audio_features, load_audio
 from compress.pipelines.components import (COMPONENT_DIRS, ByteTokenizer, S2VComponents, flow_scheduler,
@@ -340,8 +340,7 @@ def check(args) -> dict:
 
     try:
         with LandmarkDetector() as detector:
-            tracks = {k: [detector.detect(v) for v in result[k]]
-                      for k in ("own", "swapped", "reconstructed", "chunk_held")}
+            tracks = {k: [detector.detect(v) for v in result[k]] for k in HELDOUT_VIDEOS}
     except LandmarksUnavailable as err:  # optional here (scripts/setup_landmarks.sh); the card says so
         out["landmarks"] = f"not measured: {err}"
         return out

@@ -18,6 +18,7 @@ DEMO_DIR = Path(__file__).resolve().parent / "presets" / "demo"
 DEMO_SIZE = 64  # pixels per side it was trained at (8x8 latents)
 DEMO_FRAMES = 48  # frames per training clip (3 s at 16 fps)
 HELDOUT_CLIPS, HELDOUT_SEED = 5, 1  # the held-out check: clips of the "heldout" sentences, set seed
+HELDOUT_VIDEOS = ("own", "swapped", "reconstructed", "chunk_held")  # what `heldout_check` returns per clip
 
 # dim 128 (4 heads x 32), 4 blocks each followed by an audio injector; audio_dim = 80 log-mel bins
 DEMO_CONFIG = dict(
@@ -95,7 +96,7 @@ def heldout_check(components, inputs_yaml, num_inference_steps: int = 10, guidan
     from compress.pipelines.video import load_image, to_uint8
 
     clips, pipe = load_synthetic_set(inputs_yaml)["clips"], S2VPipeline(components)
-    out = {"own": [], "swapped": [], "truth": [], "psnr": [], "reconstructed": [], "chunk_held": []}
+    out = {key: [] for key in (*HELDOUT_VIDEOS, "truth", "psnr")}
     faces = [np.asarray(load_image(clip["image"])) for clip in clips]
     for i, (clip, neutral) in enumerate(zip(clips, faces)):
         for key, audio in (("own", clip["audio"]), ("swapped", clips[(i + 1) % len(clips)]["audio"])):
@@ -110,7 +111,7 @@ def heldout_check(components, inputs_yaml, num_inference_steps: int = 10, guidan
         out["reconstructed"].append(to_uint8(round_trip[0, :, 1:]))  # behind the neutral face, as generated
         out["chunk_held"].append(chunk_held_frames(neutral, out["truth"][-1], MouthBox(**clip["mouth_box"])))
     pixel = {key: [mouth_opening_measure(v, face, MouthBox(**c["mouth_box"])) for v, face, c in
-                   zip(out[key], faces, clips)] for key in ("own", "swapped", "reconstructed", "chunk_held")}
+                   zip(out[key], faces, clips)] for key in HELDOUT_VIDEOS}
     out["pixel_correlation"] = lagged_correlation(pixel["own"], out["truth"])
     out["pixel_swapped"], out["pixel_reconstructed"], out["pixel_chunk_held"] = (
         lagged_correlation(pixel[key], out["truth"])[0] for key in ("swapped", "reconstructed", "chunk_held"))

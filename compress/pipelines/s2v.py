@@ -21,7 +21,7 @@ from PIL import Image
 
 from .audio import audio_features, clips_for_audio, load_audio
 from .components import NUM_TRAIN_TIMESTEPS, S2VComponents
-from .video import load_image, prepare_image, size_for_area, to_uint8
+from .video import MIN_SIZE_MULTIPLE, SIZE_DIVISOR, load_image, prepare_image, size_for_area, to_uint8
 
 FPS = 16
 MOTION_FRAMES = 73  # pixel frames of history = 19 latent frames
@@ -116,21 +116,26 @@ class S2VPipeline:
         scheduler.set_timesteps(sigmas=flow_sigmas(num_inference_steps), device=self.device)
         return scheduler
 
-    def _size(self, image: Image.Image, height, width, max_area) -> tuple[int, int]:
+    def _size(self, image: Image.Image, height, width, max_area, size_multiple) -> tuple[int, int]:
+        if size_multiple <= 0 or size_multiple % MIN_SIZE_MULTIPLE:
+            raise ValueError(f"size_multiple must be a positive multiple of {MIN_SIZE_MULTIPLE}, got {size_multiple}")
         if height is None and width is None:
-            height, width = size_for_area(image.height, image.width, max_area or image.height * image.width)
-        if height is None or width is None or height % 64 or width % 64 or height <= 0 or width <= 0:
-            raise ValueError(f"height and width must both be positive multiples of 64, got {height}x{width}")
+            height, width = size_for_area(image.height, image.width, max_area or image.height * image.width,
+                                          size_multiple)
+        if height is None or width is None or any(side <= 0 or side % MIN_SIZE_MULTIPLE for side in (height, width)):
+            raise ValueError(f"height and width must both be positive multiples of {MIN_SIZE_MULTIPLE}, "
+                             f"got {height}x{width}")
         return height, width
 
     @torch.no_grad()
     def __call__(self, image, audio, prompt: str, negative_prompt: str = "", num_inference_steps: int = 40,
                  guidance_scale: float = 4.5, shift: float = 3.0, height: int | None = None, width: int | None = None,
-                 max_area: int | None = None, frames_per_clip: int = 80, num_clips: int | None = None,
-                 motion_frames: int = MOTION_FRAMES, seed: int = 0, output_type: str = "np",
+                 max_area: int | None = None, size_multiple: int = SIZE_DIVISOR, frames_per_clip: int = 80,
+                 num_clips: int | None = None, motion_frames: int = MOTION_FRAMES, seed: int = 0, output_type: str = "np",
                  capture_blocks: tuple[int, ...] = (), capture_steps: tuple[int, ...] | None = None) -> S2VOutput:
         """image: PIL / uint8 array / path; audio: 16 kHz mono array or a sound file. Size: height x width
-        (multiples of 64), else the image's aspect fitted to `max_area` (default: the image's area) as upstream.
+        (multiples of 16), else the image's aspect fitted to `max_area` (default: the image's area) as upstream,
+        sides rounded to multiples of `size_multiple` (upstream: 64; 16 at least).
         num_clips None: as many clips as the audio covers. motion_frames: pixel frames of history (4k + 1; 73
         upstream; fewer leave the oldest frame-pack slots empty). negative_prompt "": upstream's default.
         capture_blocks: DiT blocks whose outputs (noisy tokens, conditional pass, steps `capture_steps` or all)
@@ -143,7 +148,7 @@ class S2VPipeline:
             raise ValueError(f"output_type must be 'np' or 'pt', got {output_type!r}")
         c = self.components
         image = load_image(image)
-        height, width = self._size(image, height, width, max_area)
+        height, width = self._size(image, height, width, max_area, size_multiple)
         wave = load_audio(audio)
         num_clips = clips_for_audio(len(wave), FPS, frames_per_clip, num_clips)
 

@@ -16,7 +16,10 @@ from PIL import Image
 
 from .audio import SAMPLE_RATE
 
-SIZE_DIVISOR = 64  # the 4x8x8 frame-pack kernel needs latent sides divisible by 8
+SIZE_DIVISOR = 64  # upstream's multiple for sides fitted to an area: the 4x8x8 frame-pack kernel covers every latent
+# the least multiple the model takes (VAE stride 8 x 2x2 patches); on sides that are not multiples of 64 the 4x
+# frame-pack bucket skips the latents past its last whole 8x8 block, as upstream's convolution would
+MIN_SIZE_MULTIPLE = 16
 
 
 def load_image(image: Image.Image | np.ndarray | str | Path) -> Image.Image:

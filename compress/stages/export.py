@@ -4,6 +4,7 @@
       target: snapdragon-8gen3         # or cpu, or a profile YAML file
       quantize: w8a16                  # w8a16 | w8a8 | none; default: the target's precision
       reference: reference             # calibration inputs drawn from this reference dataset
+      shapes: {height: 96, width: 96}  # optional: overrides of the target's static shapes
 
 The artifact holds `model.onnx` (float), `model.qdq.onnx`, the QNN context model and binary
 (`model.qnn_ctx.onnx`, `model.qnn_ctx_qnn.bin`) when the HTP took the whole graph, and `report.json`. It holds
@@ -33,6 +34,8 @@ class ExportStage(Stage):
     calibration_batches: int = Field(default=8, ge=1, le=256)
     latency_repeats: int = Field(default=20, ge=1)
     require_htp: bool = Field(default=False, description="fail unless the whole graph ran on the HTP")
+    shapes: dict[str, int] = Field(default_factory=dict, description="overrides of the target's static shapes "
+                                   "(batch_size, height, width, frames), e.g. {height: 96, width: 96}")
 
     @field_validator("target")
     @classmethod
@@ -41,6 +44,17 @@ class ExportStage(Stage):
 
         if not Path(value).suffix and value not in target_names():
             raise ValueError(f"a built-in target ({', '.join(target_names())}) or a profile .yaml file")
+        return value
+
+    @field_validator("shapes")
+    @classmethod
+    def _static_shapes(cls, value: dict[str, int]) -> dict[str, int]:
+        from compress.export.targets import StaticShapes
+
+        unknown = sorted(set(value) - set(StaticShapes.model_fields))
+        if unknown:
+            raise ValueError(f"shape names among {', '.join(StaticShapes.model_fields)} (unknown: {', '.join(unknown)})")
+        StaticShapes.model_validate(value)
         return value
 
     def referenced_stages(self) -> dict[str, str]:
@@ -58,6 +72,7 @@ class ExportStage(Stage):
         from compress.export.calibration import calibration_from_reference, random_calibration
 
         target = load_target(ctx.resolve_path(self.target) if Path(self.target).suffix else self.target)
+        target = target.model_copy(update={"shapes": target.shapes.model_copy(update=self.shapes)})
         model = source.load_model(device="cpu").float().eval()
         example = example_inputs(model, target)
         if self.reference is None:

@@ -107,6 +107,15 @@ def test_second_clip_continues_from_the_first(pipe, face, speech, calls):
     assert not torch.equal(changed.latents[1], out.latents[1])
 
 
+def test_sides_that_are_multiples_of_16_only(pipe, face, speech):
+    """96x96 (12x12 latents): the 4x frame-pack bucket covers the first 8x8 latents; a continued clip still runs."""
+    out = pipe(face, speech, **{**ARGS, "frames_per_clip": 4, "motion_frames": 5}, height=96, width=96)
+    assert out.frames.shape == (8, 96, 96, 3) and out.latents.shape == (2, 16, 1, 12, 12)
+    big_face = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    assert pipe(big_face, speech, **ARGS).frames.shape[1:3] == (64, 64)  # upstream's multiple for the fitted size
+    assert pipe(big_face, speech, **ARGS, size_multiple=32).frames.shape[1:3] == (96, 96)
+
+
 def test_euler_scheduler(pipe, face, speech, baseline):
     euler = S2VPipeline(dataclasses.replace(pipe.components, scheduler=flow_scheduler("euler")))
     out = euler(face, speech, **ARGS)
@@ -119,8 +128,10 @@ def test_audio_too_short_and_bad_sizes(pipe, face, speech):
         pipe(face, speech[:500], **ARGS)
     with pytest.raises(ValueError, match="audio too short for num_clips=3"):
         pipe(face, speech, **ARGS, num_clips=3)
-    with pytest.raises(ValueError, match="multiples of 64"):
-        pipe(face, speech, **ARGS, height=60, width=64)
+    with pytest.raises(ValueError, match="multiples of 16, got 56x64"):
+        pipe(face, speech, **ARGS, height=56, width=64)
+    with pytest.raises(ValueError, match="size_multiple must be a positive multiple of 16, got 24"):
+        pipe(face, speech, **ARGS, size_multiple=24)
     with pytest.raises(ValueError, match="multiple of 4"):
         pipe(face, speech, **{**ARGS, "frames_per_clip": 6})
 

@@ -13,12 +13,13 @@ register()
 
 
 def test_export_stage_writes_onnx_artifact_with_metrics(workdir):
-    stage = ExportStage(name="phone", target="cpu", calibration_batches=2, latency_repeats=1)
+    stage = ExportStage(name="phone", target="cpu", calibration_batches=2, latency_repeats=1, shapes={"height": 96})
     result = Recipe(model="test-export-net", output="runs/e", stages=[stage]).run(quiet=True)
     artifact = result["phone"]
     assert (artifact.path / "model.onnx").is_file() and (artifact.path / "model.qdq.onnx").is_file()
     report = json.loads((artifact.path / "report.json").read_text())
     assert report["calibration"]["source"]["latents"].startswith("random")
+    assert report["float"]["inputs"]["latents"] == [1, 4, 12, 8]  # the stage's height over the target's 64x64
     metrics = artifact.metrics
     assert metrics["precision"] == "w8a8" and metrics["float_rel_error"] < 1e-5 and metrics["quant_rel_error"] < 0.3
     assert "htp_status" not in metrics
@@ -27,3 +28,14 @@ def test_export_stage_writes_onnx_artifact_with_metrics(workdir):
 def test_unknown_target_is_a_recipe_error():
     with pytest.raises(RecipeError, match="built-in target"):
         Recipe.model_validate({"model": "tiny", "output": "runs/x", "stages": [{"kind": "export", "target": "pixel"}]})
+
+
+def test_shape_overrides_are_checked_against_the_targets_shapes():
+    def stage(shapes):
+        return {"model": "tiny", "output": "runs/x", "stages": [{"kind": "export", "target": "cpu", "shapes": shapes}]}
+
+    with pytest.raises(RecipeError, match=r"stages\[0\]\.shapes: expected shape names among batch_size, height, "
+                                          r"width, frames \(unknown: hieght\)"):
+        Recipe.model_validate(stage({"hieght": 96}))
+    with pytest.raises(RecipeError, match=r"stages\[0\]\.shapes\.height: expected greater than or equal to 8"):
+        Recipe.model_validate(stage({"height": 4}))

@@ -77,6 +77,8 @@ def test_bad_configs(workdir):
         Recipe.model_validate({"model": "tiny", "output": "o", "stages": [{"kind": "reference", "frames": 6}]})
     with pytest.raises(RecipeError, match="WIDTH"):
         Recipe.model_validate({"model": "tiny", "output": "o", "stages": [{"kind": "reference", "size": "64x64"}]})
+    with pytest.raises(RecipeError, match="size_multiple.*multiple of 16"):
+        Recipe.model_validate({"model": "tiny", "output": "o", "stages": [{"kind": "reference", "size_multiple": 24}]})
     with pytest.raises(RecipeError, match="or none"):
         Recipe.model_validate({"model": "tiny", "output": "o", "stages": [{"kind": "reference", "vae": "v"}]})
     (workdir / "dit").mkdir()

@@ -3,7 +3,7 @@
     python scripts/train_demo_teacher.py --work /tmp/demo-train            # writes compress/models/presets/demo/
 
 Data: the built-in synthetic talking-face set (`compress.data.build_synthetic_set`, split "train": 12 sentences,
-espeak-ng voices x rates, the five astronaut identities), 64x64 at 16 fps, 48-frame clips.
+espeak-ng voices x rates, the five astronaut identities), 96x96 at 16 fps, 48-frame clips.
 1. VAE: a small Wan2.2-style `AutoencoderKLWan` (`DEMO_VAE_CONFIG`: z_dim 16, stride 4x8x8) learns to reconstruct
    single frames (MSE, mouth box weighted x16, KL 1e-6); then, inflated to video (`inflate_to_video`) and with
    only its temporal resamplers trainable, to encode whole clips [neutral face, 48 frames] and draw them back
@@ -49,8 +49,8 @@ from compress.pipelines.video import load_image, prepare_image
 FRAMES = DEMO_FRAMES
 PREFIXES = (4, 8, 12)  # latent frames per DiT training sample (16, 32, 48 pixel frames)
 MOUTH_WEIGHT = 4.0  # of the mouth-box latent cells in the DiT's loss
-# of the mouth box's pixels in the VAE's loss: at 64x64 the face mesh reads lips a few pixels wide, and a VAE that
-# blurs them draws mouths it reads as closed
+# of the mouth box's pixels in the VAE's loss: the face mesh reads lips a few pixels wide, and a VAE that blurs them
+# draws mouths it reads as closed
 VAE_MOUTH_WEIGHT = 16.0
 
 
@@ -59,13 +59,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--work", type=Path, required=True, help="data, checkpoints and logs")
     p.add_argument("--out", type=Path, default=DEMO_DIR, help="where the preset is written")
     p.add_argument("--clips", type=int, default=60, help="training clips")
-    p.add_argument("--vae-steps", type=int, default=1000, help="VAE steps on single frames")
+    p.add_argument("--vae-steps", type=int, default=700, help="VAE steps on single frames")
     p.add_argument("--vae-batch", type=int, default=16)
     p.add_argument("--vae-lr", type=float, default=2e-3, help="learning rate of the single-frame VAE phase")
-    p.add_argument("--vae-clip-steps", type=int, default=300, help="VAE steps on whole clips, after --vae-steps")
+    p.add_argument("--vae-clip-steps", type=int, default=150, help="VAE steps on whole clips, after --vae-steps")
     p.add_argument("--vae-clip-batch", type=int, default=2)
     p.add_argument("--vae-clip-lr", type=float, default=1e-3)
-    p.add_argument("--dit-steps", type=int, default=4000)
+    p.add_argument("--dit-steps", type=int, default=3000)
     p.add_argument("--dit-batch", type=int, default=6)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--save-every", type=int, default=50)
@@ -413,19 +413,6 @@ Face mesh: MediaPipe landmarks (`compress.evaluate.mouth.mouth_opening`, what ti
 darkening in the mouth box (`compress.data.mouth_opening_measure`).
 
 Frame PSNR against the true synthetic frames: {c['psnr_db']} dB.
-{_landmark_limit(c)}"""
-
-
-def _landmark_limit(check: dict) -> str:
-    """The card's note when the landmark series misses issue #10's bar (lag-0 correlation 0.6)."""
-    if not isinstance(check["landmarks"], dict) or check["landmarks"]["correlation_lag0"] >= 0.6:
-        return ""
-    return """
-Known limit: the face-mesh series misses issue #10's bar (lag-0 correlation 0.6). Two limits stack: one mouth
-per 4-frame chunk caps it (last row), and the VAE's lips are soft enough that the mesh, reading lips a few pixels
-wide at 64x64, finds less in its round trip (the row above: at the ceiling by the pixel measure, under it by the
-mesh); the DiT draws through that VAE. A VAE that draws every frame's mouth sharply, or 96x96 frames, would lift
-it.
 """
 
 

@@ -15,7 +15,7 @@ from .auto import Preset, register_preset
 from .s2v import WanS2VTransformer3DModel
 
 DEMO_DIR = Path(__file__).resolve().parent / "presets" / "demo"
-DEMO_SIZE = 64  # pixels per side it was trained at (8x8 latents)
+DEMO_SIZE = 96  # pixels per side it was trained at (12x12 latents)
 DEMO_FRAMES = 48  # frames per training clip (3 s at 16 fps)
 HELDOUT_CLIPS, HELDOUT_SEED = 5, 1  # the held-out check: clips of the "heldout" sentences, set seed
 HELDOUT_VIDEOS = ("own", "swapped", "reconstructed", "chunk_held")  # what `heldout_check` returns per clip
@@ -28,7 +28,7 @@ DEMO_CONFIG = dict(
 )
 
 # its VAE: Wan2.2-style (2x2 patchify, residual down / up blocks with space-to-channel shortcuts), spatial stride 8
-# (patch 2 x two downsamples), causal temporal stride 4, z_dim 16 like the 14B's Wan2.1 VAE; it learns sharp 64x64
+# (patch 2 x two downsamples), causal temporal stride 4, z_dim 16 like the 14B's Wan2.1 VAE; it learns sharp 96x96
 # faces in minutes on a CPU, where the Wan2.1 layout of `tiny_vae` stays blurred
 DEMO_VAE_CONFIG = dict(
     base_dim=16, z_dim=16, dim_mult=[1, 2, 2], num_res_blocks=1, attn_scales=[], temperal_downsample=[True, True],

@@ -131,7 +131,8 @@ class S2VPipeline:
     def __call__(self, image, audio, prompt: str, negative_prompt: str = "", num_inference_steps: int = 40,
                  guidance_scale: float = 4.5, shift: float = 3.0, height: int | None = None, width: int | None = None,
                  max_area: int | None = None, size_multiple: int = SIZE_DIVISOR, frames_per_clip: int = 80,
-                 num_clips: int | None = None, motion_frames: int = MOTION_FRAMES, seed: int = 0, output_type: str = "np",
+                 num_clips: int | None = None, motion_frames: int = MOTION_FRAMES, seed: int = 0,
+                 output_type: str = "np",
                  capture_blocks: tuple[int, ...] = (), capture_steps: tuple[int, ...] | None = None) -> S2VOutput:
         """image: PIL / uint8 array / path; audio: 16 kHz mono array or a sound file. Size: height x width
         (multiples of 16), else the image's aspect fitted to `max_area` (default: the image's area) as upstream,

@@ -53,7 +53,8 @@ class ExportStage(Stage):
 
         unknown = sorted(set(value) - set(StaticShapes.model_fields))
         if unknown:
-            raise ValueError(f"shape names among {', '.join(StaticShapes.model_fields)} (unknown: {', '.join(unknown)})")
+            known = ", ".join(StaticShapes.model_fields)
+            raise ValueError(f"shape names among {known} (unknown: {', '.join(unknown)})")
         StaticShapes.model_validate(value)
         return value
 

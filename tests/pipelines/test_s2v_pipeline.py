@@ -111,6 +111,8 @@ def test_sides_that_are_multiples_of_16_only(pipe, face, speech):
     """96x96 (12x12 latents): the 4x frame-pack bucket covers the first 8x8 latents; a continued clip still runs."""
     out = pipe(face, speech, **{**ARGS, "frames_per_clip": 4, "motion_frames": 5}, height=96, width=96)
     assert out.frames.shape == (8, 96, 96, 3) and out.latents.shape == (2, 16, 1, 12, 12)
+    packer = pipe.components.dit.frame_packer  # motion tokens: 1 x 6 x 6, 1 x 3 x 3, 4 x 1 x 1, each with a position
+    assert packer(torch.zeros(1, 16, 19, 12, 12)).shape[1] == len(packer.positions(12, 12)) == 36 + 9 + 4
     big_face = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
     assert pipe(big_face, speech, **ARGS).frames.shape[1:3] == (64, 64)  # upstream's multiple for the fitted size
     assert pipe(big_face, speech, **ARGS, size_multiple=32).frames.shape[1:3] == (96, 96)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from .audio import audio_features, clips_for_audio, load_audio
 from .components import NUM_TRAIN_TIMESTEPS, S2VComponents
-from .video import MIN_SIZE_MULTIPLE, SIZE_DIVISOR, load_image, prepare_image, size_for_area, to_uint8
+from .video import MIN_SIZE_MULTIPLE, UPSTREAM_SIZE_MULTIPLE, load_image, prepare_image, size_for_area, to_uint8
 
 FPS = 16
 MOTION_FRAMES = 73  # pixel frames of history = 19 latent frames
@@ -130,10 +130,10 @@ class S2VPipeline:
     @torch.no_grad()
     def __call__(self, image, audio, prompt: str, negative_prompt: str = "", num_inference_steps: int = 40,
                  guidance_scale: float = 4.5, shift: float = 3.0, height: int | None = None, width: int | None = None,
-                 max_area: int | None = None, size_multiple: int = SIZE_DIVISOR, frames_per_clip: int = 80,
-                 num_clips: int | None = None, motion_frames: int = MOTION_FRAMES, seed: int = 0,
-                 output_type: str = "np",
-                 capture_blocks: tuple[int, ...] = (), capture_steps: tuple[int, ...] | None = None) -> S2VOutput:
+                 max_area: int | None = None, size_multiple: int = UPSTREAM_SIZE_MULTIPLE,
+                 frames_per_clip: int = 80, num_clips: int | None = None, motion_frames: int = MOTION_FRAMES,
+                 seed: int = 0, output_type: str = "np", capture_blocks: tuple[int, ...] = (),
+                 capture_steps: tuple[int, ...] | None = None) -> S2VOutput:
         """image: PIL / uint8 array / path; audio: 16 kHz mono array or a sound file. Size: height x width
         (multiples of 16), else the image's aspect fitted to `max_area` (default: the image's area) as upstream,
         sides rounded to multiples of `size_multiple` (upstream: 64; 16 at least).

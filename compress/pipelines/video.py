@@ -16,7 +16,7 @@ from PIL import Image
 
 from .audio import SAMPLE_RATE
 
-SIZE_DIVISOR = 64  # upstream's multiple for sides fitted to an area: the 4x8x8 frame-pack kernel covers every latent
+UPSTREAM_SIZE_MULTIPLE = 64  # of sides fitted to an area: the 4x8x8 frame-pack kernel then covers every latent
 # the least multiple the model takes (VAE stride 8 x 2x2 patches); on sides that are not multiples of 64 the 4x
 # frame-pack bucket skips the latents past its last whole 8x8 block, as upstream's convolution would
 MIN_SIZE_MULTIPLE = 16
@@ -30,7 +30,7 @@ def load_image(image: Image.Image | np.ndarray | str | Path) -> Image.Image:
     return image.convert("RGB")
 
 
-def size_for_area(height: int, width: int, max_area: int, divisor: int = SIZE_DIVISOR) -> tuple[int, int]:
+def size_for_area(height: int, width: int, max_area: int, divisor: int = UPSTREAM_SIZE_MULTIPLE) -> tuple[int, int]:
     """Upstream `get_size_less_than_area`: the largest scale of (height, width) whose sides, rounded up to
     multiples of `divisor`, fit in `max_area`."""
     if height * width <= max_area:

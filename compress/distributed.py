@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 from datetime import timedelta
 
 import torch
@@ -15,9 +17,30 @@ def init_from_env() -> tuple[int, int]:
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend, timeout=timedelta(minutes=30))
+        atexit.register(leave)
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+LEAVE_TIMEOUT = timedelta(seconds=60)
+
+
+def leave() -> None:
+    """Every rank tears the process group down together, before the interpreter finalizes.
+
+    Left to finalization, gloo's worker threads can abort a finished process with "terminate called without an
+    active exception" (pytorch#190489), and so can a rank that destroys its group while a peer still runs. A rank
+    dying of an uncaught exception skips the barrier; otherwise it waits LEAVE_TIMEOUT at most for its peers.
+    """
+    if not dist.is_initialized():
+        return
+    if dist.get_backend() == "gloo" and not hasattr(sys, "last_value"):
+        try:
+            dist.monitored_barrier(timeout=LEAVE_TIMEOUT)
+        except RuntimeError:
+            pass  # a peer is gone or failed; its own error is the one to report
+    dist.destroy_process_group()
 
 
 def broadcast(value, src: int = 0):

@@ -1,14 +1,9 @@
 """A recipe started with torchrun: rank 0 owns the output, a distributed stage runs on every rank."""
 
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
-
 from compress.artifacts import Artifact
+from compress.distributed import LEAVE_TIMEOUT
+from tests.torchrun import torchrun
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import tests.engine_fixtures as f; f.register_engine_fixtures()
 from compress import Recipe
@@ -16,20 +11,23 @@ Recipe(model="test-mlp", output="runs/d", stages=[f.ScaleStage(name="a"), f.Shar
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_gloo_ranks_share_one_artifact(tmp_path):
-    (tmp_path / "run.py").write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()), "run.py"]
-    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = torchrun(SCRIPT, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     shards = Artifact.open(tmp_path / "runs/d/02-shards")
     assert (shards.path / "merged.txt").read_text() == "0:0 1:1 2:0 3:1 4:0 5:1"
     assert shards.metrics == {"world_size": 2}
     assert Artifact.is_artifact(tmp_path / "runs/d/01-a")
     assert not [p for p in (tmp_path / "runs/d").glob(".*")]
+
+
+def test_a_rank_that_dies_of_an_exception_leaves_without_waiting_for_its_peers(tmp_path):
+    script = """
+import torch.distributed as dist
+from compress.distributed import init_from_env
+if init_from_env()[0] == 0:
+    raise ValueError("rank 0 broke")
+dist.barrier()
+"""
+    done = torchrun(script, tmp_path, timeout=LEAVE_TIMEOUT.total_seconds())  # leave() would wait that long
+    assert done.returncode != 0 and "ValueError: rank 0 broke" in done.stderr

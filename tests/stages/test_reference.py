@@ -1,12 +1,6 @@
 """The reference stage: a recipe writes a dataset that loads back, resumes as a no-op, follows its input
 files, and gives the same rows under torchrun with 2 gloo ranks."""
 
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -17,8 +11,8 @@ from compress.data import build_synthetic_set
 from compress.errors import RecipeError, UserInputError
 from compress.pipelines import decode_array, load_reference_dataset
 from compress.stages.reference import ReferenceStage
+from tests.torchrun import torchrun
 
-REPO = Path(__file__).resolve().parents[2]
 STAGE = dict(inputs="builtin:quickstart", max_clips=3, frames=8, size="64*64", num_inference_steps=2,
              block_outputs=[1], block_output_steps=[1])
 
@@ -94,17 +88,8 @@ recipe().run(quiet=True)
 
 
 def test_two_gloo_ranks_give_the_same_dataset(single, tmp_path):
-    (tmp_path / "run.py").write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "run.py"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        _, stderr = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and its workers
-        raise
-    assert proc.returncode == 0, stderr[-3000:]
+    done = torchrun(SCRIPT, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
     artifact = Artifact.open(tmp_path / "runs/ref/01-reference")
     assert artifact.metrics["world_size"] == 2 and artifact.metrics["inputs"] == 3
     assert not (artifact.path / "shards").exists()

@@ -2,7 +2,7 @@
 
 from compress.artifacts import Artifact
 from compress.distributed import LEAVE_TIMEOUT
-from tests.torchrun import torchrun
+from tests.helpers import torchrun
 
 SCRIPT = """
 import tests.engine_fixtures as f; f.register_engine_fixtures()

@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 
 from compress.distill.trainer import TrainConfig, train
-from tests.torchrun import torchrun
 from tests.distill.toy import ToyTask
+from tests.helpers import torch_threads, torchrun
 
 CONFIG = dict(steps=10, batch_size=4, lr=3e-2, checkpoint_every=3, grad_accum=2)
 SCRIPT = """
@@ -42,13 +42,9 @@ def test_two_gloo_processes_train_like_one_with_twice_the_batch_and_resume(tmp_p
     assert first["world_size"] == 2 and first["ranks_equal"] and second["ranks_equal"]
     assert second["resumed_from"] == 6 and second["losses"][:7] == first["losses"][:7]
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         single = ToyTask(batch_size=8, dropout=0.0)
         expected = train(single, TrainConfig(**{**CONFIG, "batch_size": 8}), tmp_path / "single")
-    finally:
-        torch.set_num_threads(threads)
     torch.testing.assert_close(torch.tensor(second["losses"]), torch.tensor(expected["losses"]), rtol=1e-5, atol=1e-6)
     flat = torch.cat([p.detach().flatten() for p in single.model.parameters()])
     torch.testing.assert_close(torch.tensor(second["params"]), flat, rtol=1e-4, atol=1e-5)

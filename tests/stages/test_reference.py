@@ -11,7 +11,7 @@ from compress.data import build_synthetic_set
 from compress.errors import RecipeError, UserInputError
 from compress.pipelines import decode_array, load_reference_dataset
 from compress.stages.reference import ReferenceStage
-from tests.torchrun import torchrun
+from tests.helpers import torchrun
 
 STAGE = dict(inputs="builtin:quickstart", max_clips=3, frames=8, size="64*64", num_inference_steps=2,
              block_outputs=[1], block_output_steps=[1])

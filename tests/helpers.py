@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -12,6 +13,14 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+RELEASE_KEYS = Path(__file__).resolve().parent / "fixtures" / "wan2.2-s2v-14b-keys.tsv"
+
+
+@functools.cache
+def release_keys() -> dict[str, tuple[int, ...]]:
+    """Every tensor of the released 14B DiT: native key -> shape (`RELEASE_KEYS`)."""
+    rows = [line.split("\t") for line in RELEASE_KEYS.read_text().splitlines()[1:]]
+    return {key: tuple(int(n) for n in shape.split("x")) for key, shape, _ in rows}
 
 
 def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import python_speech_features
 import torch
 
 from compress.data.faces import IDENTITIES
@@ -95,7 +94,7 @@ def test_mismatched_embeddings_are_refused():
 
 # ---- inputs: MFCC, audio windows, crops -----------------------------------------------------------------------
 
-def test_mfcc_matches_python_speech_features():
+def test_mfcc_matches_python_speech_features(python_speech_features):
     rng = np.random.default_rng(0)
     t = np.arange(16_000 + 123) / 16_000
     audio = np.round(8000 * np.sin(2 * np.pi * 220 * t) * (t < 0.6) + rng.normal(0, 300, len(t)))  # int16 scale

@@ -60,12 +60,14 @@ def _assert_follows(correlation: dict[int, float], swapped: float) -> None:
 
 
 @needs_espeak
+@pytest.mark.slow
 def test_every_generated_frame_has_a_detected_face(landmarks):
     for found, _ in landmarks["own"] + landmarks["swapped"]:
         assert found.all(), f"no face in frames {np.flatnonzero(~found).tolist()}"
 
 
 @needs_espeak
+@pytest.mark.slow
 def test_landmark_mouth_follows_heldout_audio_and_not_another_sentence(generated, landmarks):
     own = lagged_correlation([m for _, m in landmarks["own"]], generated["truth"])
     swapped = lagged_correlation([m for _, m in landmarks["swapped"]], generated["truth"])[0]
@@ -73,10 +75,12 @@ def test_landmark_mouth_follows_heldout_audio_and_not_another_sentence(generated
 
 
 @needs_espeak
+@pytest.mark.slow
 def test_pixel_mouth_follows_heldout_audio_and_not_another_sentence(generated):
     _assert_follows(generated["pixel_correlation"], generated["pixel_swapped"])
 
 
 @needs_espeak
+@pytest.mark.slow
 def test_identity_and_background_are_preserved(generated):
     assert generated["psnr"] >= MIN_PSNR

@@ -131,8 +131,9 @@ def test_clips_are_resampled_to_25_fps():
 
 
 def published_evaluate(net, frames_bgr, audio_int16, reference_mfcc, vshift=15):
-    """SyncNetInstance.evaluate of joonson/syncnet_python on 224x224 BGR frames at 25 fps, as published, with
-    `reference_mfcc` (python_speech_features.mfcc): (mean distance per vshift - offset, confidence, minimum distance)."""
+    """SyncNetInstance.evaluate of joonson/syncnet_python on 224x224 BGR frames at 25 fps, as published, with its
+    MFCC `reference_mfcc` (python_speech_features.mfcc): (mean distance per vshift - offset, confidence, minimum
+    distance)."""
     im = torch.from_numpy(frames_bgr.astype(float)).float().permute(3, 0, 1, 2)[None]  # 1 x 3 x T x H x W
     cc = reference_mfcc(audio_int16, 16000).T
     cct = torch.from_numpy(cc[None, None].astype(float)).float()

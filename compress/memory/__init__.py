@@ -8,8 +8,9 @@ tensors) or `measured` (CUDA allocator statistics around a real forward).
 """
 
 from .catalog import Catalog, Component, Target, load_catalog
-from .planner import GpuPlan, MemoryPlan, Overheads, Suggestion, plan_memory
+from .planner import GpuPlan, MemoryPlan, Overheads, plan_memory
 from .spec import ModelSpec
+from .suggest import Suggestion
 from .workload import Item, Layout, Workload, parse_size
 
 __all__ = [

@@ -49,8 +49,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from compress.artifacts.hashing import sha256_json
+from compress.distill.config import TrainConfig
 from compress.distill.losses import LossConfig
-from compress.distill.trainer import TrainConfig
 from compress.errors import UserInputError
 from compress.stages.base import Stage
 

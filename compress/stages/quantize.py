@@ -20,7 +20,9 @@ from compress.quant import (
     QuantConfig,
     QuantizedLinear,
     Scheme,
+    default_ignore,
     fp8_kernels_available,
+    get_scheme,
     layer_sensitivity,
     linear_module_names,
     most_sensitive,
@@ -49,10 +51,7 @@ class QuantizeStage(Calibrated, Stage):
     shard_size_gb: float = Field(default=2.0, gt=0)
 
     def quant_config(self, model: torch.nn.Module) -> QuantConfig:
-        ignore = list(self.ignore if self.ignore is not None else getattr(model, "_keep_in_high_precision", []))
-        num_blocks = len(getattr(model, "blocks", []))
-        if self.keep_first_last_blocks and num_blocks:
-            ignore += ["blocks.0.*", f"blocks.{num_blocks - 1}.*"]
+        ignore = default_ignore(model, self.ignore, self.keep_first_last_blocks)
         return QuantConfig(scheme=self.scheme, granularity=self.granularity, targets=self.targets, ignore=ignore)
 
     def run(self, source, out, ctx) -> dict:
@@ -80,7 +79,7 @@ class QuantizeStage(Calibrated, Stage):
 
     def _output_errors(self, model, inputs, reference, device) -> dict:
         """Relative error of the DiT output (velocity) against the unquantized model on the same inputs."""
-        emulated = self.scheme == "fp8_dynamic" and not fp8_kernels_available(device)
+        emulated = get_scheme(self.scheme).needs_fp8_kernels and not fp8_kernels_available(device)
         if emulated:  # producing FP8 works anywhere; checking it here needs the emulated matmul
             for module in model.modules():
                 if isinstance(module, QuantizedLinear):

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from compress.errors import UserInputError
 from compress.stages.base import Stage
+from compress.utils.arrays import decode_array
 
 
 class SyncExpertStage(Stage):
@@ -58,26 +59,27 @@ class SyncExpertStage(Stage):
 
     def _clips(self, ctx) -> list:
         from compress.face.sync_clip import SyncClip
-        from compress.pipelines.dataset import decode_array
+        from compress.reference import ReferenceArtifact
 
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
         clips = [SyncClip(frames, decode_array(row, "audio").astype(np.float32), row["fps"], boxes)
-                 for row, frames, boxes in mouth_tracks(ctx.artifact(self.reference), ctx, self.mouth)]
+                 for row, frames, boxes in mouth_tracks(reference, self.mouth)]
         if not clips:
             raise UserInputError(f"sync_expert: reference '{self.reference}' has no clips")
         return clips
 
 
-def mouth_tracks(reference, ctx, mouth: str = "auto") -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
-    """(row, frames uint8 [T, H, W, 3], mouth boxes int [T, 4]) of each row of a reference artifact, the boxes
-    chosen by `mouth` as the stage does (the distill stage's sync loss crops the student's frames the same way)."""
+def mouth_tracks(reference, mouth: str = "auto") -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
+    """(row, frames uint8 [T, H, W, 3], mouth boxes int [T, 4]) of each row of a `ReferenceArtifact`, the boxes
+    chosen by `mouth` as the stage does (the distill stage's sync loss crops the student's frames the same way):
+    the input set's mouth_box entries (`inputs`; `auto` where given), else face landmarks."""
     from compress.face.crops import boxes_from_mouth_box
     from compress.face.mouth import mouth_boxes
-    from compress.pipelines.dataset import decode_array, load_reference_dataset
 
-    boxes_by_id = _input_mouth_boxes(reference, ctx, mouth)
+    boxes_by_id = {} if mouth == "landmarks" else reference.mouth_boxes
     with contextlib.ExitStack() as stack:
         detector = None
-        for row in load_reference_dataset(reference):
+        for row in reference.rows:
             frames = decode_array(row, "frames")
             if row["id"] in boxes_by_id:
                 boxes = boxes_from_mouth_box(boxes_by_id[row["id"]], *frames.shape[1:3], len(frames))
@@ -96,12 +98,3 @@ def _detector(clip_id: str, mouth: str):
 
     return LandmarkDetector()
 
-
-def _input_mouth_boxes(reference, ctx, mouth: str) -> dict:
-    """{clip id: relative mouth_box} from the reference's input set (the synthetic set has them)."""
-    if mouth == "landmarks":
-        return {}
-    from compress.distill.data import inputs_file
-    from compress.evaluate.generate import input_mouth_boxes
-
-    return input_mouth_boxes(inputs_file(reference, ctx))

@@ -213,7 +213,7 @@ class DistillStage(Stage):
         """The frozen expert and the boxes its stage would crop this reference's clips with."""
         from compress.distill.students import SyncSetup
         from compress.models.sync_expert import load_sync_expert
-        from compress.stages.sync_expert import mouth_tracks
+        from compress.reference.mouth import mouth_tracks
 
         artifact = ctx.artifact(self.sync_expert)
         if artifact.manifest.get("kind") != "sync_expert":

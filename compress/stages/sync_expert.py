@@ -14,8 +14,7 @@ train against it (`sync_expert` + `losses.sync`); the student then games this ex
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -60,6 +59,7 @@ class SyncExpertStage(Stage):
     def _clips(self, ctx) -> list:
         from compress.face.sync_clip import SyncClip
         from compress.reference import ReferenceArtifact
+        from compress.reference.mouth import mouth_tracks
 
         reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
         clips = [SyncClip(frames, decode_array(row, "audio").astype(np.float32), row["fps"], boxes)
@@ -67,34 +67,4 @@ class SyncExpertStage(Stage):
         if not clips:
             raise UserInputError(f"sync_expert: reference '{self.reference}' has no clips")
         return clips
-
-
-def mouth_tracks(reference, mouth: str = "auto") -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
-    """(row, frames uint8 [T, H, W, 3], mouth boxes int [T, 4]) of each row of a `ReferenceArtifact`, the boxes
-    chosen by `mouth` as the stage does (the distill stage's sync loss crops the student's frames the same way):
-    the input set's mouth_box entries (`inputs`; `auto` where given), else face landmarks."""
-    from compress.face.crops import boxes_from_mouth_box
-    from compress.face.mouth import mouth_boxes
-
-    boxes_by_id = {} if mouth == "landmarks" else reference.mouth_boxes
-    with contextlib.ExitStack() as stack:
-        detector = None
-        for row in reference.rows:
-            frames = decode_array(row, "frames")
-            if row["id"] in boxes_by_id:
-                boxes = boxes_from_mouth_box(boxes_by_id[row["id"]], *frames.shape[1:3], len(frames))
-            else:
-                detector = detector or stack.enter_context(_detector(row["id"], mouth))
-                boxes = mouth_boxes(detector.detect(frames).points, frames.shape[1:])
-            yield row, frames, boxes
-
-
-def _detector(clip_id: str, mouth: str):
-    """A face-landmark detector (its start says how to set the environment up when it is missing)."""
-    if mouth == "inputs":
-        raise UserInputError(f"sync_expert: clip '{clip_id}' has no mouth_box in its input set "
-                             f"(mouth: inputs); use mouth: landmarks or auto")
-    from compress.face.landmarks import LandmarkDetector
-
-    return LandmarkDetector()
 

@@ -33,13 +33,10 @@ from compress.distill.lora_adapters import (
     save_adapters,
 )
 from compress.errors import UserInputError
-from compress.pipelines.samples import (
-    NUM_TRAIN_TIMESTEPS,
-    calibration_inputs,
-    noised_dit_inputs,
-    random_calibration_inputs,
-)
+from compress.pipelines.components import NUM_TRAIN_TIMESTEPS
 from compress.quant import QUANT_CONFIG_NAME, QuantizedStructure, relative_error, save_quantized
+from compress.reference.calibration import dit_calibration_inputs, random_dit_inputs
+from compress.reference.samples import latent_clips, noised_dit_inputs
 
 ADAPTERS_DIR = "adapters"
 # LiveAvatar's LoRA targets (q, k, v, o, ffn.0, ffn.2) in our module names; the attention patterns cover
@@ -82,14 +79,11 @@ def stream_seed(*parts: int) -> int:
 
 
 class DitInputs:
-    """Deterministic DiT forward inputs: noised clips of a reference dataset, or random inputs without one."""
+    """Deterministic DiT forward inputs: noised clips of a `ReferenceArtifact`, or random inputs without one."""
 
     def __init__(self, model: nn.Module, reference=None, device=None):
-        from compress.pipelines.dataset import load_reference_dataset
-
         self.model, self.reference, self.device = model, reference, device
-        rows = list(load_reference_dataset(reference)) if reference is not None else []
-        self.clips = [(row, clip) for row in rows for clip in range(row["num_clips"])]
+        self.clips = latent_clips(reference.rows) if reference is not None else []
 
     def sample(self, seed: int) -> tuple[float, dict]:
         """(sigma, input) at a noise level sigma drawn uniformly from (0, 1), from a generator seeded with `seed`."""
@@ -106,8 +100,8 @@ class DitInputs:
     def validation(self, count: int, seed: int) -> list[dict]:
         """`count` held-out inputs at evenly spaced noise levels (seeds no training batch uses)."""
         if self.reference is None:
-            return random_calibration_inputs(self.model, count, stream_seed(_HOLDOUT, seed), self.device)
-        return calibration_inputs(self.reference, count, stream_seed(_HOLDOUT, seed), self.device)
+            return random_dit_inputs(self.model, count, stream_seed(_HOLDOUT, seed), self.device)
+        return dit_calibration_inputs(self.reference, count, stream_seed(_HOLDOUT, seed), self.device)
 
 
 class LoraRecoveryTask:

@@ -55,11 +55,12 @@ def eval_command(
     import torch
 
     from compress.artifacts import Artifact
-    from compress.evaluate.generate import EvalContext, ReferenceInputs, recipe_seed
+    from compress.evaluate.generate import EvalContext, recipe_seed
     from compress.evaluate.leaderboard import Board, rich_table
     from compress.evaluate.records import make_record, write_record
     from compress.evaluate.report import evaluate_artifact
     from compress.evaluate.suite import load_suite
+    from compress.reference import ReferenceArtifact
     from compress.utils.console import Console
 
     target, options = Artifact.open(artifact), load_suite(suite)
@@ -68,7 +69,7 @@ def eval_command(
         raise UserInputError(f"--device {device}: no CUDA GPU is visible")
     ctx = EvalContext(torch.device(device), recipe_seed(ref), roots=[str(r) for r in roots],
                       console=Console(quiet=as_json))
-    record = make_record(evaluate_artifact(target, ReferenceInputs(ref, ctx, options.max_inputs), options, ctx),
+    record = make_record(evaluate_artifact(target, ReferenceArtifact(ref, ctx, options.max_inputs), options, ctx),
                          options.model_dump(mode="json"))
     path = write_record(record, leaderboard, replace=replace)
     (target.path / "eval").mkdir(exist_ok=True)

@@ -41,9 +41,10 @@ def onnx_command(
     as_json: bool = typer.Option(False, "--json", help="print the whole report as JSON"),
 ) -> None:
     """Export to ONNX for a target, check parity, quantize (QDQ) and run on the HTP simulator when available."""
-    from compress.artifacts import Artifact
     from compress.export import ExportRequest, example_inputs, load_target, run_export
-    from compress.export.calibration import calibration_from_reference, random_calibration
+    from compress.export.calibration import calibration_from_reference
+    from compress.reference import ReferenceArtifact
+    from compress.reference.calibration import shaped_calibration
     from compress.stages.export import stage_metrics
 
     if quantize not in (None, "w8a16", "w8a8", "none"):
@@ -52,9 +53,9 @@ def onnx_command(
     loaded = _load(model).float().eval()
     example = example_inputs(loaded, profile)
     if reference is None:
-        calibration, sources = random_calibration(example, batches), "random (no --reference)"
+        calibration, sources = shaped_calibration(example, {}, batches), "random (no --reference)"
     else:
-        calibration, sources = calibration_from_reference(loaded, example, Artifact.open(reference), batches)
+        calibration, sources = calibration_from_reference(loaded, example, ReferenceArtifact(reference), batches)
     console = Console()
     report = run_export(ExportRequest(loaded, profile, quantize, calibration, sources), out,
                         log=lambda m: console.print(m, highlight=False))

@@ -1,7 +1,7 @@
 """Structured pruning of the S2V DiT by measured importance: depth (whole blocks), width (FFN channels,
 attention heads) and 2:4 magnitude sparsity. Usable without a recipe:
 
-    calibration = random_calibration_inputs(model, 4)  # compress.pipelines.samples
+    calibration = random_dit_inputs(model, 4)  # compress.reference.calibration
     plan = plan_prune(model, PruneConfig(method="depth", target={"blocks": 32}), calibration)
     print(plan.summary())
     pruned, masks = apply_plan(model, plan)   # masks: only for sparse_2_4

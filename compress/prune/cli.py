@@ -21,9 +21,9 @@ from compress.artifacts import Artifact
 from compress.artifacts.card import format_metric, human_bytes
 from compress.errors import UserInputError
 from compress.prune.config import PruneConfig
-from compress.pipelines.samples import random_calibration_inputs
 from compress.prune.plan import plan_prune
 from compress.recipe.problems import problems_from
+from compress.reference.calibration import random_dit_inputs
 
 app = typer.Typer(no_args_is_help=True, help="Plan pruning of the S2V DiT (dry run: nothing is written).")
 
@@ -75,7 +75,7 @@ def plan(
         raise UserInputError("invalid prune options:\n" + "\n".join(
             f"  - {p}" for p in problems_from(err, data, PruneConfig))) from None
     network = _load(model, calibrate > 0)
-    calibration = random_calibration_inputs(network, calibrate) if calibrate else None
+    calibration = random_dit_inputs(network, calibrate) if calibrate else None
     summary = plan_prune(network, config, calibration).summary()
     if as_json:
         print(json.dumps(summary, indent=2))

@@ -16,8 +16,10 @@ class Calibrated(BaseModel):
         return {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
 
     def calibration_inputs(self, model, ctx) -> list[dict]:
-        from compress.pipelines.samples import calibration_inputs, random_calibration_inputs
+        from compress.reference import ReferenceArtifact
+        from compress.reference.calibration import dit_calibration_inputs, random_dit_inputs
 
         if self.reference is None:
-            return random_calibration_inputs(model, self.calibration_batches, ctx.seed, ctx.device)
-        return calibration_inputs(ctx.artifact(self.reference), self.calibration_batches, ctx.seed, ctx.device)
+            return random_dit_inputs(model, self.calibration_batches, ctx.seed, ctx.device)
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
+        return dit_calibration_inputs(reference, self.calibration_batches, ctx.seed, ctx.device)

@@ -136,15 +136,18 @@ class DistillStage(Stage):
     def _run_lora(self, source, out, ctx, checkpoints) -> dict:
         from compress.distill.lora import LoraRecoveryConfig, run_lora_recovery
 
+        from compress.reference import ReferenceArtifact
+
         teacher = ctx.artifact(self.teacher).load_model(device=ctx.device)
-        reference = ctx.artifact(self.reference) if self.reference else None
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx) if self.reference else None
         return run_lora_recovery(source, teacher, reference, LoraRecoveryConfig.model_validate(self.lora),
                                  self.train, out, ctx, checkpoint_dir=checkpoints)
 
     def _run_student(self, out, ctx, checkpoints) -> dict:
         from compress.distill.trainer import train
+        from compress.reference import ReferenceArtifact
 
-        reference = ctx.artifact(self.reference)
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
         model = self._build_student(ctx)
         task = self._task(model, reference, ctx, checkpoints)
         params = sum(p.numel() for p in model.parameters())
@@ -183,41 +186,39 @@ class DistillStage(Stage):
         return model.to(ctx.device)
 
     def _task(self, model, reference, ctx, checkpoints):
-        from compress.distill.data import teacher_vae
         from compress.distill.students import DEFAULT_LOSSES, DecoderTask, LipSyncTask
         from compress.models.students import LipSyncStudent, TinyVAEDecoder
 
         if not isinstance(model, (LipSyncStudent, TinyVAEDecoder)):
             raise UserInputError(f"distill: '{self.student}' is not a student preset (lipsync-*, tiny-vae-decoder)")
         losses = self.losses or DEFAULT_LOSSES[type(model)]
-        boxes = self._mouth_boxes(losses, reference, ctx) if losses.mouth_weight else None
+        boxes = self._mouth_boxes(losses, reference) if losses.mouth_weight else None
         common = dict(losses=losses, batch_size=self.train.batch_size, holdout=self.holdout, boxes=boxes)
         if isinstance(model, TinyVAEDecoder):
             return DecoderTask(model, reference, **common)
-        vae = teacher_vae(reference, ctx).to(ctx.device)
+        vae = reference.vae().to(ctx.device)
         sync = self._sync_setup(reference, ctx) if self.sync_expert else None
         return LipSyncTask(model, reference, vae, cache_dir=checkpoints / "frame-latents", sync=sync, **common)
 
     @staticmethod
-    def _mouth_boxes(losses, reference, ctx):
+    def _mouth_boxes(losses, reference):
         """The mouth box of every clip (a dict by id), or the one fixed box."""
         from compress.distill.data import landmark_mouth_boxes, mouth_boxes
-        from compress.pipelines.dataset import load_reference_dataset
 
         if losses.mouth_box == "inputs":
-            return mouth_boxes(reference, ctx, list(load_reference_dataset(reference)["id"]))
+            return mouth_boxes(reference)
         return landmark_mouth_boxes(reference) if losses.mouth_box == "landmarks" else losses.mouth_box
 
     def _sync_setup(self, reference, ctx):
         """The frozen expert and the boxes its stage would crop this reference's clips with."""
         from compress.distill.students import SyncSetup
         from compress.models.sync_expert import load_sync_expert
-        from compress.stages.sync_expert import mouth_tracks
+        from compress.reference.mouth import mouth_tracks
 
         artifact = ctx.artifact(self.sync_expert)
         if artifact.manifest.get("kind") != "sync_expert":
             raise UserInputError(f"distill sync_expert: '{self.sync_expert}' is a {artifact.manifest.get('kind')} "
                                  f"stage, not sync_expert")
         mouth = artifact.manifest["stage_config"]["mouth"]
-        boxes = {row["id"]: crops for row, _, crops in mouth_tracks(reference, ctx, mouth)}
+        boxes = {row["id"]: crops for row, _, crops in mouth_tracks(reference, mouth)}
         return SyncSetup(load_sync_expert(artifact).to(ctx.device), boxes)

@@ -52,20 +52,20 @@ class EvaluateStage(Stage):
         return [n for n, a in ctx.artifacts.items() if a.model_dir is not None or onnx_file(a)]
 
     def run(self, source, out, ctx) -> dict:
-        from compress.evaluate.generate import ReferenceInputs
         from compress.evaluate.leaderboard import Board, html_page, markdown
         from compress.evaluate.records import make_record, write_record
         from compress.evaluate.report import evaluate_artifact
+        from compress.reference import ReferenceArtifact
 
         suite = self._suite(ctx)
         if self.sync_expert:
             lipsync = suite.lipsync.model_copy(update={"sync_expert": str(ctx.artifact(self.sync_expert).path)})
             suite = suite.model_copy(update={"lipsync": lipsync})
-        inputs = ReferenceInputs(ctx.artifact(self.reference), ctx, suite.max_inputs)
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx, suite.max_inputs)
         records = []
         for name in self._names(ctx):
-            ctx.log(f"  evaluating {name} on {len(inputs)} inputs (suite {suite.name})")
-            result = evaluate_artifact(ctx.artifact(name), inputs, suite, ctx)
+            ctx.log(f"  evaluating {name} on {len(reference)} inputs (suite {suite.name})")
+            result = evaluate_artifact(ctx.artifact(name), reference, suite, ctx)
             records.append(make_record(result, suite.model_dump(mode="json")))
             out.write_json(f"results/{name}.json", records[-1])
         board = Board.of(records)

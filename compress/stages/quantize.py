@@ -92,12 +92,10 @@ class QuantizeStage(Calibrated, Stage):
 
     def _final_latent_error(self, model, ctx) -> float:
         """Relative error of the final latents: the reference's first input generated again with this model."""
-        from compress.stages.reference import ReferenceStage
+        from compress.reference import ReferenceArtifact
 
-        reference = ctx.artifact(self.reference)
-        config = {k: v for k, v in reference.manifest["stage_config"].items() if k != "kind"}
-        [(stored, generated)] = ReferenceStage.model_validate(config).regenerate(reference, model, ctx, count=1)
-        return relative_error(generated, stored)
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
+        return relative_error(reference.regenerate(model)(0).latents, reference.teacher(0)["latents"])
 
     def _run_streaming(self, source, out) -> dict:
         model_dir = source.model_dir

@@ -14,14 +14,14 @@ train against it (`sync_expert` + `losses.sync`); the student then games this ex
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from compress.errors import UserInputError
 from compress.stages.base import Stage
+from compress.utils.arrays import decode_array
 
 
 class SyncExpertStage(Stage):
@@ -58,50 +58,13 @@ class SyncExpertStage(Stage):
 
     def _clips(self, ctx) -> list:
         from compress.face.sync_clip import SyncClip
-        from compress.pipelines.dataset import decode_array
+        from compress.reference import ReferenceArtifact
+        from compress.reference.mouth import mouth_tracks
 
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
         clips = [SyncClip(frames, decode_array(row, "audio").astype(np.float32), row["fps"], boxes)
-                 for row, frames, boxes in mouth_tracks(ctx.artifact(self.reference), ctx, self.mouth)]
+                 for row, frames, boxes in mouth_tracks(reference, self.mouth)]
         if not clips:
             raise UserInputError(f"sync_expert: reference '{self.reference}' has no clips")
         return clips
 
-
-def mouth_tracks(reference, ctx, mouth: str = "auto") -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
-    """(row, frames uint8 [T, H, W, 3], mouth boxes int [T, 4]) of each row of a reference artifact, the boxes
-    chosen by `mouth` as the stage does (the distill stage's sync loss crops the student's frames the same way)."""
-    from compress.face.crops import boxes_from_mouth_box
-    from compress.face.mouth import mouth_boxes
-    from compress.pipelines.dataset import decode_array, load_reference_dataset
-
-    boxes_by_id = _input_mouth_boxes(reference, ctx, mouth)
-    with contextlib.ExitStack() as stack:
-        detector = None
-        for row in load_reference_dataset(reference):
-            frames = decode_array(row, "frames")
-            if row["id"] in boxes_by_id:
-                boxes = boxes_from_mouth_box(boxes_by_id[row["id"]], *frames.shape[1:3], len(frames))
-            else:
-                detector = detector or stack.enter_context(_detector(row["id"], mouth))
-                boxes = mouth_boxes(detector.detect(frames).points, frames.shape[1:])
-            yield row, frames, boxes
-
-
-def _detector(clip_id: str, mouth: str):
-    """A face-landmark detector (its start says how to set the environment up when it is missing)."""
-    if mouth == "inputs":
-        raise UserInputError(f"sync_expert: clip '{clip_id}' has no mouth_box in its input set "
-                             f"(mouth: inputs); use mouth: landmarks or auto")
-    from compress.face.landmarks import LandmarkDetector
-
-    return LandmarkDetector()
-
-
-def _input_mouth_boxes(reference, ctx, mouth: str) -> dict:
-    """{clip id: relative mouth_box} from the reference's input set (the synthetic set has them)."""
-    if mouth == "landmarks":
-        return {}
-    from compress.distill.data import inputs_file
-    from compress.evaluate.generate import input_mouth_boxes
-
-    return input_mouth_boxes(inputs_file(reference, ctx))

@@ -5,61 +5,24 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import torch
 
 from compress.artifacts import Artifact, ArtifactWriter, OutputLock, remove_partials
 from compress.artifacts.hashing import sha256_json
-from compress.distributed import all_ranks_succeeded, barrier, broadcast, init_from_env
+from compress.distributed import all_ranks_succeeded, broadcast, init_from_env
 from compress.errors import CompressError, StageError, UserInputError
 from compress.recipe import Recipe
 from compress.sources import SourceSpec, resolve_source
+from compress.stages.context import StageContext
 from compress.tracking import Tracker
 from compress.utils.console import Console
 from compress.utils.environment import environment
-from compress.utils.paths import allowed_roots, is_inside
 from compress.utils.resources import ResourceMonitor
 
 #: bump when a change to the runner makes old artifacts unsuitable for resuming
 RUNNER_VERSION = 1
-
-
-@dataclass
-class StageContext:
-    """What a running stage may use besides its input: earlier artifacts, the device, progress, paths."""
-
-    recipe: Recipe
-    root: Path
-    output_dir: Path
-    artifacts: dict[str, Artifact]
-    device: torch.device
-    console: Console
-    seed: int = 0
-    rank: int = 0
-    world_size: int = 1
-
-    def barrier(self) -> None:
-        """Wait for every rank (a no-op without torchrun)."""
-        barrier()
-
-    def artifact(self, name: str) -> Artifact:
-        if name not in self.artifacts:
-            raise UserInputError(f"no finished artifact named '{name}'; have: {', '.join(self.artifacts)}")
-        return self.artifacts[name]
-
-    def track(self, iterable: Iterable, description: str, total: int | None = None) -> Iterable:
-        return self.console.track(iterable, description, total)
-
-    def log(self, message: str) -> None:
-        self.console.log(message)
-
-    def resolve_path(self, value: str) -> Path:
-        """A path named in the recipe, refused if it leaves the working root and the declared roots."""
-        path = (self.root / value).resolve()
-        if not is_inside(path, allowed_roots(self.root, self.recipe.roots)):
-            raise UserInputError(f"path '{value}' is outside the working root and the recipe's roots")
-        return path
 
 
 @dataclass

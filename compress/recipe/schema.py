@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from compress.errors import RecipeError, UserInputError
+from compress.recipe.graph import check_stage_graph
 from compress.recipe.problems import problems_from
 from compress.stages.base import Stage, registered_kinds, stage_class
 from compress.utils.paths import allowed_roots, is_inside, looks_like_path
@@ -61,18 +62,7 @@ class Recipe(BaseModel):
 
     @model_validator(mode="after")
     def _check_stage_graph(self) -> "Recipe":
-        problems, seen = [], {"source"}
-        for i, stage in enumerate(self.stages):
-            label = f"stages[{i}] ({stage.display_name})"
-            if stage.display_name in seen:
-                problems.append(f"{label}.name: expected a unique stage name; found a second '{stage.display_name}'")
-            for field, name in stage.referenced_stages().items():
-                if name not in seen:
-                    problems.append(f"{label}.{field}: expected 'source' or the name of an earlier stage "
-                                    f"({', '.join(sorted(seen))}); found '{name}'")
-            seen.add(stage.display_name)
-        if problems:
-            raise RecipeError(problems)
+        check_stage_graph(self.stages)
         return self
 
     @classmethod

@@ -53,6 +53,7 @@ from compress.distill.losses import LossConfig
 from compress.distill.trainer import TrainConfig
 from compress.errors import UserInputError
 from compress.stages.base import Stage
+from compress.stages.refs import ModelRef, StageRef
 
 CHECKPOINTS_DIR = ".checkpoints"
 
@@ -68,12 +69,13 @@ class DistillStage(Stage):
                                                           "lipsync-450m, tiny-vae-decoder")
     student_config: dict = Field(default_factory=dict, description="overrides of the preset's config "
                                                                    "(e.g. masked_input: reference)")
-    reference: str | None = Field(default=None, description="the reference stage whose outputs are the targets")
-    teacher: str = Field(default="source", description="lora: the stage (or 'source') whose model is the teacher")
+    reference: StageRef["reference"] | None = Field(default=None, description="the reference stage whose outputs are "
+                                                                            "the targets")
+    teacher: ModelRef = Field(default="source", description="lora: the stage (or 'source') whose model is the teacher")
     holdout: int = Field(default=1, ge=0, description="student: the last N reference inputs are held out")
     losses: LossConfig | None = Field(default=None, description="loss weights; default latent_mse 1 "
                                                                 "(lip-sync), pixel_l1 1 (decoder)")
-    sync_expert: str | None = Field(default=None, description="the sync_expert stage whose frozen expert scores the "
+    sync_expert: StageRef["sync_expert"] | None = Field(default=None, description="the sync_expert stage whose frozen expert scores the "
                                                               "`sync` loss (lip-sync students; not the evaluate "
                                                               "stage's expert)")
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -112,9 +114,9 @@ class DistillStage(Stage):
                              f"{self.student or 'LoRA adapters'}")
 
     def referenced_stages(self) -> dict[str, str]:
-        refs = {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
-        refs = {**refs, **({"sync_expert": self.sync_expert} if self.sync_expert else {})}
-        return {**refs, "teacher": self.teacher} if self.method == "lora" else refs
+        """`teacher` is read by LoRA recovery only (a student's resume key does not name it)."""
+        refs = super().referenced_stages()
+        return refs if self.method == "lora" else {k: v for k, v in refs.items() if k != "teacher"}
 
     def run(self, source, out, ctx) -> dict:
         checkpoints = self._checkpoint_dir(source, ctx)

@@ -1,11 +1,15 @@
-"""Walks a recipe's stages: resolves the source, resumes finished stages, runs the rest, writes artifacts."""
+"""Walks a recipe's stages: resolves the source, resumes finished stages, runs the rest, writes artifacts.
+
+`run(recipe)` is the Python face of `compress run` (and of `Recipe.run`). The runner reads a recipe through
+`RunnableRecipe`, the fields and methods it needs, so it does not import `compress.recipe`.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 
@@ -13,9 +17,9 @@ from compress.artifacts import Artifact, ArtifactWriter, OutputLock, remove_part
 from compress.artifacts.hashing import sha256_json
 from compress.distributed import all_ranks_succeeded, broadcast, init_from_env
 from compress.errors import CompressError, StageError, UserInputError
-from compress.recipe import Recipe
 from compress.sources import SourceSpec, resolve_source
-from compress.stages.context import StageContext
+from compress.stages.base import Stage
+from compress.stages.context import RecipeSettings, StageContext
 from compress.tracking import Tracker
 from compress.utils.console import Console
 from compress.utils.environment import environment
@@ -23,6 +27,35 @@ from compress.utils.resources import ResourceMonitor
 
 #: bump when a change to the runner makes old artifacts unsuitable for resuming
 RUNNER_VERSION = 1
+
+
+class RunnableRecipe(RecipeSettings, Protocol):
+    """What the runner reads of a recipe (`compress.recipe.Recipe`)."""
+
+    name: str
+    output: str
+    seed: int
+    device: str
+    wandb_project: str
+    stages: list[Stage]
+
+    @property
+    def source_file(self) -> Path | None: ...
+
+    def stage(self, name: str) -> Stage: ...
+
+    def check_paths(self, root: Path) -> None: ...
+
+    def recipe_hash(self) -> str: ...
+
+    def to_dict(self) -> dict: ...
+
+
+def run(recipe: RunnableRecipe, root: str | Path = ".", force: bool = False, from_stage: str | None = None,
+        quiet: bool = False, console: Console | None = None) -> RunResult:
+    """Run (or resume) a recipe's stages with `root` as the working root: finished stages whose inputs did not
+    change are skipped, `force` redoes all of them, `from_stage` that one and every later one."""
+    return Runner(recipe, Path(root), force=force, from_stage=from_stage, quiet=quiet, console=console).run()
 
 
 @dataclass
@@ -48,7 +81,7 @@ class RunResult:
 
 
 class Runner:
-    def __init__(self, recipe: Recipe, root: Path = Path("."), force: bool = False, from_stage: str | None = None,
+    def __init__(self, recipe: RunnableRecipe, root: Path = Path("."), force: bool = False, from_stage: str | None = None,
                  quiet: bool = False, console: Console | None = None):
         self.recipe = recipe
         self.root = Path(root).resolve()

@@ -105,7 +105,8 @@ class Recipe(BaseModel):
             raise RecipeError(problems)
 
     def run(self, root: str | Path = ".", force: bool = False, from_stage: str | None = None, quiet: bool = False):
-        from compress.runner import Runner
+        """Run this recipe: `compress.run(recipe, ...)` (see `compress.runner.run`)."""
+        from compress.runner import run  # torch
 
-        return Runner(self, root=Path(root), force=force, from_stage=from_stage, quiet=quiet).run()
+        return run(self, root, force=force, from_stage=from_stage, quiet=quiet)
 

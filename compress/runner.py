@@ -81,8 +81,8 @@ class RunResult:
 
 
 class Runner:
-    def __init__(self, recipe: RunnableRecipe, root: Path = Path("."), force: bool = False, from_stage: str | None = None,
-                 quiet: bool = False, console: Console | None = None):
+    def __init__(self, recipe: RunnableRecipe, root: Path = Path("."), force: bool = False,
+                 from_stage: str | None = None, quiet: bool = False, console: Console | None = None):
         self.recipe = recipe
         self.root = Path(root).resolve()
         self.force = force

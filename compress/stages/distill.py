@@ -75,9 +75,9 @@ class DistillStage(Stage):
     holdout: int = Field(default=1, ge=0, description="student: the last N reference inputs are held out")
     losses: LossConfig | None = Field(default=None, description="loss weights; default latent_mse 1 "
                                                                 "(lip-sync), pixel_l1 1 (decoder)")
-    sync_expert: StageRef["sync_expert"] | None = Field(default=None, description="the sync_expert stage whose frozen expert scores the "
-                                                              "`sync` loss (lip-sync students; not the evaluate "
-                                                              "stage's expert)")
+    sync_expert: StageRef["sync_expert"] | None = Field(
+        default=None, description="the sync_expert stage whose frozen expert scores the `sync` loss (lip-sync "
+                                  "students; not the evaluate stage's expert)")
     train: TrainConfig = Field(default_factory=TrainConfig)
     lora: dict = Field(default_factory=dict, description="lora: compress.distill.lora.LoraRecoveryConfig fields")
 

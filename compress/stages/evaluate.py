@@ -21,13 +21,15 @@ class EvaluateStage(Stage):
     key_metrics = ("evaluated", "gates_failed", "gates_not_computed")
     produces_model = False
 
-    reference: StageRef["reference"] = Field(description="the reference stage whose inputs and teacher outputs are compared against")
-    artifacts: list[StageRef[MODEL, "export"]] | None = Field(default=None, min_length=1, description="stages to evaluate; default: "
-                                        "every model artifact so far (source included)")
+    reference: StageRef["reference"] = Field(description="the reference stage whose inputs and teacher outputs are "
+                                                         "compared against")
+    artifacts: list[StageRef[MODEL, "export"]] | None = Field(
+        default=None, min_length=1, description="stages to evaluate; default: every model artifact so far (source "
+                                                "included)")
     suite: str = Field(default="default", description="a suite name in eval/suites, or a suite YAML path")
     leaderboard: str | None = Field(default=None, description="leaderboard directory; default: OUTPUT/leaderboard")
-    sync_expert: StageRef["sync_expert"] | None = Field(default=None, description="a sync_expert stage for lip-sync tier B (instead of "
-                                                               "the suite's)")
+    sync_expert: StageRef["sync_expert"] | None = Field(
+        default=None, description="a sync_expert stage for lip-sync tier B (instead of the suite's)")
 
     def data_fingerprint(self, ctx) -> dict:
         """The suite's content, and (default `artifacts`) which artifacts are evaluated: both are in the resume key."""

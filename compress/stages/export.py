@@ -31,7 +31,8 @@ class ExportStage(Stage):
 
     target: str = Field(default="snapdragon-8gen3", description="a built-in target name or a profile YAML file")
     quantize: Literal["w8a16", "w8a8", "none"] | None = Field(default=None, description="default: the target's")
-    reference: StageRef["reference"] | None = Field(default=None, description="a reference stage whose rows give calibration inputs")
+    reference: StageRef["reference"] | None = Field(default=None, description="a reference stage whose rows give "
+                                                                            "calibration inputs")
     calibration_batches: int = Field(default=8, ge=1, le=256)
     latency_repeats: int = Field(default=20, ge=1)
     require_htp: bool = Field(default=False, description="fail unless the whole graph ran on the HTP")

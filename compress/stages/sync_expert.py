@@ -31,7 +31,8 @@ class SyncExpertStage(Stage):
     key_metrics = ("validation_offset_accuracy", "validation_reversed_audio_accuracy", "train_clips")
     produces_model = False
 
-    reference: StageRef["reference"] = Field(description="the reference stage whose teacher frames and audio it trains on")
+    reference: StageRef["reference"] = Field(description="the reference stage whose teacher frames and audio it "
+                                                         "trains on")
     steps: int = Field(default=300, ge=1, description="training steps")
     val_fraction: float = Field(default=0.25, ge=0, lt=1, description="clips held out to validate the expert")
     width: int = Field(default=32, ge=8, description="channels of the first conv layer (32: ~0.9M parameters)")

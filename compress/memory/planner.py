@@ -13,21 +13,13 @@ from compress.errors import UserInputError
 
 from . import analytic
 from .catalog import MIB, Catalog, Target, load_catalog
+from .overheads import Overheads
 from .spec import ModelSpec, dtype_name
 from .workload import COMPONENTS, SOURCES, Item, Layout, Workload, tokens_per_frame
 
 ACTIVATION_MODELS = ("ours", "upstream")
 MEMORY_MODES = ("lean", "plain")  # WanS2VTransformer3DModel.set_memory_mode
 _PHASES = (("encode text", "text_encoder"), ("encode audio", "audio_encoder"), ("denoise", None), ("decode", "vae"))
-
-
-@dataclass(frozen=True)
-class Overheads:
-    """Per-GPU costs outside the tensors: the CUDA context (driver, kernels, cuBLAS/cuDNN workspaces), and
-    caching-allocator slack (fragmentation, block rounding) as a fraction of the non-weight bytes."""
-
-    cuda_context_bytes: int = 768 * MIB
-    fragmentation: float = 0.10
 
 
 @dataclass

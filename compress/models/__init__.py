@@ -4,20 +4,13 @@ Names are imported on first use, so `compress.models.resolution` and `compress.m
 presets are registered by `compress.models.builtin` when a preset is first looked up.
 """
 
-import importlib
+from compress.utils.lazy import lazy_exports
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_exports(__name__, {
     "Preset": "auto", "register_preset": "auto",
     "CheckpointError": "loading", "CheckpointKeyError": "loading",
     "PRESETS": "s2v", "UnknownPresetError": "s2v", "WanS2VTransformer3DModel": "s2v", "get_preset_config": "s2v",
     "DECODER_PRESETS": "students", "LIPSYNC_PRESETS": "students", "LipSyncStudent": "students",
     "TinyVAEDecoder": "students",
     "ResolvedModel": "resolution", "resolve": "resolution",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+})

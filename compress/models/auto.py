@@ -65,6 +65,13 @@ def preset_names() -> list[str]:
     return sorted({*builtin_catalog(), *_PRESETS})
 
 
+def preset_class_name(name: str) -> str | None:
+    """The model class name of a preset, without importing it (None for an unknown name)."""
+    if name in _PRESETS:
+        return _PRESETS[name].model_class.__name__
+    return builtin_catalog().get(name, {}).get("class")
+
+
 def get_preset(name: str) -> Preset:
     _builtins()
     if name not in _PRESETS:

@@ -4,27 +4,22 @@
     save_quantized(model, out_dir, config)        # plain safetensors + quantization_config.json
     load_quantized(fresh_model, out_dir)          # fresh_model may be built on the meta device
     quantize_checkpoint(src_dir, dst_dir, config) # streaming, for checkpoints larger than RAM
+
+Names are imported on first use, so the scheme names (`compress.quant.config`) stay light.
 """
 
-from compress.quant.api import LayerDecision, QuantReport, linear_module_names, quantize_, tensor_bytes
-from compress.quant.config import FORMAT_VERSION, WAN_S2V_HIGH_PRECISION, Granularity, QuantConfig, Scheme
-from compress.quant.kernels import Fp8KernelUnavailableError, fp8_kernels_available
-from compress.quant.linear import QuantizedLinear
-from compress.quant.sensitivity import layer_sensitivity, most_sensitive, relative_error
-from compress.quant.serialization import (
-    QUANT_CONFIG_NAME,
-    QuantizedStructure,
-    apply_quantized_structure,
-    load_checkpoint,
-    load_quantized,
-    save_quantized,
-)
-from compress.quant.streaming import quantize_checkpoint
+from compress.utils.lazy import lazy_exports
 
-__all__ = [
-    "FORMAT_VERSION", "QUANT_CONFIG_NAME", "WAN_S2V_HIGH_PRECISION", "Fp8KernelUnavailableError", "Granularity",
-    "LayerDecision", "QuantConfig", "QuantReport", "QuantizedLinear", "QuantizedStructure", "Scheme",
-    "apply_quantized_structure", "fp8_kernels_available", "layer_sensitivity", "linear_module_names",
-    "load_checkpoint", "load_quantized", "most_sensitive", "quantize_", "quantize_checkpoint", "relative_error",
-    "save_quantized", "tensor_bytes",
-]
+__getattr__, __all__ = lazy_exports(__name__, {
+    "LayerDecision": "api", "QuantReport": "api", "linear_module_names": "api", "quantize_": "api",
+    "tensor_bytes": "api",
+    "FORMAT_VERSION": "config", "WAN_S2V_HIGH_PRECISION": "config", "Granularity": "config", "QuantConfig": "config",
+    "Scheme": "config",
+    "Fp8KernelUnavailableError": "kernels", "fp8_kernels_available": "kernels",
+    "QuantizedLinear": "linear",
+    "layer_sensitivity": "sensitivity", "most_sensitive": "sensitivity", "relative_error": "sensitivity",
+    "QUANT_CONFIG_NAME": "serialization", "QuantizedStructure": "serialization",
+    "apply_quantized_structure": "serialization", "load_checkpoint": "serialization",
+    "load_quantized": "serialization", "save_quantized": "serialization",
+    "quantize_checkpoint": "streaming",
+})

@@ -49,9 +49,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from compress.artifacts.hashing import sha256_json
-from compress.distill.losses import LossConfig
-from compress.distill.trainer import TrainConfig
+from compress.distill.config import LoraRecoveryConfig, LossConfig, TrainConfig
 from compress.errors import UserInputError
+from compress.models.auto import preset_class_name
 from compress.stages.base import Stage
 from compress.stages.refs import ModelRef, StageRef
 
@@ -86,8 +86,6 @@ class DistillStage(Stage):
     def _lora_settings(cls, value: dict) -> dict:
         if not value:
             return value
-        from compress.distill.lora import LoraRecoveryConfig
-
         return LoraRecoveryConfig.model_validate(value).model_dump(mode="json")
 
     @model_validator(mode="after")
@@ -107,9 +105,7 @@ class DistillStage(Stage):
             return
         if not weight:
             raise ValueError("sync_expert is set but losses.sync is 0: give the sync loss a weight, or drop it")
-        from compress.models.students import DECODER_PRESETS
-
-        if self.method == "lora" or self.student in DECODER_PRESETS:
+        if self.method == "lora" or preset_class_name(self.student) == "TinyVAEDecoder":
             raise ValueError(f"sync_expert: the sync loss trains lip-sync students (lipsync-*), not "
                              f"{self.student or 'LoRA adapters'}")
 
@@ -136,7 +132,7 @@ class DistillStage(Stage):
         return ctx.output_dir / CHECKPOINTS_DIR / self.display_name / key[:16]
 
     def _run_lora(self, source, out, ctx, checkpoints) -> dict:
-        from compress.distill.lora import LoraRecoveryConfig, run_lora_recovery
+        from compress.distill.lora import run_lora_recovery
 
         teacher = ctx.artifact(self.teacher).load_model(device=ctx.device)
         reference = ctx.artifact(self.reference) if self.reference else None

@@ -171,10 +171,9 @@ def test_every_kind_of_reference_field_is_checked(workdir, stage, message):
 
 
 def test_references_of_the_right_kind_are_valid_and_read(workdir):
-    (workdir / "r.yaml").write_text(TEACHER + "  - kind: evaluate\n    reference: reference\n    artifacts: [source, int8]\n"
-                                    "    sync_expert: expert\n")
-    evaluate = load_recipe(workdir / "r.yaml").stages[-1]
-    assert evaluate.referenced_stages() == {"reference": "reference", "artifacts[0]": "source",
+    evaluate = "  - kind: evaluate\n    reference: reference\n    artifacts: [source, int8]\n    sync_expert: expert\n"
+    (workdir / "r.yaml").write_text(TEACHER + evaluate)
+    assert load_recipe(workdir / "r.yaml").stages[-1].referenced_stages() == {"reference": "reference", "artifacts[0]": "source",
                                             "artifacts[1]": "int8", "sync_expert": "expert"}
 
 

@@ -173,8 +173,8 @@ def test_every_kind_of_reference_field_is_checked(workdir, stage, message):
 def test_references_of_the_right_kind_are_valid_and_read(workdir):
     evaluate = "  - kind: evaluate\n    reference: reference\n    artifacts: [source, int8]\n    sync_expert: expert\n"
     (workdir / "r.yaml").write_text(TEACHER + evaluate)
-    assert load_recipe(workdir / "r.yaml").stages[-1].referenced_stages() == {"reference": "reference", "artifacts[0]": "source",
-                                            "artifacts[1]": "int8", "sync_expert": "expert"}
+    assert load_recipe(workdir / "r.yaml").stages[-1].referenced_stages() == {
+        "reference": "reference", "artifacts[0]": "source", "artifacts[1]": "int8", "sync_expert": "expert"}
 
 
 def test_a_student_does_not_read_the_lora_teacher():

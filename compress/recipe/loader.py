@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from compress.errors import RecipeError, UserInputError
 from compress.recipe.graph import StageGraphError
-from compress.recipe.problems import problems_from
 from compress.recipe.schema import Recipe, parse_stage
-from compress.recipe.yamlio import LocDict, LocList, line_of, load_located, to_plain
+from compress.utils.problems import problems_from
+from compress.utils.yamlio import LocDict, LocList, line_of, load_located, to_plain
 
 
 def _include_list(data: LocDict, where: str) -> list[str]:

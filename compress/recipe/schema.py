@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from compress.errors import RecipeError, UserInputError
 from compress.recipe.graph import check_stage_graph
-from compress.recipe.problems import problems_from
 from compress.stages.base import Stage, registered_kinds, stage_class
 from compress.utils.paths import allowed_roots, is_inside, looks_like_path
+from compress.utils.problems import problems_from
 
 
 def parse_stage(data: Any, index: int) -> Stage:

@@ -53,10 +53,11 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(default=8, ge=1, description="examples per micro-batch and rank")
     lr: float = Field(default=1e-3, gt=0, description="peak learning rate (AdamW)")
     weight_decay: float = Field(default=0.0, ge=0)
-    warmup_steps: int = Field(default=0, ge=0, description="linear warmup, then cosine decay to zero")
+    warmup_steps: int = Field(default=0, ge=0, description="linear warmup from zero, then cosine decay to zero")
     grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimizer step")
     clip_grad: float | None = Field(default=1.0, gt=0, description="max gradient norm; null: no clipping")
-    ema_decay: float | None = Field(default=None, gt=0, lt=1, description="EMA of the weights; null: off")
+    ema_decay: float | None = Field(default=None, gt=0, lt=1, description="EMA of the weights; diffusers EMAModel: the "
+                                    "decay of step n is min(ema_decay, n / (n + 9)), 0 at step 1; null: off")
     checkpoint_every: int = Field(default=50, ge=1, description="steps between checkpoints")
     keep_checkpoints: int = Field(default=2, ge=1, description="most recent checkpoints kept")
     autocast: Literal["auto", "bf16", "off"] = Field(

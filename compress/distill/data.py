@@ -77,8 +77,8 @@ ALTERNATIVES = "or use mouth_box: inputs (the input set's mouth_box entries) or 
 
 def landmark_mouth_boxes(reference) -> dict[str, tuple[float, float, float, float]]:
     """Each input's mouth box from MediaPipe face landmarks on the teacher's frames
-    (`compress.evaluate.mouth.clip_mouth_box`: the lips' extent over the clip, padded)."""
-    from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
+    (`compress.face.mouth.clip_mouth_box`: the lips' extent over the clip, padded)."""
+    from compress.face.landmarks import LandmarkDetector, LandmarksUnavailable
     from compress.pipelines.dataset import load_reference_dataset
 
     try:
@@ -90,7 +90,7 @@ def landmark_mouth_boxes(reference) -> dict[str, tuple[float, float, float, floa
 
 
 def _landmark_box(detector, row: dict) -> tuple[float, float, float, float]:
-    from compress.evaluate.mouth import clip_mouth_box
+    from compress.face.mouth import clip_mouth_box
     from compress.pipelines.dataset import decode_array
 
     frames = decode_array(row, "frames")

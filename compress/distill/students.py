@@ -22,11 +22,11 @@ from safetensors.torch import load_file, save_file
 from compress.distill.data import split_rows, stream_batches
 from compress.distill.losses import LossConfig, combined_loss, expert_sync_loss
 from compress.errors import UserInputError
-from compress.evaluate.sync.crops import stack_windows
-from compress.evaluate.sync.expert import SyncExpert, expert_audio_windows
-from compress.evaluate.sync.mfcc import WINDOW, window_count
+from compress.face.crops import stack_windows
+from compress.face.mfcc import WINDOW, window_count
 from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inputs, mel_windows
 from compress.models.students.vae_io import decode_latents, encode_frames, frames_to_pixels
+from compress.models.sync_expert import SyncExpert, expert_audio_windows
 from compress.pipelines.dataset import decode_array, load_reference_dataset
 
 DEFAULT_LOSSES = {LipSyncStudent: LossConfig(latent_mse=1.0), TinyVAEDecoder: LossConfig(pixel_l1=1.0)}

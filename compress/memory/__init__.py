@@ -11,7 +11,7 @@ from compress.utils.lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(__name__, {
     "Catalog": "catalog", "Component": "catalog", "Target": "catalog", "load_catalog": "catalog",
-    "GpuPlan": "planner", "MemoryPlan": "planner", "Suggestion": "planner", "plan_memory": "planner",
+    "GpuPlan": "planner", "MemoryPlan": "planner", "plan_memory": "planner", "Suggestion": "suggest",
     "Overheads": "overheads", "ModelSpec": "spec",
     "Item": "workload", "Layout": "workload", "Workload": "workload", "parse_size": "workload",
 })

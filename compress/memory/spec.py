@@ -9,16 +9,21 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from compress.artifacts.weights import read_header
 from compress.errors import UserInputError
 from compress.models.resolution import resolve
-
-if TYPE_CHECKING:
-    from compress.quant import QuantizedStructure
+from compress.quant.api import selected_linears
+from compress.quant.config import QuantConfig, default_ignore
+from compress.quant.schemes import get_scheme
+from compress.quant.serialization import (
+    QUANT_CONFIG_NAME,
+    QuantizedStructure,
+    apply_quantized_structure,
+    checkpoint_files,
+)
 
 _HEADER_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
                   "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2, "I64": torch.int64,
@@ -73,8 +78,6 @@ class ModelSpec:
     @classmethod
     def from_dir(cls, directory: Path, name: str | None = None) -> ModelSpec:
         from compress.models.auto import checkpoint_layout
-        from compress.quant import QUANT_CONFIG_NAME, QuantizedStructure
-        from compress.quant.serialization import checkpoint_files
 
         directory = Path(directory)
         model_class, config, rename = checkpoint_layout(directory)
@@ -97,8 +100,6 @@ class ModelSpec:
             with torch.device("meta"):
                 model = self.model_class.from_config(self.config)
             if self.quant is not None:
-                from compress.quant import apply_quantized_structure
-
                 apply_quantized_structure(model, self.quant)
             if fresh:
                 return model
@@ -106,23 +107,14 @@ class ModelSpec:
         return self._meta
 
     def quantized(self, scheme: str) -> ModelSpec:
-        """The spec a `quantize` stage with default settings would produce: every Linear quantized except
-        the model's high-precision list and the first and last blocks; weights 1 byte + fp32 row scales."""
-        from typing import get_args
-
-        from compress.quant import QuantConfig, QuantizedStructure, Scheme
-        from compress.quant.api import selected_linears
-
-        if scheme not in get_args(Scheme):
-            raise UserInputError(f"unknown quantization scheme '{scheme}'; known: {', '.join(get_args(Scheme))}")
+        """The spec a `quantize` stage with default settings would produce: every Linear quantized except the
+        default high-precision layers (compress.quant.default_ignore); weights in the scheme's storage dtype
+        plus fp32 row scales."""
+        storage = get_scheme(scheme).storage_dtype()
         if self.quant is not None:
             raise UserInputError(f"{self.name} is already quantized ({self.quant.config.scheme})")
         model = self.meta_model()
-        blocks = len(getattr(model, "blocks", []))
-        ignore = list(getattr(model, "_keep_in_high_precision", []))
-        ignore += ["blocks.0.*", f"blocks.{blocks - 1}.*"] if blocks else []
-        config = QuantConfig(scheme=scheme, ignore=ignore)
-        storage = torch.float8_e4m3fn if scheme.startswith("fp8") else torch.int8
+        config = QuantConfig(scheme=scheme, ignore=default_ignore(model))
         tensors, names = dict(self.tensors), []
         for name, linear, reason in selected_linears(model, config):
             if reason is None:

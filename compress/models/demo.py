@@ -90,10 +90,10 @@ def heldout_check(components, inputs_yaml, num_inference_steps: int = 10, guidan
     import torch
 
     from compress.data import MouthBox, load_synthetic_set, mouth_opening_measure
-    from compress.evaluate.fidelity import frame_psnr
     from compress.pipelines.audio import load_audio
     from compress.pipelines.s2v import S2VPipeline
     from compress.pipelines.video import load_image, to_uint8
+    from compress.utils.psnr import frame_psnr
 
     clips, pipe = load_synthetic_set(inputs_yaml)["clips"], S2VPipeline(components)
     out = {key: [] for key in (*HELDOUT_VIDEOS, "truth", "psnr")}

@@ -5,21 +5,51 @@
     load_quantized(fresh_model, out_dir)          # fresh_model may be built on the meta device
     quantize_checkpoint(src_dir, dst_dir, config) # streaming, for checkpoints larger than RAM
 
-Names are imported on first use, so the scheme names (`compress.quant.config`) stay light.
+The schemes are one table (`compress.quant.schemes.SCHEMES`: storage dtype, weight-only or dynamic, kernel,
+bytes per parameter) read by the kernels, QuantizedLinear, the quantize stage and the memory planner.
+
+Why a hand-written QuantizedLinear rather than torchao's tensor subclasses (torchao 0.18: `quantize_(model,
+Int8WeightOnlyConfig())` turns each weight into an Int8Tensor / Float8Tensor):
+- the checkpoint is plain safetensors, `weight` (int8 / float8_e4m3fn) and `weight_scale` (fp32) under the
+  module's own names: any safetensors reader opens it, and the memory planner sizes it from the headers alone.
+  torchao saves its subclasses with torch.save (pickle); its safetensors path (torchao.prototype.safetensors)
+  rebuilds them from JSON metadata and needs torchao to read.
+- a model built on the meta device is restored from quantization_config.json (which modules, which scheme)
+  and `load_state_dict(assign=True)`, with no tensor classes to unpickle;
+- `quantize_checkpoint` goes from disk to disk tensor by tensor, so a checkpoint larger than RAM (the 16.3B S2V
+  DiT on a 24 GB machine) is never loaded whole; torchao's `quantize_` transforms a model held in memory.
+torchao still provides one kernel: its oneDNN int8 matmul on CPUs with int8 units (kernels.py).
+
+The names below are imported on first use (PEP 562), so that `from compress.quant import Scheme` (recipe
+parsing) does not import torch.
 """
 
-from compress.utils.lazy import lazy_exports
+from importlib import import_module
 
-__getattr__, __all__ = lazy_exports(__name__, {
-    "LayerDecision": "api", "QuantReport": "api", "linear_module_names": "api", "quantize_": "api",
-    "tensor_bytes": "api",
-    "FORMAT_VERSION": "config", "WAN_S2V_HIGH_PRECISION": "config", "Granularity": "config", "QuantConfig": "config",
-    "Scheme": "config",
-    "Fp8KernelUnavailableError": "kernels", "fp8_kernels_available": "kernels",
-    "QuantizedLinear": "linear",
-    "layer_sensitivity": "sensitivity", "most_sensitive": "sensitivity", "relative_error": "sensitivity",
-    "QUANT_CONFIG_NAME": "serialization", "QuantizedStructure": "serialization",
-    "apply_quantized_structure": "serialization", "load_checkpoint": "serialization",
-    "load_quantized": "serialization", "save_quantized": "serialization",
-    "quantize_checkpoint": "streaming",
-})
+_EXPORTS = {
+    "compress.quant.api": ("LayerDecision", "QuantReport", "linear_module_names", "quantize_", "tensor_bytes"),
+    "compress.quant.config": ("FORMAT_VERSION", "WAN_S2V_HIGH_PRECISION", "Granularity", "QuantConfig",
+                              "default_ignore"),
+    "compress.quant.kernels": ("Fp8KernelUnavailableError", "fp8_kernels_available"),
+    "compress.quant.linear": ("QuantizedLinear",),
+    "compress.quant.schemes": ("SCHEMES", "QuantScheme", "Scheme", "get_scheme"),
+    "compress.quant.sensitivity": ("layer_sensitivity", "most_sensitive", "relative_error"),
+    "compress.quant.serialization": ("QUANT_CONFIG_NAME", "QuantizedStructure", "apply_quantized_structure",
+                                     "load_checkpoint", "load_quantized", "save_quantized"),
+    "compress.quant.streaming": ("quantize_checkpoint",),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_MODULE_OF[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})

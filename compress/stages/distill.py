@@ -209,7 +209,7 @@ class DistillStage(Stage):
     def _sync_setup(self, reference, ctx):
         """The frozen expert and the boxes its stage would crop this reference's clips with."""
         from compress.distill.students import SyncSetup
-        from compress.evaluate.sync.expert import load_sync_expert
+        from compress.models.sync_expert import load_sync_expert
         from compress.stages.sync_expert import mouth_tracks
 
         artifact = ctx.artifact(self.sync_expert)

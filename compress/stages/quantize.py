@@ -14,7 +14,8 @@ from pydantic import Field
 from compress.artifacts.weights import weight_files
 from compress.errors import UserInputError
 from compress.models.auto import checkpoint_layout, meta_model
-from compress.quant.config import Granularity, QuantConfig, Scheme
+from compress.quant.config import Granularity, QuantConfig, default_ignore
+from compress.quant.schemes import Scheme, get_scheme
 from compress.stages.base import Stage
 from compress.stages.calibration import Calibrated
 
@@ -38,10 +39,7 @@ class QuantizeStage(Calibrated, Stage):
     shard_size_gb: float = Field(default=2.0, gt=0)
 
     def quant_config(self, model: "nn.Module") -> QuantConfig:
-        ignore = list(self.ignore if self.ignore is not None else getattr(model, "_keep_in_high_precision", []))
-        num_blocks = len(getattr(model, "blocks", []))
-        if self.keep_first_last_blocks and num_blocks:
-            ignore += ["blocks.0.*", f"blocks.{num_blocks - 1}.*"]
+        ignore = default_ignore(model, self.ignore, self.keep_first_last_blocks)
         return QuantConfig(scheme=self.scheme, granularity=self.granularity, targets=self.targets, ignore=ignore)
 
     def run(self, source, out, ctx) -> dict:
@@ -75,7 +73,7 @@ class QuantizeStage(Calibrated, Stage):
         """Relative error of the DiT output (velocity) against the unquantized model on the same inputs."""
         from compress.quant import QuantizedLinear, fp8_kernels_available, relative_error
 
-        emulated = self.scheme == "fp8_dynamic" and not fp8_kernels_available(device)
+        emulated = get_scheme(self.scheme).needs_fp8_kernels and not fp8_kernels_available(device)
         if emulated:  # producing FP8 works anywhere; checking it here needs the emulated matmul
             for module in model.modules():
                 if isinstance(module, QuantizedLinear):

@@ -5,7 +5,7 @@ distill stage's sync loss).
       reference: reference         # the reference stage whose frames + audio it learns from
       steps: 300
 
-The artifact holds `expert/` (`SyncExpert.save_pretrained`; `compress.evaluate.sync.expert.load_sync_expert`)
+The artifact holds `expert/` (`SyncExpert.save_pretrained`; `compress.models.sync_expert.load_sync_expert`)
 and `sync_expert_report.json`. Its key metrics say how often the expert finds a known lag in held-out teacher
 clips and rejects their audio reversed in time: a low value means the expert (not the student) is unreliable,
 e.g. because the teacher's video ignores the audio. It is not a model for later stages, but a distill stage may
@@ -41,7 +41,8 @@ class SyncExpertStage(Stage):
                                     "or auto (mouth_box where given, landmarks otherwise)")
 
     def run(self, source, out, ctx) -> dict:
-        from compress.evaluate.sync.expert import EXPERT_DIR, train_sync_expert
+        from compress.evaluate.sync import train_sync_expert
+        from compress.models.sync_expert import EXPERT_DIR
 
         clips = self._clips(ctx)
         expert, report = train_sync_expert(clips, steps=self.steps, seed=ctx.seed, val_fraction=self.val_fraction,
@@ -55,7 +56,7 @@ class SyncExpertStage(Stage):
         return report
 
     def _clips(self, ctx) -> list:
-        from compress.evaluate.sync.expert import SyncClip
+        from compress.face.sync_clip import SyncClip
         from compress.pipelines.dataset import decode_array
 
         clips = [SyncClip(frames, decode_array(row, "audio").astype(np.float32), row["fps"], boxes)
@@ -68,8 +69,8 @@ class SyncExpertStage(Stage):
 def mouth_tracks(reference, ctx, mouth: str = "auto") -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
     """(row, frames uint8 [T, H, W, 3], mouth boxes int [T, 4]) of each row of a reference artifact, the boxes
     chosen by `mouth` as the stage does (the distill stage's sync loss crops the student's frames the same way)."""
-    from compress.evaluate.mouth import mouth_boxes
-    from compress.evaluate.sync.crops import boxes_from_mouth_box
+    from compress.face.crops import boxes_from_mouth_box
+    from compress.face.mouth import mouth_boxes
     from compress.pipelines.dataset import decode_array, load_reference_dataset
 
     boxes_by_id = _input_mouth_boxes(reference, ctx, mouth)
@@ -90,7 +91,7 @@ def _detector(clip_id: str, mouth: str):
     if mouth == "inputs":
         raise UserInputError(f"sync_expert: clip '{clip_id}' has no mouth_box in its input set "
                              f"(mouth: inputs); use mouth: landmarks or auto")
-    from compress.evaluate.landmarks import LandmarkDetector
+    from compress.face.landmarks import LandmarkDetector
 
     return LandmarkDetector()
 

@@ -78,16 +78,16 @@ def test_tier_statuses_say_why(run):
 
 def test_an_unreliable_expert_keeps_its_status(run, monkeypatch):
     root, result, _ = run
-    from compress.evaluate.sync import expert as expert_module
+    from compress.models import sync_expert
 
-    real = expert_module.load_sync_expert
+    real = sync_expert.load_sync_expert
 
     def unreliable(path):
         expert = real(path)
         expert.register_to_config(validation_offset_accuracy=0.25, validation_reversed_audio_accuracy=1.0)
         return expert
 
-    monkeypatch.setattr("compress.evaluate.sync.load_sync_expert", unreliable)
+    monkeypatch.setattr("compress.models.sync_expert.load_sync_expert", unreliable)
     teacher = ReferenceInputs(result["reference"], EvalContext(root=root), max_inputs=1).teacher(0)
     tiers = lipsync_tiers([({"frames": teacher["frames"]}, teacher)],
                           suite(tiers=["B"], sync_expert=str(result["sync"].path)).lipsync)

@@ -47,8 +47,8 @@ def generated(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def landmarks(generated):
-    from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
-    from compress.evaluate.mouth import mouth_opening
+    from compress.face.landmarks import LandmarkDetector, LandmarksUnavailable
+    from compress.face.mouth import mouth_opening
 
     try:
         with LandmarkDetector() as detector:

@@ -8,8 +8,9 @@ import pytest
 
 from compress import Recipe
 from compress.errors import RecipeError
-from compress.evaluate.sync import load_sync_expert, tier_b_clip
-from compress.evaluate.sync.expert import SyncClip
+from compress.evaluate.sync import tier_b_clip
+from compress.face.sync_clip import SyncClip
+from compress.models.sync_expert import load_sync_expert
 from compress.pipelines import decode_array, load_reference_dataset
 from compress.recipe import load_recipe
 from compress.stages.base import stage_class

@@ -8,8 +8,8 @@ from pathlib import Path
 from compress.artifacts import Artifact, ArtifactWriter
 from compress.artifacts.hashing import fingerprint_dir, sha256_json
 from compress.artifacts.weights import summarize, weight_files
-from compress.errors import UserInputError
-from compress.utils.paths import looks_like_path
+from compress.models.auto import build_preset, preset_fingerprint
+from compress.models.resolution import resolve
 
 
 @dataclass
@@ -28,8 +28,6 @@ class SourceSpec:
 
     def materialize(self, out: ArtifactWriter) -> dict:
         """Write the source artifact: a preset's weights, or a pointer to the external directory."""
-        from compress.models.auto import build_preset
-
         if self.external_dir is not None:
             out.extra["external_model_dir"] = str(self.external_dir)
             out.extra["model"] = summarize(weight_files(self.external_dir))
@@ -41,19 +39,13 @@ class SourceSpec:
 
 
 def resolve_source(spec: str, root: Path, seed: int = 0) -> SourceSpec:
-    from compress.models.auto import preset_fingerprint, preset_names
-
-    if looks_like_path(spec, root):
-        path = (root / spec).resolve()
-        if Artifact.is_artifact(path):
-            artifact = Artifact.open(path)
-            return SourceSpec(spec, artifact.hash, artifact=artifact)
-        if (path / "config.json").is_file():
-            return SourceSpec(spec, sha256_json({"external": str(path), "files": fingerprint_dir(path)}),
-                              external_dir=path)
-        raise UserInputError(f"model: '{spec}' is neither an artifact (manifest.json) nor a model directory "
-                             f"(config.json)")
-    if spec not in preset_names():
-        raise UserInputError(f"model: '{spec}' is not a known preset ({', '.join(preset_names())}) nor a path")
+    """The recipe's `model:` (`compress.models.resolve`), with the key that identifies it for resuming."""
+    model = resolve(spec, root)
+    if model.kind == "artifact":
+        artifact = Artifact.open(model.path.resolve())
+        return SourceSpec(spec, artifact.hash, artifact=artifact)
+    if model.kind == "directory":
+        path = model.path.resolve()
+        return SourceSpec(spec, sha256_json({"external": str(path), "files": fingerprint_dir(path)}), external_dir=path)
     return SourceSpec(spec, sha256_json({"preset": spec, "seed": seed, "weights": preset_fingerprint(spec)}),
                       preset=spec, seed=seed)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from compress.errors import UserInputError
 
 from . import analytic
-from .catalog import MIB, Catalog, Target, load_catalog
+from .catalog import Catalog, Target, load_catalog
 from .measure import measure_dit
+from .overheads import Overheads
 from .simulate import simulate_dit, simulate_vae_decode
 from .spec import ModelSpec, dtype_name
 from .suggest import Suggestion, suggestions
@@ -22,15 +23,6 @@ from .workload import COMPONENTS, SOURCES, Item, Layout, Workload, tokens_per_fr
 ACTIVATION_MODELS = ("ours", "upstream")
 MEMORY_MODES = ("lean", "plain")  # WanS2VTransformer3DModel.set_memory_mode
 _PHASES = (("encode text", "text_encoder"), ("encode audio", "audio_encoder"), ("denoise", None), ("decode", "vae"))
-
-
-@dataclass(frozen=True)
-class Overheads:
-    """Per-GPU costs outside the tensors: the CUDA context (driver, kernels, cuBLAS/cuDNN workspaces), and
-    caching-allocator slack (fragmentation, block rounding) as a fraction of the non-weight bytes."""
-
-    cuda_context_bytes: int = 768 * MIB
-    fragmentation: float = 0.10
 
 
 @dataclass

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from compress.artifacts import Artifact
 from compress.artifacts.weights import read_header
 from compress.errors import UserInputError
+from compress.models.resolution import resolve
 from compress.quant.api import selected_linears
 from compress.quant.config import QuantConfig, default_ignore
 from compress.quant.schemes import get_scheme
@@ -49,15 +49,10 @@ class ModelSpec:
     @classmethod
     def load(cls, model: str | Path, dtype: torch.dtype = torch.bfloat16) -> ModelSpec:
         """A preset name (all tensors at `dtype`, as the release stores them), an artifact or a model directory."""
-        path = Path(model)
-        if Artifact.is_artifact(path):
-            model_dir = Artifact.open(path).model_dir
-            if model_dir is None:
-                raise UserInputError(f"artifact {path} holds no model weights")
-            return cls.from_dir(model_dir, name=str(model))
-        if path.is_dir():
-            return cls.from_dir(path)
-        return cls.from_preset(str(model), dtype)
+        resolved = resolve(model)
+        if resolved.kind == "preset":
+            return cls.from_preset(resolved.spec, dtype)
+        return cls.from_dir(resolved.model_dir(), name=str(model) if resolved.kind == "artifact" else None)
 
     @classmethod
     def from_preset(cls, name: str, dtype: torch.dtype = torch.bfloat16) -> ModelSpec:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .auto import Preset, register_preset
+from .auto import Preset
 from .s2v import WanS2VTransformer3DModel
 
 DEMO_DIR = Path(__file__).resolve().parent / "presets" / "demo"
@@ -36,9 +36,9 @@ DEMO_VAE_CONFIG = dict(
 )
 DEMO_CHUNK = 2 ** sum(DEMO_VAE_CONFIG["temperal_downsample"])  # pixel frames per latent frame
 
-register_preset(Preset("demo", WanS2VTransformer3DModel, DEMO_CONFIG, weights_dir=DEMO_DIR,
-                       description="Wan2.2-S2V DiT in miniature, trained to talk on the synthetic talking-face set "
-                                   f"({DEMO_SIZE}x{DEMO_SIZE})"))
+DEMO_PRESET = Preset("demo", WanS2VTransformer3DModel, DEMO_CONFIG, weights_dir=DEMO_DIR,
+                     description="Wan2.2-S2V DiT in miniature, trained to talk on the synthetic talking-face set "
+                                 f"({DEMO_SIZE}x{DEMO_SIZE})")
 
 
 # ---- the lip-sync check of the shipped teacher (tests and the model card use it) ----------------------------

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from compress.stages.refs import StageRef
+
 
 class Calibrated(BaseModel):
     """Mixin for stages: `calibration_batches` inputs, drawn from the `reference` stage's dataset if named."""
 
     calibration_batches: int = Field(default=4, ge=1, le=64)
-    reference: str | None = Field(
+    reference: StageRef["reference"] | None = Field(
         default=None, description="a reference stage whose dataset gives the calibration inputs (default: random)")
-
-    def referenced_stages(self) -> dict[str, str]:
-        return {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
 
     def calibration_inputs(self, model, ctx) -> list[dict]:
         from compress.reference import ReferenceArtifact

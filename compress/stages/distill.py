@@ -49,10 +49,11 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from compress.artifacts.hashing import sha256_json
-from compress.distill.config import TrainConfig
-from compress.distill.losses import LossConfig
+from compress.distill.config import LoraRecoveryConfig, LossConfig, TrainConfig
 from compress.errors import UserInputError
+from compress.models.auto import preset_class_name
 from compress.stages.base import Stage
+from compress.stages.refs import ModelRef, StageRef
 
 CHECKPOINTS_DIR = ".checkpoints"
 
@@ -68,14 +69,15 @@ class DistillStage(Stage):
                                                           "lipsync-450m, tiny-vae-decoder")
     student_config: dict = Field(default_factory=dict, description="overrides of the preset's config "
                                                                    "(e.g. masked_input: reference)")
-    reference: str | None = Field(default=None, description="the reference stage whose outputs are the targets")
-    teacher: str = Field(default="source", description="lora: the stage (or 'source') whose model is the teacher")
+    reference: StageRef["reference"] | None = Field(default=None, description="the reference stage whose outputs are "
+                                                                            "the targets")
+    teacher: ModelRef = Field(default="source", description="lora: the stage (or 'source') whose model is the teacher")
     holdout: int = Field(default=1, ge=0, description="student: the last N reference inputs are held out")
     losses: LossConfig | None = Field(default=None, description="loss weights; default latent_mse 1 "
                                                                 "(lip-sync), pixel_l1 1 (decoder)")
-    sync_expert: str | None = Field(default=None, description="the sync_expert stage whose frozen expert scores the "
-                                                              "`sync` loss (lip-sync students; not the evaluate "
-                                                              "stage's expert)")
+    sync_expert: StageRef["sync_expert"] | None = Field(
+        default=None, description="the sync_expert stage whose frozen expert scores the `sync` loss (lip-sync "
+                                  "students; not the evaluate stage's expert)")
     train: TrainConfig = Field(default_factory=TrainConfig)
     lora: dict = Field(default_factory=dict, description="lora: compress.distill.lora.LoraRecoveryConfig fields")
 
@@ -84,8 +86,6 @@ class DistillStage(Stage):
     def _lora_settings(cls, value: dict) -> dict:
         if not value:
             return value
-        from compress.distill.lora import LoraRecoveryConfig
-
         return LoraRecoveryConfig.model_validate(value).model_dump(mode="json")
 
     @model_validator(mode="after")
@@ -105,16 +105,14 @@ class DistillStage(Stage):
             return
         if not weight:
             raise ValueError("sync_expert is set but losses.sync is 0: give the sync loss a weight, or drop it")
-        from compress.models.students import DECODER_PRESETS
-
-        if self.method == "lora" or self.student in DECODER_PRESETS:
+        if self.method == "lora" or preset_class_name(self.student) == "TinyVAEDecoder":
             raise ValueError(f"sync_expert: the sync loss trains lip-sync students (lipsync-*), not "
                              f"{self.student or 'LoRA adapters'}")
 
     def referenced_stages(self) -> dict[str, str]:
-        refs = {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
-        refs = {**refs, **({"sync_expert": self.sync_expert} if self.sync_expert else {})}
-        return {**refs, "teacher": self.teacher} if self.method == "lora" else refs
+        """`teacher` is read by LoRA recovery only (a student's resume key does not name it)."""
+        refs = super().referenced_stages()
+        return refs if self.method == "lora" else {k: v for k, v in refs.items() if k != "teacher"}
 
     def run(self, source, out, ctx) -> dict:
         checkpoints = self._checkpoint_dir(source, ctx)
@@ -134,7 +132,7 @@ class DistillStage(Stage):
         return ctx.output_dir / CHECKPOINTS_DIR / self.display_name / key[:16]
 
     def _run_lora(self, source, out, ctx, checkpoints) -> dict:
-        from compress.distill.lora import LoraRecoveryConfig, run_lora_recovery
+        from compress.distill.lora import run_lora_recovery
 
         from compress.reference import ReferenceArtifact
 

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from compress.errors import StageError
 from compress.stages.base import Stage
+from compress.stages.refs import StageRef
 
 
 class ExportStage(Stage):
@@ -30,7 +31,8 @@ class ExportStage(Stage):
 
     target: str = Field(default="snapdragon-8gen3", description="a built-in target name or a profile YAML file")
     quantize: Literal["w8a16", "w8a8", "none"] | None = Field(default=None, description="default: the target's")
-    reference: str | None = Field(default=None, description="a reference stage whose rows give calibration inputs")
+    reference: StageRef["reference"] | None = Field(default=None, description="a reference stage whose rows give "
+                                                                            "calibration inputs")
     calibration_batches: int = Field(default=8, ge=1, le=256)
     latency_repeats: int = Field(default=20, ge=1)
     require_htp: bool = Field(default=False, description="fail unless the whole graph ran on the HTP")
@@ -57,9 +59,6 @@ class ExportStage(Stage):
             raise ValueError(f"shape names among {known} (unknown: {', '.join(unknown)})")
         StaticShapes.model_validate(value)
         return value
-
-    def referenced_stages(self) -> dict[str, str]:
-        return {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
 
     def data_fingerprint(self, ctx) -> dict | None:
         if not Path(self.target).suffix:

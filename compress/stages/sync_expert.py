@@ -21,6 +21,7 @@ from pydantic import Field
 
 from compress.errors import UserInputError
 from compress.stages.base import Stage
+from compress.stages.refs import StageRef
 from compress.utils.arrays import decode_array
 
 
@@ -30,16 +31,14 @@ class SyncExpertStage(Stage):
     key_metrics = ("validation_offset_accuracy", "validation_reversed_audio_accuracy", "train_clips")
     produces_model = False
 
-    reference: str = Field(description="the reference stage whose teacher frames and audio it trains on")
+    reference: StageRef["reference"] = Field(description="the reference stage whose teacher frames and audio it "
+                                                         "trains on")
     steps: int = Field(default=300, ge=1, description="training steps")
     val_fraction: float = Field(default=0.25, ge=0, lt=1, description="clips held out to validate the expert")
     width: int = Field(default=32, ge=8, description="channels of the first conv layer (32: ~0.9M parameters)")
     mouth: Literal["auto", "inputs", "landmarks"] = Field(
         default="auto", description="mouth boxes from the input set's mouth_box entries, from face landmarks, "
                                     "or auto (mouth_box where given, landmarks otherwise)")
-
-    def referenced_stages(self) -> dict[str, str]:
-        return {**super().referenced_stages(), "reference": self.reference}
 
     def run(self, source, out, ctx) -> dict:
         from compress.evaluate.sync import train_sync_expert

@@ -106,5 +106,6 @@ def test_calibration_from_a_reference_dataset(workdir):
     again = stored.regenerate(result["source"].load_model())(0).latents
     assert relative_error(again, stored.teacher(0)["latents"]) < 1e-5
     missing = QuantizeStage(name="q2", input="source", scheme="int8_weight_only", reference="nope")
-    with pytest.raises(RecipeError, match=r"stages\[1\] \(q2\).reference: expected 'source' or the name of an earlier"):
+    with pytest.raises(RecipeError, match=r"stages\[1\] \(q2\).reference: expected the name of an earlier "
+                                          r"'reference' stage \(ref\); found 'nope'"):
         Recipe(model="tiny", output="runs/r", stages=[reference, missing])

@@ -10,24 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from compress.artifacts import Artifact
 from compress.errors import UserInputError
+from compress.export.targets import load_target
+from compress.models import resolve
+from compress.stages.export import stage_metrics
 
 app = typer.Typer(no_args_is_help=True, help="Export models for devices (ONNX, QDQ, QNN HTP).")
-
-
-def _load(spec: str):
-    """A model from an artifact, a model directory or a preset name."""
-    from compress.artifacts import Artifact
-    from compress.models.auto import build_preset, load_model, preset_names
-
-    path = Path(spec)
-    if Artifact.is_artifact(path):
-        return Artifact.open(path).load_model(device="cpu")
-    if path.is_dir():
-        return load_model(path, device="cpu")
-    if spec in preset_names():
-        return build_preset(spec)
-    raise UserInputError(f"'{spec}' is not an artifact, a model directory or a preset ({', '.join(preset_names())})")
 
 
 @app.command("onnx")
@@ -41,16 +30,15 @@ def onnx_command(
     as_json: bool = typer.Option(False, "--json", help="print the whole report as JSON"),
 ) -> None:
     """Export to ONNX for a target, check parity, quantize (QDQ) and run on the HTP simulator when available."""
-    from compress.export import ExportRequest, example_inputs, load_target, run_export
+    from compress.export import ExportRequest, example_inputs, run_export  # onnx, onnxruntime, torch
     from compress.export.calibration import calibration_from_reference
     from compress.reference import ReferenceArtifact
     from compress.reference.calibration import shaped_calibration
-    from compress.stages.export import stage_metrics
 
     if quantize not in (None, "w8a16", "w8a8", "none"):
         raise UserInputError(f"--quantize: expected w8a16, w8a8 or none; found '{quantize}'")
     profile = load_target(target)
-    loaded = _load(model).float().eval()
+    loaded = resolve(model).load(device="cpu").float().eval()
     example = example_inputs(loaded, profile)
     if reference is None:
         calibration, sources = shaped_calibration(example, {}, batches), "random (no --reference)"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from compress.artifacts.weights import summarize, weight_files
 from compress.models.auto import inspect_preset
-from compress.models.resolution import resolve
+from compress.sources import resolve
+from compress.utils.weights import summarize, weight_files
 
 
 def inspect_target(target: str) -> dict:

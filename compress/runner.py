@@ -14,7 +14,6 @@ from typing import Callable, Protocol
 import torch
 
 from compress.artifacts import Artifact, ArtifactWriter, OutputLock, remove_partials
-from compress.artifacts.hashing import sha256_json
 from compress.distributed import all_ranks_succeeded, broadcast, init_from_env
 from compress.errors import CompressError, StageError, UserInputError
 from compress.sources import SourceSpec, resolve_source
@@ -23,6 +22,7 @@ from compress.stages.context import RecipeSettings, StageContext
 from compress.tracking import Tracker
 from compress.utils.console import Console
 from compress.utils.environment import environment
+from compress.utils.hashing import sha256_json
 from compress.utils.resources import ResourceMonitor
 
 #: bump when a change to the runner makes old artifacts unsuitable for resuming

@@ -36,12 +36,13 @@ from rich.progress import Progress
 
 from compress.data import MouthBox, build_synthetic_set, load_synthetic_set, split_sentences
 from compress.data.synthetic import PROMPT
-from compress.models.demo import (DEMO_CONFIG, DEMO_DIR, DEMO_FRAMES, DEMO_SIZE, DEMO_VAE_CONFIG, HELDOUT_VIDEOS,
-                                  chunk_held_frames, heldout_check, heldout_set, lagged_correlation)
+from compress.models.demo import DEMO_CONFIG, DEMO_DIR, DEMO_FRAMES, DEMO_SIZE, DEMO_VAE_CONFIG
 from compress.models.s2v import WanS2VTransformer3DModel
 from compress.pipelines.audio import audio_features, load_audio
 from compress.pipelines.components import (COMPONENT_DIRS, ByteTokenizer, S2VComponents, flow_scheduler,
                                           tiny_text_encoder)
+from compress.pipelines.demo_check import (HELDOUT_VIDEOS, chunk_held_frames, heldout_check, heldout_set,
+                                          lagged_correlation)
 from compress.pipelines.log_mel_audio import LogMelAudioEncoder
 from compress.pipelines.s2v import FPS, UPSTREAM_NEGATIVE_PROMPT, S2VPipeline
 from compress.pipelines.video import load_image, prepare_image

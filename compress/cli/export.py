@@ -10,10 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from compress.artifacts import Artifact
 from compress.errors import UserInputError
 from compress.export.targets import load_target
-from compress.models import resolve
+from compress.sources import resolve
 from compress.stages.export import stage_metrics
 
 app = typer.Typer(no_args_is_help=True, help="Export models for devices (ONNX, QDQ, QNN HTP).")

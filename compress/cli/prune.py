@@ -17,9 +17,9 @@ from rich.table import Table
 
 from compress.artifacts.card import format_metric, human_bytes
 from compress.errors import UserInputError
-from compress.models import resolve
 from compress.models.auto import meta_model
 from compress.prune.config import PruneConfig
+from compress.sources import resolve
 from compress.utils.problems import problems_from
 
 app = typer.Typer(no_args_is_help=True, help="Plan pruning of the S2V DiT (dry run: nothing is written).")

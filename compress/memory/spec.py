@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
-from compress.artifacts.weights import read_header
 from compress.errors import UserInputError
-from compress.models.resolution import resolve
 from compress.quant.api import selected_linears
 from compress.quant.config import QuantConfig, default_ignore
 from compress.quant.schemes import get_scheme
+from compress.sources import resolve
+from compress.utils.weights import read_header
 from compress.quant.serialization import (
     QUANT_CONFIG_NAME,
     QuantizedStructure,

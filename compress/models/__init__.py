@@ -1,6 +1,6 @@
-"""Model definitions, weight loading, presets and `resolve` (which model a name means).
+"""Model definitions, weight loading and presets (`compress.sources.resolve` says which model a name means).
 
-Names are imported on first use, so `compress.models.resolution` and `compress.models.auto` stay light; the built-in
+Names are imported on first use, so `compress.models.auto` stays light; the built-in
 presets are registered by `compress.models.builtin` when a preset is first looked up.
 """
 
@@ -12,5 +12,4 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "PRESETS": "s2v", "UnknownPresetError": "s2v", "WanS2VTransformer3DModel": "s2v", "get_preset_config": "s2v",
     "DECODER_PRESETS": "students", "LIPSYNC_PRESETS": "students", "LipSyncStudent": "students",
     "TinyVAEDecoder": "students",
-    "ResolvedModel": "resolution", "resolve": "resolution",
 })

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from compress.artifacts.hashing import sha256_file
 from compress.errors import UserInputError
+from compress.utils.hashing import sha256_file
 
 if TYPE_CHECKING:
     from torch import nn

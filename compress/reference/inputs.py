@@ -17,8 +17,8 @@ from typing import Callable
 
 import yaml
 
-from compress.artifacts.hashing import sha256_file
 from compress.errors import UserInputError
+from compress.utils.hashing import sha256_file
 
 
 @dataclass(frozen=True)

@@ -48,12 +48,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from compress.artifacts.hashing import sha256_json
 from compress.distill.config import LoraRecoveryConfig, LossConfig, TrainConfig
 from compress.errors import UserInputError
 from compress.models.auto import preset_class_name
 from compress.stages.base import Stage
 from compress.stages.refs import ModelRef, StageRef
+from compress.utils.hashing import sha256_json
 
 CHECKPOINTS_DIR = ".checkpoints"
 

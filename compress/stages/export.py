@@ -63,7 +63,7 @@ class ExportStage(Stage):
     def data_fingerprint(self, ctx) -> dict | None:
         if not Path(self.target).suffix:
             return None
-        from compress.artifacts.hashing import sha256_file
+        from compress.utils.hashing import sha256_file
 
         return {"target": sha256_file(ctx.resolve_path(self.target))}
 

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from compress.artifacts.weights import weight_files
 from compress.errors import UserInputError
 from compress.models.auto import checkpoint_layout, meta_model
 from compress.quant.config import Granularity, QuantConfig, default_ignore
 from compress.quant.schemes import Scheme, get_scheme
 from compress.stages.base import Stage
 from compress.stages.calibration import Calibrated
+from compress.utils.weights import weight_files
 
 if TYPE_CHECKING:
     from torch import nn

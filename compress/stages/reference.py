@@ -48,11 +48,11 @@ import shutil
 import time
 from pathlib import Path
 
-from compress.artifacts.hashing import fingerprint_dir
 from compress.errors import UserInputError
 from compress.reference.config import BUILTIN_CLIPS, INPUTS_DIR, ReferenceConfig
 from compress.reference.inputs import InputClip, input_set_fingerprint, read_input_set
 from compress.stages.base import Stage
+from compress.utils.hashing import fingerprint_dir
 from compress.utils.paths import looks_like_path
 
 

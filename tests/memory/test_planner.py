@@ -5,13 +5,13 @@ import json
 import pytest
 import torch
 
-from compress.artifacts.weights import summarize
 from compress.errors import UserInputError
 from compress.memory import Layout, ModelSpec, Workload, load_catalog, plan_memory
 from compress.memory.workload import SOURCES, token_counts
 from compress.models.s2v import WanS2VTransformer3DModel
 from compress.quant import QuantConfig, quantize_, save_quantized
 from compress.stages.quantize import QuantizeStage
+from compress.utils.weights import summarize
 
 GB = 1e9
 CLIP_48 = Workload(480, 832, frames=48)

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from compress import Recipe
-from compress.artifacts.weights import read_header
 from compress.errors import RecipeError
 from compress.models import WanS2VTransformer3DModel
 from compress.quant import Fp8KernelUnavailableError, relative_error
@@ -15,6 +14,7 @@ from compress.runner import StageContext
 from compress.stages.quantize import QuantizeStage
 from compress.stages.reference import ReferenceStage
 from compress.utils.console import Console
+from compress.utils.weights import read_header
 from tests.helpers import assert_reloads_identically
 
 # measured on the tiny teacher (random init, seed 0), bounds with ~2x margin

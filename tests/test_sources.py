@@ -4,7 +4,7 @@ import pytest
 
 from compress import Recipe
 from compress.errors import UserInputError
-from compress.models import resolve
+from compress.sources import resolve
 
 
 def test_presets_directories_and_artifacts(workdir):

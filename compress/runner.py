@@ -1,65 +1,61 @@
-"""Walks a recipe's stages: resolves the source, resumes finished stages, runs the rest, writes artifacts."""
+"""Walks a recipe's stages: resolves the source, resumes finished stages, runs the rest, writes artifacts.
+
+`run(recipe)` is the Python face of `compress run` (and of `Recipe.run`). The runner reads a recipe through
+`RunnableRecipe`, the fields and methods it needs, so it does not import `compress.recipe`.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Protocol
 
 import torch
 
 from compress.artifacts import Artifact, ArtifactWriter, OutputLock, remove_partials
-from compress.artifacts.hashing import sha256_json
-from compress.distributed import all_ranks_succeeded, barrier, broadcast, init_from_env
+from compress.distributed import all_ranks_succeeded, broadcast, init_from_env
 from compress.errors import CompressError, StageError, UserInputError
-from compress.recipe import Recipe
 from compress.sources import SourceSpec, resolve_source
+from compress.stages.base import Stage
+from compress.stages.context import RecipeSettings, StageContext
 from compress.tracking import Tracker
 from compress.utils.console import Console
 from compress.utils.environment import environment
-from compress.utils.paths import allowed_roots, is_inside
+from compress.utils.hashing import sha256_json
 from compress.utils.resources import ResourceMonitor
 
 #: bump when a change to the runner makes old artifacts unsuitable for resuming
 RUNNER_VERSION = 1
 
 
-@dataclass
-class StageContext:
-    """What a running stage may use besides its input: earlier artifacts, the device, progress, paths."""
+class RunnableRecipe(RecipeSettings, Protocol):
+    """What the runner reads of a recipe (`compress.recipe.Recipe`)."""
 
-    recipe: Recipe
-    root: Path
-    output_dir: Path
-    artifacts: dict[str, Artifact]
-    device: torch.device
-    console: Console
-    seed: int = 0
-    rank: int = 0
-    world_size: int = 1
+    name: str
+    output: str
+    seed: int
+    device: str
+    wandb_project: str
+    stages: list[Stage]
 
-    def barrier(self) -> None:
-        """Wait for every rank (a no-op without torchrun)."""
-        barrier()
+    @property
+    def source_file(self) -> Path | None: ...
 
-    def artifact(self, name: str) -> Artifact:
-        if name not in self.artifacts:
-            raise UserInputError(f"no finished artifact named '{name}'; have: {', '.join(self.artifacts)}")
-        return self.artifacts[name]
+    def stage(self, name: str) -> Stage: ...
 
-    def track(self, iterable: Iterable, description: str, total: int | None = None) -> Iterable:
-        return self.console.track(iterable, description, total)
+    def check_paths(self, root: Path) -> None: ...
 
-    def log(self, message: str) -> None:
-        self.console.log(message)
+    def recipe_hash(self) -> str: ...
 
-    def resolve_path(self, value: str) -> Path:
-        """A path named in the recipe, refused if it leaves the working root and the declared roots."""
-        path = (self.root / value).resolve()
-        if not is_inside(path, allowed_roots(self.root, self.recipe.roots)):
-            raise UserInputError(f"path '{value}' is outside the working root and the recipe's roots")
-        return path
+    def to_dict(self) -> dict: ...
+
+
+def run(recipe: RunnableRecipe, root: str | Path = ".", force: bool = False, from_stage: str | None = None,
+        quiet: bool = False, console: Console | None = None) -> RunResult:
+    """Run (or resume) a recipe's stages with `root` as the working root: finished stages whose inputs did not
+    change are skipped, `force` redoes all of them, `from_stage` that one and every later one."""
+    return Runner(recipe, Path(root), force=force, from_stage=from_stage, quiet=quiet, console=console).run()
 
 
 @dataclass
@@ -85,8 +81,8 @@ class RunResult:
 
 
 class Runner:
-    def __init__(self, recipe: Recipe, root: Path = Path("."), force: bool = False, from_stage: str | None = None,
-                 quiet: bool = False, console: Console | None = None):
+    def __init__(self, recipe: RunnableRecipe, root: Path = Path("."), force: bool = False,
+                 from_stage: str | None = None, quiet: bool = False, console: Console | None = None):
         self.recipe = recipe
         self.root = Path(root).resolve()
         self.force = force

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The face-landmark environment (.venv-landmarks): mediapipe==0.10.21, the last release whose wheel ships the
-# face-mesh models, with its numpy<2 / protobuf<5 kept out of the main .venv. Used by compress.evaluate.landmarks
+# face-mesh models, with its numpy<2 / protobuf<5 kept out of the main .venv. Used by compress.face.landmarks
 # through a worker process. Safe to re-run: does nothing when the pinned set is installed and the worker starts.
 # PYTHON_LANDMARKS picks the interpreter (mediapipe 0.10.21 has wheels for CPython 3.9 to 3.12).
 set -euo pipefail
@@ -15,7 +15,7 @@ DEPS=("numpy==1.26.4" "protobuf==4.25.9" "absl-py==2.5.1" "attrs==26.1.0" "flatb
 STAMP="$VENV/.installed"
 WANT="$MEDIAPIPE ${DEPS[*]}"
 
-check() { "$VENV/bin/python" -I compress/evaluate/_landmark_worker.py --check >/dev/null 2>&1; }
+check() { "$VENV/bin/python" -I compress/face/_landmark_worker.py --check >/dev/null 2>&1; }
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && check; then
   exit 0
@@ -50,7 +50,7 @@ fi
 "$VENV/bin/python" -m pip install -q --no-deps "$MEDIAPIPE"
 if ! check; then
   echo "error: $VENV is installed but the landmark worker does not start:" >&2
-  "$VENV/bin/python" -I compress/evaluate/_landmark_worker.py --check >&2 || true
+  "$VENV/bin/python" -I compress/face/_landmark_worker.py --check >&2 || true
   exit 1
 fi
 echo "$WANT" > "$STAMP"

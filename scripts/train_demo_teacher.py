@@ -36,12 +36,13 @@ from rich.progress import Progress
 
 from compress.data import MouthBox, build_synthetic_set, load_synthetic_set, split_sentences
 from compress.data.synthetic import PROMPT
-from compress.models.demo import (DEMO_CONFIG, DEMO_DIR, DEMO_FRAMES, DEMO_SIZE, DEMO_VAE_CONFIG, HELDOUT_VIDEOS,
-                                  chunk_held_frames, heldout_check, heldout_set, lagged_correlation)
+from compress.models.demo import DEMO_CONFIG, DEMO_DIR, DEMO_FRAMES, DEMO_SIZE, DEMO_VAE_CONFIG
 from compress.models.s2v import WanS2VTransformer3DModel
 from compress.pipelines.audio import audio_features, load_audio
 from compress.pipelines.components import (COMPONENT_DIRS, ByteTokenizer, S2VComponents, flow_scheduler,
                                           tiny_text_encoder)
+from compress.pipelines.demo_check import (HELDOUT_VIDEOS, chunk_held_frames, heldout_check, heldout_set,
+                                          lagged_correlation)
 from compress.pipelines.log_mel_audio import LogMelAudioEncoder
 from compress.pipelines.s2v import FPS, UPSTREAM_NEGATIVE_PROMPT, S2VPipeline
 from compress.pipelines.video import load_image, prepare_image
@@ -335,8 +336,8 @@ def check(args) -> dict:
            "pixel": {**_summary(result["pixel_correlation"], result["pixel_swapped"]),
                      "vae_round_trip_lag0": round(result["pixel_reconstructed"], 3),
                      "chunk_held_lag0": round(result["pixel_chunk_held"], 3)}}
-    from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
-    from compress.evaluate.mouth import mouth_opening
+    from compress.face.landmarks import LandmarkDetector, LandmarksUnavailable
+    from compress.face.mouth import mouth_opening
 
     try:
         with LandmarkDetector() as detector:
@@ -409,7 +410,7 @@ zero-lag Pearson correlations with the true mouth-open schedule, pooled over cli
 | the VAE's round trip of the true frames (the best the DiT can draw) | {_cell(rt, 'correlation_lag0')} | {_cell(rt, 'best_lag')} | {px['vae_round_trip_lag0']} | - | {_cell(rt, 'frames_with_face')} |
 | the true frames with one mouth per latent frame (`chunk_held_frames`: the design's ceiling) | {_cell(ch, 'correlation_lag0')} | {_cell(ch, 'best_lag')} | {px['chunk_held_lag0']} | - | {_cell(ch, 'frames_with_face')} |
 
-Face mesh: MediaPipe landmarks (`compress.evaluate.mouth.mouth_opening`, what tier A reads); pixel measure:
+Face mesh: MediaPipe landmarks (`compress.face.mouth.mouth_opening`, what tier A reads); pixel measure:
 darkening in the mouth box (`compress.data.mouth_opening_measure`).
 
 Frame PSNR against the true synthetic frames: {c['psnr_db']} dB.

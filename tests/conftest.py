@@ -21,10 +21,23 @@ def workdir(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def synthetic_set(tmp_path_factory):
+    """The built-in synthetic talking-face set with `DEFAULT_FAULTS`, 3 clips at 96 px, read-only for every test:
+    `load_synthetic_set` output (absolute paths, each clip's `variants` keyed in order of the faults) plus "path"
+    (its inputs.yaml). 96 px rather than 64: the faults' blur sigmas are in pixels, and at 64 px a 1-pixel frame
+    blur already fools the face mesh (it reads the dark open mouth as closed lips)."""
+    from compress.data import DEFAULT_FAULTS, build_synthetic_set, load_synthetic_set
+
+    path = build_synthetic_set(tmp_path_factory.mktemp("synthetic"), num_clips=3, size=96, faults=DEFAULT_FAULTS,
+                               mp4=False)
+    return {**load_synthetic_set(path), "path": str(path)}
+
+
+@pytest.fixture(scope="session")
 def detector():
     """One `LandmarkDetector` for the session (its content cache is shared by all tests). Skipped with the reason
     when the landmark environment is missing, except under CI (CI=true), where that fails."""
-    from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
+    from compress.face.landmarks import LandmarkDetector, LandmarksUnavailable
 
     try:
         found = LandmarkDetector()

@@ -13,7 +13,7 @@ from diffusers.configuration_utils import register_to_config
 from pydantic import Field
 
 from compress.models.auto import Preset, register_preset
-from compress.stages.base import Stage
+from compress.stages import Stage, StageRef
 
 
 class TinyMLP(ModelMixin, ConfigMixin):
@@ -34,10 +34,7 @@ class ScaleStage(Stage):
     kind = "test-scale"
     factor: float = Field(default=2.0, gt=0)
     sleep_s: float = 0.0
-    reads: str | None = None  # another stage whose artifact this one reads (none of its content is used)
-
-    def referenced_stages(self) -> dict[str, str]:
-        return {**super().referenced_stages(), **({"reads": self.reads} if self.reads else {})}
+    reads: StageRef["test-note"] | None = None  # a note stage whose artifact this one reads (its content unused)
 
     def run(self, source, out, ctx):
         model = source.load_model()

@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 
 from compress.artifacts.card import render_card
-from compress.artifacts.hashing import hash_files, sha256_json
-from compress.artifacts.weights import summarize, weight_files
 from compress.errors import UserInputError
+from compress.utils.hashing import hash_files, sha256_json
+from compress.utils.weights import summarize, weight_files
 
 MANIFEST = "manifest.json"
 FORMAT = "compress-artifact/1"

@@ -1,18 +1,15 @@
 """Reference data for distillation: rows of a reference artifact, split into training and held-out inputs,
 streamed as shuffled micro-batches sharded per rank, with each clip's mouth box (from the input set or from face
-landmarks) and the teacher's VAE."""
+landmarks)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
-import yaml
 
 from compress.errors import UserInputError
-
-BUILTIN = "builtin:quickstart"
+from compress.utils.arrays import decode_array
 
 
 def split_rows(num_rows: int, holdout: int) -> tuple[list[int], list[int]]:
@@ -46,29 +43,20 @@ def stream_batches(rows: list[int], examples: Callable[[int], dict[str, torch.Te
 
 
 def mouth_box_fractions(box: dict) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) around the lips from a `compress.data.faces.MouthBox` record: the mouth's width plus a
-    quarter each side, from half the jaw above the lip seam down to the chin."""
+    """(x0, y0, x1, y1) around the lips from an input's relative mouth box (`InputClip.mouth_box`): the mouth's
+    width plus a quarter each side, from half the jaw above the lip seam down to the chin."""
     x0, x1 = box["cx"] - 1.25 * box["half_width"], box["cx"] + 1.25 * box["half_width"]
     y0, y1 = box["cy"] - 0.5 * box["jaw"], box["cy"] + box["jaw"]
     return max(0.0, x0), max(0.0, y0), min(1.0, x1), min(1.0, y1)
 
 
-def inputs_file(reference, ctx) -> Path:
-    inputs = reference.manifest["stage_config"].get("inputs", BUILTIN)
-    return reference.path / "inputs" / "inputs.yaml" if inputs == BUILTIN else ctx.resolve_path(inputs)
-
-
-def mouth_boxes(reference, ctx, ids: list[str]) -> dict[str, tuple[float, float, float, float]]:
-    """Each input's mouth box from the reference's input set (its `mouth_box` entries)."""
-    path = inputs_file(reference, ctx)
-    data = yaml.safe_load(path.read_text()) if path.suffix.lower() in (".yaml", ".yml") else None
-    entries = data.get("clips", []) if isinstance(data, dict) else data or []
-    boxes = {str(e.get("id")): mouth_box_fractions(e["mouth_box"]) for e in entries
-             if isinstance(e, dict) and isinstance(e.get("mouth_box"), dict)}
-    missing = [i for i in ids if i not in boxes]
+def mouth_boxes(reference) -> dict[str, tuple[float, float, float, float]]:
+    """Each input's mouth box from a `ReferenceArtifact`'s input set (its `mouth_box` entries)."""
+    boxes = {clip_id: mouth_box_fractions(box) for clip_id, box in reference.mouth_boxes.items()}
+    missing = [i for i in reference.rows["id"] if i not in boxes]
     if missing:
-        raise UserInputError(f"distill losses.mouth_box: '{path}' records no mouth_box for input(s) "
-                             f"{', '.join(missing[:3])}; give a box [x0, y0, x1, y1] (fractions of the frame)")
+        raise UserInputError(f"distill losses.mouth_box: '{reference.inputs_file}' records no mouth_box for "
+                             f"input(s) {', '.join(missing[:3])}; give a box [x0, y0, x1, y1] (fractions of the frame)")
     return boxes
 
 
@@ -76,22 +64,20 @@ ALTERNATIVES = "or use mouth_box: inputs (the input set's mouth_box entries) or 
 
 
 def landmark_mouth_boxes(reference) -> dict[str, tuple[float, float, float, float]]:
-    """Each input's mouth box from MediaPipe face landmarks on the teacher's frames
-    (`compress.evaluate.mouth.clip_mouth_box`: the lips' extent over the clip, padded)."""
-    from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
-    from compress.pipelines.dataset import load_reference_dataset
+    """Each input's mouth box from MediaPipe face landmarks on a `ReferenceArtifact`'s teacher frames
+    (`compress.face.mouth.clip_mouth_box`: the lips' extent over the clip, padded)."""
+    from compress.face.landmarks import LandmarkDetector, LandmarksUnavailable
 
     try:
         with LandmarkDetector() as detector:
-            return {row["id"]: _landmark_box(detector, row) for row in load_reference_dataset(reference)}
+            return {row["id"]: _landmark_box(detector, row) for row in reference.rows}
     except LandmarksUnavailable as err:
         raise UserInputError(f"distill losses.mouth_box: landmarks needs the face-landmark environment ({err}); "
                              f"{ALTERNATIVES}") from None
 
 
 def _landmark_box(detector, row: dict) -> tuple[float, float, float, float]:
-    from compress.evaluate.mouth import clip_mouth_box
-    from compress.pipelines.dataset import decode_array
+    from compress.face.mouth import clip_mouth_box
 
     frames = decode_array(row, "frames")
     try:
@@ -100,20 +86,3 @@ def _landmark_box(detector, row: dict) -> tuple[float, float, float, float]:
         raise UserInputError(f"distill losses.mouth_box: landmarks: clip '{row['id']}': {err}; "
                              f"{ALTERNATIVES}") from None
 
-
-def teacher_vae(reference, ctx):
-    """The Wan VAE the reference stage decoded with: its `vae` folder, or the teacher preset's components."""
-    from diffusers import AutoencoderKLWan
-
-    from compress.artifacts import Artifact
-    from compress.models.auto import checkpoint_layout
-    from compress.pipelines.components import S2VComponents
-
-    folder = reference.manifest["stage_config"].get("vae")
-    if folder:
-        return AutoencoderKLWan.from_pretrained(ctx.resolve_path(folder), torch_dtype=torch.float32).eval()
-    teacher = Artifact.open(reference.manifest["input"]["path"])
-    cls, config, _ = checkpoint_layout(teacher.model_dir)
-    with torch.device("meta"):  # only its config matters: it picks the components
-        dit = cls.from_config(config)
-    return S2VComponents.tiny(dit=dit, seed=ctx.seed).vae

@@ -17,14 +17,13 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from compress.distill.config import LoraRecoveryConfig
 from compress.distill.lora_adapters import (
     attach_adapters,
     check_mergeable,
@@ -33,47 +32,14 @@ from compress.distill.lora_adapters import (
     save_adapters,
 )
 from compress.errors import UserInputError
-from compress.pipelines.samples import (
-    NUM_TRAIN_TIMESTEPS,
-    calibration_inputs,
-    noised_dit_inputs,
-    random_calibration_inputs,
-)
+from compress.pipelines.components import NUM_TRAIN_TIMESTEPS
 from compress.quant import QUANT_CONFIG_NAME, QuantizedStructure, relative_error, save_quantized
+from compress.reference.calibration import dit_calibration_inputs, random_dit_inputs
+from compress.reference.samples import latent_clips, noised_dit_inputs
 
 ADAPTERS_DIR = "adapters"
-# LiveAvatar's LoRA targets (q, k, v, o, ffn.0, ffn.2) in our module names; the attention patterns cover
-# self-attention, text cross-attention and the audio injectors' cross-attention alike.
-DEFAULT_TARGETS = ["*.to_q", "*.to_k", "*.to_v", "*.to_out.0", "*.ffn.net.0.proj", "*.ffn.net.2"]
 _TRAIN, _HOLDOUT = 0, 1  # seed streams: training batches and held-out validation inputs never share a seed
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
-
-class LoraRecoveryConfig(BaseModel):
-    """Adapters, loss and output of a LoRA recovery run."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rank: int = Field(default=16, ge=1, description="LoRA rank (LiveAvatar: 128)")
-    alpha: float | None = Field(default=None, gt=0, description="LoRA alpha; default: the rank (LiveAvatar: 64)")
-    dropout: float = Field(default=0.0, ge=0, lt=1)
-    targets: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGETS), min_length=1,
-                               description="Linear modules to adapt (fnmatch globs on module names)")
-    feature_blocks: list[int] = Field(default_factory=list, description="blocks of the trained model whose "
-                                      "(noisy-token) outputs match those of the teacher block they came from")
-    feature_weight: float = Field(default=0.0, ge=0, description="weight of the feature loss (relative MSE)")
-    base_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        default="auto", description="dtype of a dequantized base's weights; auto: the dtype of each layer's bias")
-    validation_batches: int = Field(default=4, ge=1, le=64, description="held-out inputs for the before/after error")
-    merge: bool = Field(default=True, description="also write the model with the adapters merged into it")
-    requantize: bool = Field(default=True, description="a quantized base: quantize the merged model again with "
-                                                        "its QuantConfig (required to merge into a quantized base)")
-
-    @model_validator(mode="after")
-    def _features_need_both(self) -> LoraRecoveryConfig:
-        if bool(self.feature_blocks) != (self.feature_weight > 0):
-            raise ValueError("feature matching needs both feature_blocks and a feature_weight > 0 (or neither)")
-        return self
 
 
 def stream_seed(*parts: int) -> int:
@@ -82,14 +48,11 @@ def stream_seed(*parts: int) -> int:
 
 
 class DitInputs:
-    """Deterministic DiT forward inputs: noised clips of a reference dataset, or random inputs without one."""
+    """Deterministic DiT forward inputs: noised clips of a `ReferenceArtifact`, or random inputs without one."""
 
     def __init__(self, model: nn.Module, reference=None, device=None):
-        from compress.pipelines.dataset import load_reference_dataset
-
         self.model, self.reference, self.device = model, reference, device
-        rows = list(load_reference_dataset(reference)) if reference is not None else []
-        self.clips = [(row, clip) for row in rows for clip in range(row["num_clips"])]
+        self.clips = latent_clips(reference.rows) if reference is not None else []
 
     def sample(self, seed: int) -> tuple[float, dict]:
         """(sigma, input) at a noise level sigma drawn uniformly from (0, 1), from a generator seeded with `seed`."""
@@ -106,8 +69,8 @@ class DitInputs:
     def validation(self, count: int, seed: int) -> list[dict]:
         """`count` held-out inputs at evenly spaced noise levels (seeds no training batch uses)."""
         if self.reference is None:
-            return random_calibration_inputs(self.model, count, stream_seed(_HOLDOUT, seed), self.device)
-        return calibration_inputs(self.reference, count, stream_seed(_HOLDOUT, seed), self.device)
+            return random_dit_inputs(self.model, count, stream_seed(_HOLDOUT, seed), self.device)
+        return dit_calibration_inputs(self.reference, count, stream_seed(_HOLDOUT, seed), self.device)
 
 
 class LoraRecoveryTask:

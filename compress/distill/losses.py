@@ -3,40 +3,10 @@ an expert lip-sync loss."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-
-class LossConfig(BaseModel):
-    """Weights of the loss terms (0 turns one off). The mouth box up-weights every term inside it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    latent_mse: float = Field(default=0.0, ge=0, description="MSE of predicted vs teacher latents")
-    pixel_l1: float = Field(default=0.0, ge=0, description="L1 of decoded vs teacher frames (pixels in [-1, 1])")
-    pixel_mse: float = Field(default=0.0, ge=0, description="MSE of decoded vs teacher frames")
-    mouth_weight: float = Field(default=0.0, ge=0, description="extra weight inside the mouth box (0: uniform)")
-    mouth_box: Literal["inputs", "landmarks"] | tuple[float, float, float, float] = Field(
-        default="inputs", description="'inputs': each clip's mouth_box from the input set (the built-in set "
-                                      "records one); 'landmarks': from MediaPipe face landmarks on each clip's "
-                                      "teacher frames (needs scripts/setup_landmarks.sh); or one box "
-                                      "[x0, y0, x1, y1] in fractions of the frame")
-    sync: float = Field(default=0.0, ge=0, description="expert lip-sync loss on windows of 5 consecutive frames "
-                                                       "(lip-sync students; needs the stage's sync_expert)")
-
-    @field_validator("mouth_box")
-    @classmethod
-    def _box(cls, value):
-        if not isinstance(value, str) and not (0 <= value[0] < value[2] <= 1 and 0 <= value[1] < value[3] <= 1):
-            raise ValueError("[x0, y0, x1, y1] with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
-        return value
-
-    def active(self) -> dict[str, float]:
-        return {k: v for k, v in {"latent_mse": self.latent_mse, "pixel_l1": self.pixel_l1,
-                                  "pixel_mse": self.pixel_mse}.items() if v > 0}
+from compress.distill.config import LossConfig
 
 
 def region_weights(boxes: torch.Tensor, height: int, width: int, extra: float) -> torch.Tensor:
@@ -79,8 +49,8 @@ def expert_sync_loss(expert, pixels: torch.Tensor, boxes: torch.Tensor, mfcc: to
 
     pixels [N * WINDOW, 3, H, W] in [-1, 1]: the windows' frames in order; boxes int [N * WINDOW, 4]: each frame's
     mouth crop (x0, y0, x1, y1); mfcc [N, 1, 13, 20]: each window's audio input. Differentiable w.r.t. pixels."""
-    from compress.evaluate.sync.crops import crop_pixels
-    from compress.evaluate.sync.mfcc import WINDOW
+    from compress.face.crops import crop_pixels
+    from compress.face.mfcc import WINDOW
 
     crops = crop_pixels((pixels.float() + 1) * 127.5, boxes, expert.crop_size).unflatten(0, (-1, WINDOW))
     cos = F.cosine_similarity(expert.embed_video(crops).float(), expert.embed_audio(mfcc).float(), dim=-1)

@@ -6,7 +6,7 @@
   (non-overlapping windows) with the expert's MFCC input, for the `sync` loss on the decoded frames.
 - `DecoderTask`: per latent frame of the teacher's video latents (+ the one before it) -> its 4 teacher frames.
 
-Both read a reference artifact's rows one at a time (`compress.distill.data.stream_batches`), hold out the last
+Both read a `ReferenceArtifact`'s rows one at a time (`compress.distill.data.stream_batches`), hold out the last
 inputs, and report `heldout_error`: latent MSE (lip-sync) or pixel MSE (decoder) on the held-out inputs.
 """
 
@@ -22,12 +22,12 @@ from safetensors.torch import load_file, save_file
 from compress.distill.data import split_rows, stream_batches
 from compress.distill.losses import LossConfig, combined_loss, expert_sync_loss
 from compress.errors import UserInputError
-from compress.evaluate.sync.crops import stack_windows
-from compress.evaluate.sync.expert import SyncExpert, expert_audio_windows
-from compress.evaluate.sync.mfcc import WINDOW, window_count
+from compress.face.crops import stack_windows
+from compress.face.mfcc import WINDOW, window_count
 from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inputs, mel_windows
 from compress.models.students.vae_io import decode_latents, encode_frames, frames_to_pixels
-from compress.pipelines.dataset import decode_array, load_reference_dataset
+from compress.models.sync_expert import SyncExpert, expert_audio_windows
+from compress.utils.arrays import decode_array
 
 DEFAULT_LOSSES = {LipSyncStudent: LossConfig(latent_mse=1.0), TinyVAEDecoder: LossConfig(pixel_l1=1.0)}
 
@@ -40,7 +40,7 @@ class _ReferenceTask:
     def __init__(self, model, reference, vae, losses: LossConfig, batch_size: int, holdout: int,
                  boxes: dict[str, tuple] | tuple | None = None):
         self.model, self.vae, self.losses, self.batch_size = model, vae, losses, batch_size
-        self.rows = load_reference_dataset(reference)
+        self.rows = reference.rows
         self.train_rows, self.heldout_rows = split_rows(len(self.rows), holdout)
         self.boxes = boxes
         if vae is not None:

@@ -1,5 +1,6 @@
-"""The training loop every distillation shares: AdamW, warmup + cosine schedule, gradient accumulation, bf16
-autocast, gradient clipping, optional EMA, DDP under torchrun, atomic checkpoints and exact resume.
+"""The training loop every distillation shares: AdamW, warmup + cosine schedule (diffusers), gradient accumulation,
+bf16 autocast, gradient clipping, optional EMA (diffusers EMAModel), DDP under torchrun, atomic checkpoints and
+exact resume.
 
 A task is any object with
     model                                  the nn.Module to train (wrapped in DDP when world_size > 1)
@@ -20,45 +21,24 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import os
 import random
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Literal, Protocol
+from typing import Iterator, Protocol
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from pydantic import BaseModel, ConfigDict, Field
+from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch import nn
 
+from compress.distill.config import TrainConfig
 from compress.errors import CheckpointError
 
 _CHECKPOINT = re.compile(r"^step-(\d{8})\.pt$")
-
-
-class TrainConfig(BaseModel):
-    """Optimisation settings of one training run."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    steps: int = Field(default=200, ge=1, description="optimizer steps")
-    batch_size: int = Field(default=8, ge=1, description="examples per micro-batch and rank")
-    lr: float = Field(default=1e-3, gt=0, description="peak learning rate (AdamW)")
-    weight_decay: float = Field(default=0.0, ge=0)
-    warmup_steps: int = Field(default=0, ge=0, description="linear warmup, then cosine decay to zero")
-    grad_accum: int = Field(default=1, ge=1, description="micro-batches per optimizer step")
-    clip_grad: float | None = Field(default=1.0, gt=0, description="max gradient norm; null: no clipping")
-    ema_decay: float | None = Field(default=None, gt=0, lt=1, description="EMA of the weights; null: off")
-    checkpoint_every: int = Field(default=50, ge=1, description="steps between checkpoints")
-    keep_checkpoints: int = Field(default=2, ge=1, description="most recent checkpoints kept")
-    autocast: Literal["auto", "bf16", "off"] = Field(
-        default="auto", description="bf16 autocast; auto: on CUDA GPUs that support bf16, off elsewhere")
-    log_every: int = Field(default=10, ge=1, description="steps between log lines and wandb points")
-    seed: int = Field(default=0, description="seeds the data order and the RNGs")
 
 
 class TrainTask(Protocol):
@@ -69,31 +49,12 @@ class TrainTask(Protocol):
     def loss(self, model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]: ...
 
 
-def cosine_schedule(warmup: int, total: int):
-    """LR multiplier per step: linear warmup to 1, then cosine to 0 at `total`."""
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-    return factor
+def _ema(params: list[nn.Parameter], decay: float):
+    """diffusers' EMAModel of `params`. Imported only when an EMA is kept: diffusers.training_utils also imports
+    DiffusionPipeline, transformers and torchao (seconds, and torchao's warnings on machines without its kernels)."""
+    from diffusers.training_utils import EMAModel
 
-
-class EMA:
-    """Exponential moving average of the trained parameters."""
-
-    def __init__(self, named: dict[str, nn.Parameter], decay: float):
-        self.decay, self.params = decay, named
-        self.shadow = {n: p.detach().clone() for n, p in named.items()}
-
-    @torch.no_grad()
-    def update(self) -> None:
-        for name, p in self.params.items():
-            self.shadow[name].lerp_(p.detach(), 1 - self.decay)
-
-    @torch.no_grad()
-    def copy_to_model(self) -> None:
-        for name, p in self.params.items():
-            p.copy_(self.shadow[name])
+    return EMAModel(params, decay=decay, foreach=True)
 
 
 def _rng_state() -> dict:
@@ -148,9 +109,8 @@ class _Run:
 
             self.wrapped = DistributedDataParallel(model)
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
-                                                           cosine_schedule(config.warmup_steps, config.steps))
-        self.ema = EMA(self.named, config.ema_decay) if config.ema_decay else None
+        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, config.warmup_steps, config.steps)
+        self.ema = _ema(self.params, config.ema_decay) if config.ema_decay else None
         self.step, self.losses, self.terms = 0, [], {}
 
     def record(self, loss: float, logs: dict[str, float]) -> None:
@@ -164,7 +124,7 @@ class _Run:
         return {"step": self.step, "losses": list(self.losses), "terms": {k: list(v) for k, v in self.terms.items()},
                 "model": {**{n: p.detach() for n, p in self.named.items()}, **dict(model.named_buffers())},
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "ema": self.ema.shadow if self.ema else None, "rng": _gather(_rng_state())}
+                "ema": self.ema.state_dict() if self.ema else None, "rng": _gather(_rng_state())}
 
     def save(self) -> None:
         state = self.state()  # every rank takes part in gathering the RNG states
@@ -194,9 +154,10 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.ema:
-            if state["ema"] is None:
-                raise CheckpointError(f"{path} has no EMA weights, but ema_decay is set")
-            self.ema.shadow = {n: t.to(self.params[0].device) for n, t in state["ema"].items()}
+            if not isinstance(state["ema"], dict) or "shadow_params" not in state["ema"]:
+                raise CheckpointError(f"{path} has no EMA state, but ema_decay is set; delete it to start over")
+            self.ema.load_state_dict(state["ema"])
+            self.ema.to(device=self.params[0].device)
         self.step, self.losses = state["step"], list(state["losses"])
         self.terms = {k: list(v) for k, v in state.get("terms", {}).items()}
         _set_rng_state(state["rng"][self.rank])
@@ -269,7 +230,7 @@ def train(task, config: TrainConfig, checkpoint_dir: str | Path, ctx=None, stop_
             if run.step % config.log_every == 0 or run.step == last:
                 _log(ctx if run.rank == 0 else None, log_prefix, run, loss, logs, grad_norm, rate)
     if run.ema:
-        run.ema.copy_to_model()
+        run.ema.copy_to(run.params)
     wall = time.perf_counter() - start
     return {"steps": run.step, "resumed_from": resumed_from, "final_loss": run.losses[-1] if run.losses else None,
             "losses": run.losses, "terms": run.terms, "wall_s": round(wall, 3),
@@ -298,7 +259,7 @@ def _optimizer_step(run: _Run, batches, device) -> tuple[float, dict, float | No
     run.optimizer.step()
     run.scheduler.step()
     if run.ema:
-        run.ema.update()
+        run.ema.step(run.params)
     means = _mean_across_ranks(torch.tensor([float(total), *logs.values()], dtype=torch.float64)).tolist()
     return means[0], dict(zip(logs, means[1:])), grad_norm, count
 

@@ -16,9 +16,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from compress.artifacts import Artifact
-from compress.artifacts.weights import summarize, weight_files
 from compress.errors import UserInputError
 from compress.evaluate.suite import Cost, Fit
+from compress.utils.weights import summarize, weight_files
 
 ONNX_FILE = "model.onnx"
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,

@@ -9,19 +9,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from compress.quant import relative_error
-
-#: PSNR of identical frames (infinite) is reported as this many dB
-PSNR_CAP = 100.0
-
-
-def psnr_of_mse(mse: float) -> float:
-    """PSNR (dB) of a mean squared error of 0..255 pixels, capped at PSNR_CAP (reached by identical ones)."""
-    return PSNR_CAP if mse <= 0 else min(PSNR_CAP, 10 * math.log10(255.0**2 / mse))
-
-
-def frame_psnr(student: np.ndarray, teacher: np.ndarray) -> float:
-    """PSNR (dB) of the mean squared error over all frames (uint8 [T, H, W, 3])."""
-    return psnr_of_mse(float(np.mean((student.astype(np.float64) - teacher.astype(np.float64)) ** 2)))
+from compress.utils.psnr import frame_psnr
 
 
 def frame_ssim(student: np.ndarray, teacher: np.ndarray) -> float:

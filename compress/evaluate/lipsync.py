@@ -35,8 +35,8 @@ def lipsync_tiers(pairs: list[tuple[dict, dict]], options: LipSync) -> dict:
 
 def _tier_a(pairs, options: LipSync) -> dict:
     try:
-        from compress.evaluate.landmarks import LandmarkDetector, LandmarksUnavailable
         from compress.evaluate.tier_a import check_gates, pool_tier_a, tier_a_clip
+        from compress.face.landmarks import LandmarkDetector, LandmarksUnavailable
     except ImportError as err:
         return not_computed("A", f"tier A is not available in this installation ({err})")
     try:
@@ -55,7 +55,8 @@ def _tier_a(pairs, options: LipSync) -> dict:
 def _tier_b(pairs, options: LipSync) -> dict:
     if options.sync_expert is None:
         return not_computed("B", "no sync expert given (train one with a sync_expert stage)")
-    from compress.evaluate.sync import load_sync_expert, tier_b_clip
+    from compress.evaluate.sync import tier_b_clip
+    from compress.models.sync_expert import load_sync_expert
 
     expert = load_sync_expert(Path(options.sync_expert))
     try:
@@ -89,8 +90,8 @@ def _sync_pairs(pairs, mouth: bool) -> list[tuple]:
     """(student, teacher) `SyncClip`s per clip, on the input's audio. Mouth boxes (`mouth`): from the input
     set's relative mouth_box where given (as the sync_expert stage trains), else from face landmarks of each
     clip's own frames; otherwise the whole frame."""
-    from compress.evaluate.sync import SyncClip
-    from compress.evaluate.sync.crops import boxes_from_mouth_box, full_frame_boxes
+    from compress.face.crops import boxes_from_mouth_box, full_frame_boxes
+    from compress.face.sync_clip import SyncClip
 
     missing = sorted({key for _, t in pairs for key in ("audio", "fps") if t.get(key) is None})
     if missing:
@@ -117,14 +118,14 @@ def _sync_pairs(pairs, mouth: bool) -> list[tuple]:
 
 def _detector():
     try:
-        from compress.evaluate.landmarks import LandmarkDetector
+        from compress.face.landmarks import LandmarkDetector
     except ImportError as err:
         raise _NoSyncInput(f"no mouth_box in the input set and face landmarks are not available ({err})") from err
     return LandmarkDetector()
 
 
 def _landmark_boxes(detector, frames) -> np.ndarray:
-    from compress.evaluate.mouth import mouth_boxes
+    from compress.face.mouth import mouth_boxes
 
     return mouth_boxes(detector.detect(frames).points, frames.shape[1:])
 

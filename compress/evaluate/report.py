@@ -9,22 +9,23 @@ from compress.artifacts.card import flat_metrics
 from compress.errors import UserInputError
 from compress.evaluate import cost as costs
 from compress.evaluate.fidelity import clip_fidelity, pool
-from compress.evaluate.generate import ReferenceInputs
+from compress.evaluate.generate import generator
 from compress.evaluate.lipsync import LABELS, lipsync_tiers, not_computed
 from compress.evaluate.suite import Suite
+from compress.reference.artifact import ReferenceArtifact
 
 
-def evaluate_artifact(artifact: Artifact, inputs: ReferenceInputs, suite: Suite, ctx) -> dict:
+def evaluate_artifact(artifact: Artifact, reference: ReferenceArtifact, suite: Suite, ctx) -> dict:
     """The evaluation of `artifact`: {artifact, reference, suite, metrics, tiers, clips, gates}."""
     if artifact.model_dir is not None:
-        result = _evaluate_model(artifact, inputs, suite, ctx)
+        result = _evaluate_model(artifact, reference, suite, ctx)
     elif costs.onnx_file(artifact):
         result = _onnx_only(artifact, suite)
     else:
         raise UserInputError(f"{artifact.path} ({artifact.kind}) holds no model weights and no {costs.ONNX_FILE}: "
                              f"nothing to evaluate")
     gates = suite.check_gates(flat_metrics(result["metrics"])) + result.pop("tier_gates")
-    return {"artifact": describe(artifact), "reference": describe(inputs.artifact), "suite": suite.name, **result,
+    return {"artifact": describe(artifact), "reference": describe(reference.artifact), "suite": suite.name, **result,
             "gates": gates}
 
 
@@ -33,19 +34,19 @@ def describe(artifact: Artifact) -> dict:
             "recipe": (artifact.manifest.get("recipe") or {}).get("name"), "lineage": artifact.lineage}
 
 
-def _evaluate_model(artifact: Artifact, inputs: ReferenceInputs, suite: Suite, ctx) -> dict:
+def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Suite, ctx) -> dict:
     model = artifact.load_model(device=ctx.device).eval()
-    generate = inputs.generator(model)
+    generate = generator(reference, model)
     clips, pairs = [], []
     with torch.no_grad(), costs.PeakMemory(ctx.device) as peak:
-        for index in ctx.track(range(len(inputs)), f"evaluate {artifact.name}", total=len(inputs)):
-            student, teacher = generate(index), inputs.teacher(index)
+        for index in ctx.track(range(len(reference)), f"evaluate {artifact.name}", total=len(reference)):
+            student, teacher = generate(index), reference.teacher(index)
             clips.append({"id": teacher["id"], **clip_fidelity(student, teacher)})
             pairs.append((student, teacher))
     tiers = lipsync_tiers(pairs, suite.lipsync)
     frames = len(pairs[0][0]["frames"])
     cost = {**costs.size_cost(artifact), **peak.result(), **_speed(artifact, model, generate, suite, ctx, frames),
-            "fit": _fit(artifact, suite, inputs)}
+            "fit": _fit(artifact, suite, reference)}
     return {"metrics": _metrics(pool(clips), tiers, cost), "tiers": _labels(tiers), "clips": _clips(clips, tiers),
             "tier_gates": _tier_gates(tiers)}
 
@@ -60,10 +61,10 @@ def _speed(artifact: Artifact, model, generate, suite: Suite, ctx, frames: int) 
     return out
 
 
-def _fit(artifact: Artifact, suite: Suite, inputs: ReferenceInputs) -> dict:
+def _fit(artifact: Artifact, suite: Suite, reference: ReferenceArtifact) -> dict:
     if suite.cost.fit is None:
         return {"status": "not planned: the suite asks for no fit verdict"}
-    return costs.memory_fit(artifact, suite.cost.fit, cfg=inputs.stage.guidance_scale > 1)
+    return costs.memory_fit(artifact, suite.cost.fit, cfg=reference.config.guidance_scale > 1)
 
 
 def _onnx_only(artifact: Artifact, suite: Suite) -> dict:

@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from compress.errors import UserInputError
-from compress.recipe.problems import problems_from
-from compress.recipe.yamlio import load_located, to_plain
+from compress.utils.problems import problems_from
+from compress.utils.yamlio import load_located, to_plain
 
 SUITE_DIRS = (Path("eval/suites"), Path(__file__).resolve().parents[2] / "eval" / "suites")
 TIERS = ("A", "B", "C")

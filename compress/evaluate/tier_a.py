@@ -28,11 +28,10 @@ import torch
 from scipy.ndimage import uniform_filter
 
 from compress.errors import UserInputError
+from compress.face.landmarks import FaceTracks, LandmarkDetector
+from compress.face.mouth import MOUTH_POINTS, inter_ocular, mouth_boxes, mouth_opening
 from compress.quant import relative_error
-
-from .fidelity import psnr_of_mse
-from .landmarks import FaceTracks, LandmarkDetector
-from .mouth import MOUTH_POINTS, inter_ocular, mouth_boxes, mouth_opening
+from compress.utils.psnr import psnr_of_mse
 
 TIER = "A"
 MIN_STUDENT_FACES = 0.5  # fraction of frames; fewer and the student series is not computed

@@ -1,7 +1,12 @@
-"""ONNX export for phone NPUs: target profiles, float export with parity, QDQ quantization, QNN HTP checks."""
+"""ONNX export for phone NPUs: target profiles, float export with parity, QDQ quantization, QNN HTP checks.
 
-from compress.export.pipeline import ExportRequest, UnsupportedOpsError, example_inputs, run_export
-from compress.export.targets import TargetProfile, load_target, target_names
+Names are imported on first use, so `compress.export.targets` stays light.
+"""
 
-__all__ = ["ExportRequest", "TargetProfile", "UnsupportedOpsError", "example_inputs", "load_target", "run_export",
-           "target_names"]
+from compress.utils.lazy import lazy_exports
+
+__getattr__, __all__ = lazy_exports(__name__, {
+    "ExportRequest": "pipeline", "UnsupportedOpsError": "pipeline", "example_inputs": "pipeline",
+    "run_export": "pipeline",
+    "TargetProfile": "targets", "load_target": "targets", "target_names": "targets",
+})

@@ -1,11 +1,11 @@
-"""Calibration inputs for QDQ quantization, drawn from a reference dataset the way the student sees them.
+"""Calibration inputs for QDQ quantization, drawn from a reference artifact in the student's input format.
 
 In order of preference, per batch:
 1. the model's own `calibration_inputs(row)` (a dict of forward inputs), if it offers one;
-2. per input, a tensor derived from the reference row by input name (`DERIVED`), when its shape matches the
+2. per input, values derived from the reference rows by input name (`DERIVED`), when their shape matches the
    export's static shape;
 3. otherwise random values with the example input's mean and standard deviation.
-The report records which source each input came from.
+The sampling itself is `compress.reference.calibration`'s; the report records which source each input came from.
 """
 
 from __future__ import annotations
@@ -14,44 +14,30 @@ from typing import Callable
 
 import torch
 
-from compress.pipelines.dataset import decode_array, load_reference_dataset
-
-
-def _tensor(row: dict, name: str) -> torch.Tensor:
-    return torch.from_numpy(decode_array(row, name).copy()).float()
+from compress.models.students import decoder_inputs, mask_lower_half, mel_windows
+from compress.reference.calibration import shaped_calibration, spread
+from compress.reference.samples import row_tensor
+from compress.utils.arrays import decode_array
 
 
 def _video_latent_frames(row: dict) -> torch.Tensor:
     """The row's denoised latent frames [clips * F, C, h, w]."""
-    return _tensor(row, "latents").transpose(1, 2).flatten(0, 1)
-
-
-def _masked(row: dict) -> torch.Tensor:
-    from compress.models.students import mask_lower_half
-
-    return mask_lower_half(_video_latent_frames(row))
+    return row_tensor(row, "latents").float().transpose(1, 2).flatten(0, 1)
 
 
 def _mel(row: dict, window: int) -> torch.Tensor:
-    from compress.models.students import mel_windows
-
     frames = decode_array(row, "frames").shape[0]
     return mel_windows(decode_array(row, "audio").copy(), row["fps"], frames, window).float()
 
 
 def _decoder(index: int) -> Callable[[dict, int], torch.Tensor]:
-    def derive(row: dict, window: int) -> torch.Tensor:
-        from compress.models.students import decoder_inputs
-
-        return decoder_inputs(row)[index].float()
-
-    return derive
+    return lambda row, window: decoder_inputs(row)[index].float()
 
 
 #: input name -> stack of candidate values [N, ...] from a reference row (N: frames or latent frames)
 DERIVED: dict[str, Callable[[dict, int], torch.Tensor]] = {
-    "ref_latent": lambda row, window: _tensor(row, "ref_latents")[:, 0][None],
-    "masked_latent": lambda row, window: _masked(row),
+    "ref_latent": lambda row, window: row_tensor(row, "ref_latents").float()[:, 0][None],
+    "masked_latent": lambda row, window: mask_lower_half(_video_latent_frames(row)),
     "audio": lambda row, window: _mel(row, window),
     "latents": _decoder(0),
     "previous": _decoder(1),
@@ -60,11 +46,11 @@ DERIVED: dict[str, Callable[[dict, int], torch.Tensor]] = {
 
 def calibration_from_reference(model, example: dict, reference, count: int, seed: int = 0
                                ) -> tuple[list[dict], dict[str, str]]:
-    """`count` batches shaped like `example` from the reference artifact's rows, and each input's source."""
-    rows = list(load_reference_dataset(reference))
+    """`count` batches shaped like `example` from a `ReferenceArtifact`'s rows, and each input's source."""
+    rows = list(reference.rows)
     if hasattr(model, "calibration_inputs"):
-        batches = [model.calibration_inputs(rows[i % len(rows)]) for i in range(count)]
-        return batches, {name: "model.calibration_inputs" for name in example}
+        return [model.calibration_inputs(row) for row in spread(rows, count)], {
+            name: "model.calibration_inputs" for name in example}
     window = getattr(getattr(model, "config", None), "audio_window", 16)
     pools, sources = {}, {}
     for name, value in example.items():
@@ -73,24 +59,7 @@ def calibration_from_reference(model, example: dict, reference, count: int, seed
             pools[name], sources[name] = pool, f"reference dataset ({name} derived from its rows)"
         elif isinstance(value, torch.Tensor):
             sources[name] = "random with the example input's mean and std (no reference-derived value fits)"
-    generator = torch.Generator().manual_seed(seed)
-    batches = []
-    for i in range(count):
-        batch = {}
-        for name, value in example.items():
-            if name in pools:
-                pool = pools[name]
-                batch[name] = pool[(i * max(1, len(pool) // count)) % len(pool)][None].to(value.dtype)
-            else:
-                batch[name] = _like(value, generator)
-        batches.append(batch)
-    return batches, sources
-
-
-def random_calibration(example: dict, count: int, seed: int = 0) -> list[dict]:
-    """`count` batches of random values with each example input's mean and std (no reference data)."""
-    generator = torch.Generator().manual_seed(seed)
-    return [{name: _like(value, generator) for name, value in example.items()} for _ in range(count)]
+    return shaped_calibration(example, pools, count, seed), sources
 
 
 def _derived_pool(name: str, rows: list[dict], window: int, value) -> torch.Tensor | None:
@@ -98,10 +67,3 @@ def _derived_pool(name: str, rows: list[dict], window: int, value) -> torch.Tens
         return None
     pool = torch.cat([DERIVED[name](row, window) for row in rows])
     return pool if tuple(pool.shape[1:]) == tuple(value.shape[1:]) else None
-
-
-def _like(value, generator: torch.Generator):
-    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-        return value
-    noise = torch.randn(value.shape, generator=generator)
-    return (noise * value.float().std() + value.float().mean()).to(value.dtype)

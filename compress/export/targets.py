@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from compress.errors import UserInputError
-from compress.recipe.problems import problems_from
-from compress.recipe.yamlio import load_located, to_plain
+from compress.utils.problems import problems_from
+from compress.utils.yamlio import load_located, to_plain
 
 TARGETS_DIR = Path(__file__).parent / "targets"
 Precision = Literal["w8a16", "w8a8", "none"]

@@ -4,15 +4,14 @@
     plan.fits, plan.margin_bytes, plan.breakdown, plan.suggestions, plan.to_dict()
 
 Every number is labelled `analytic` (config and shapes), `simulated` (the real model code on fake
-tensors) or `measured` (CUDA allocator statistics around a real forward).
+tensors) or `measured` (CUDA allocator statistics around a real forward). Names are imported on first use.
 """
 
-from .catalog import Catalog, Component, Target, load_catalog
-from .planner import GpuPlan, MemoryPlan, Overheads, Suggestion, plan_memory
-from .spec import ModelSpec
-from .workload import Item, Layout, Workload, parse_size
+from compress.utils.lazy import lazy_exports
 
-__all__ = [
-    "Catalog", "Component", "GpuPlan", "Item", "Layout", "MemoryPlan", "ModelSpec", "Overheads", "Suggestion",
-    "Target", "Workload", "load_catalog", "parse_size", "plan_memory",
-]
+__getattr__, __all__ = lazy_exports(__name__, {
+    "Catalog": "catalog", "Component": "catalog", "Target": "catalog", "load_catalog": "catalog",
+    "GpuPlan": "planner", "MemoryPlan": "planner", "plan_memory": "planner", "Suggestion": "suggest",
+    "Overheads": "overheads", "ModelSpec": "spec",
+    "Item": "workload", "Layout": "workload", "Workload": "workload", "parse_size": "workload",
+})

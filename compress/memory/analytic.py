@@ -12,6 +12,7 @@ import torch
 
 from compress.models.s2v.chunks import DEFAULT_CHUNK_SIZE
 from compress.models.s2v.motion import MOTION_FRAMES
+from compress.quant.schemes import get_scheme
 
 from .workload import Item, token_counts
 
@@ -28,12 +29,14 @@ def linear_extra(scheme: str | None, m: int, k: int, n: int, c: int, out: int) -
     """Bytes an (m x k) @ (k x n) Linear of our quant kernels holds while it runs, its output `out` included."""
     if scheme is None:
         return out
-    if scheme.endswith("weight_only"):  # dequantize: fp32 copy and product, then the weight in compute dtype
+    quant = get_scheme(scheme)
+    if quant.kernel == "dequantize":  # fp32 copy and product, then the weight in compute dtype
         return max(8 * n * k, c * n * k + out)
-    quant_x = ((0 if c == 4 else 4) + 5) * m * k  # x.float(), x / scale, and the 1-byte copy
-    if scheme == "fp8_dynamic":  # scaled matmul output, then + bias
-        return max(quant_x, m * k + out, 2 * out)
-    return max(quant_x, m * k + n * k + 8 * m * n, 4 * m * n + out)  # int8: int32 GEMM output, fp32 rescale
+    q = quant.bytes_per_parameter  # the quantized activations (and int8_mm's contiguous weight copy)
+    quant_x = ((0 if c == 4 else 4) + 4 + q) * m * k  # x.float(), x / scale, and the quantized copy
+    if quant.kernel == "fp8_scaled_mm":  # scaled matmul output, then + bias
+        return max(quant_x, q * m * k + out, 2 * out)
+    return max(quant_x, q * (m * k + n * k) + 8 * m * n, 4 * m * n + out)  # int8_mm: int32 output, fp32 rescale
 
 
 def _block_points(spec, i: int, u: int, c: int, n: int, multi_span: bool) -> dict[str, dict[str, int]]:

@@ -12,22 +12,17 @@ from dataclasses import dataclass, field
 from compress.errors import UserInputError
 
 from . import analytic
-from .catalog import MIB, Catalog, Target, load_catalog
+from .catalog import Catalog, Target, load_catalog
+from .measure import measure_dit
+from .overheads import Overheads
+from .simulate import simulate_dit, simulate_vae_decode
 from .spec import ModelSpec, dtype_name
+from .suggest import Suggestion, suggestions
 from .workload import COMPONENTS, SOURCES, Item, Layout, Workload, tokens_per_frame
 
 ACTIVATION_MODELS = ("ours", "upstream")
 MEMORY_MODES = ("lean", "plain")  # WanS2VTransformer3DModel.set_memory_mode
 _PHASES = (("encode text", "text_encoder"), ("encode audio", "audio_encoder"), ("denoise", None), ("decode", "vae"))
-
-
-@dataclass(frozen=True)
-class Overheads:
-    """Per-GPU costs outside the tensors: the CUDA context (driver, kernels, cuBLAS/cuDNN workspaces), and
-    caching-allocator slack (fragmentation, block rounding) as a fraction of the non-weight bytes."""
-
-    cuda_context_bytes: int = 768 * MIB
-    fragmentation: float = 0.10
 
 
 @dataclass
@@ -45,19 +40,6 @@ class GpuPlan:
     def to_dict(self) -> dict:
         return {"role": self.role, "count": self.count, "phase": self.phase, "peak_bytes": self.peak_bytes,
                 "phases": self.phases, "breakdown": [item.to_dict() for item in self.breakdown]}
-
-
-@dataclass
-class Suggestion:
-    change: str
-    cost: int  # rank: lower is cheaper in quality, speed and hardware
-    peak_bytes: int
-    fits: bool
-    margin_bytes: int
-    source: str = "analytic"
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 @dataclass
@@ -103,10 +85,7 @@ def _dit_forward(spec: ModelSpec, workload: Workload, layout: Layout, source: st
     if source == "analytic":
         model = analytic.dit_activations if activation_model == "ours" else analytic.upstream_activations
         return spec.bytes_by_dtype(), model(spec, *args), "analytic"
-    if source == "simulated":
-        from .simulate import simulate_dit as run
-    else:
-        from .measure import measure_dit as run
+    run = simulate_dit if source == "simulated" else measure_dit
     result = run(spec, *args, memory_mode=memory_mode)
     note = f"peak in {result.where}" if result.where else ""
     name = f"DiT forward, {memory_mode} (peak above weights)"
@@ -115,8 +94,6 @@ def _dit_forward(spec: ModelSpec, workload: Workload, layout: Layout, source: st
 
 def _vae_decode(workload: Workload, latent_frames: int, dtype, source: str) -> Item:
     if source == "simulated":
-        from .simulate import simulate_vae_decode
-
         size = simulate_vae_decode(workload.width, workload.height, latent_frames, dtype).activations
     else:
         source, size = "analytic", analytic.vae_decode_bytes(workload.width, workload.height, latent_frames, dtype)
@@ -229,8 +206,9 @@ def plan_memory(model: ModelSpec | str, target: Target | str, workload: Workload
     plan = MemoryPlan(spec.name, spec.parameters, target, workload, layout, source, activation_model, overheads,
                       memory_mode, gpus, notes=notes)
     if suggest and not plan.fits:
-        from .suggest import suggestions
+        def plan_candidate(spec_, workload_, layout_):
+            return plan_memory(spec_, target, workload_, layout_, "analytic", overheads=overheads, catalog=catalog,
+                               activation_model=activation_model, suggest=False)
 
-        plan.suggestions = suggestions(spec, target, workload, layout, overheads=overheads, catalog=catalog,
-                                       activation_model=activation_model)
+        plan.suggestions = suggestions(spec, target, workload, layout, plan_candidate)
     return plan

@@ -24,6 +24,7 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
 from compress.models.s2v.motion import MOTION_FRAMES
+from compress.quant import kernels
 
 from .spec import dtype_name
 
@@ -109,8 +110,6 @@ def materialize(model: nn.Module, dtypes: dict[str, torch.dtype] | None = None, 
 
 def _cuda_kernel_paths():
     """Let the quantized Linears take the kernels they would use on a GPU (fake tensors compute no values)."""
-    from compress.quant import kernels
-
     stack = contextlib.ExitStack()
     stack.enter_context(mock.patch.object(kernels, "fp8_kernels_available", lambda device: True))
     stack.enter_context(mock.patch.object(kernels, "_cpu_has_int8_units", lambda: False))

@@ -9,16 +9,21 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
-from compress.artifacts import Artifact
-from compress.artifacts.weights import read_header
 from compress.errors import UserInputError
-
-if TYPE_CHECKING:
-    from compress.quant import QuantizedStructure
+from compress.quant.api import selected_linears
+from compress.quant.config import QuantConfig, default_ignore
+from compress.quant.schemes import get_scheme
+from compress.sources import resolve
+from compress.utils.weights import read_header
+from compress.quant.serialization import (
+    QUANT_CONFIG_NAME,
+    QuantizedStructure,
+    apply_quantized_structure,
+    checkpoint_files,
+)
 
 _HEADER_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
                   "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2, "I64": torch.int64,
@@ -44,15 +49,10 @@ class ModelSpec:
     @classmethod
     def load(cls, model: str | Path, dtype: torch.dtype = torch.bfloat16) -> ModelSpec:
         """A preset name (all tensors at `dtype`, as the release stores them), an artifact or a model directory."""
-        path = Path(model)
-        if Artifact.is_artifact(path):
-            model_dir = Artifact.open(path).model_dir
-            if model_dir is None:
-                raise UserInputError(f"artifact {path} holds no model weights")
-            return cls.from_dir(model_dir, name=str(model))
-        if path.is_dir():
-            return cls.from_dir(path)
-        return cls.from_preset(str(model), dtype)
+        resolved = resolve(model)
+        if resolved.kind == "preset":
+            return cls.from_preset(resolved.spec, dtype)
+        return cls.from_dir(resolved.model_dir(), name=str(model) if resolved.kind == "artifact" else None)
 
     @classmethod
     def from_preset(cls, name: str, dtype: torch.dtype = torch.bfloat16) -> ModelSpec:
@@ -78,8 +78,6 @@ class ModelSpec:
     @classmethod
     def from_dir(cls, directory: Path, name: str | None = None) -> ModelSpec:
         from compress.models.auto import checkpoint_layout
-        from compress.quant import QUANT_CONFIG_NAME, QuantizedStructure
-        from compress.quant.serialization import checkpoint_files
 
         directory = Path(directory)
         model_class, config, rename = checkpoint_layout(directory)
@@ -102,8 +100,6 @@ class ModelSpec:
             with torch.device("meta"):
                 model = self.model_class.from_config(self.config)
             if self.quant is not None:
-                from compress.quant import apply_quantized_structure
-
                 apply_quantized_structure(model, self.quant)
             if fresh:
                 return model
@@ -111,23 +107,14 @@ class ModelSpec:
         return self._meta
 
     def quantized(self, scheme: str) -> ModelSpec:
-        """The spec a `quantize` stage with default settings would produce: every Linear quantized except
-        the model's high-precision list and the first and last blocks; weights 1 byte + fp32 row scales."""
-        from typing import get_args
-
-        from compress.quant import QuantConfig, QuantizedStructure, Scheme
-        from compress.quant.api import selected_linears
-
-        if scheme not in get_args(Scheme):
-            raise UserInputError(f"unknown quantization scheme '{scheme}'; known: {', '.join(get_args(Scheme))}")
+        """The spec a `quantize` stage with default settings would produce: every Linear quantized except the
+        default high-precision layers (compress.quant.default_ignore); weights in the scheme's storage dtype
+        plus fp32 row scales."""
+        storage = get_scheme(scheme).storage_dtype()
         if self.quant is not None:
             raise UserInputError(f"{self.name} is already quantized ({self.quant.config.scheme})")
         model = self.meta_model()
-        blocks = len(getattr(model, "blocks", []))
-        ignore = list(getattr(model, "_keep_in_high_precision", []))
-        ignore += ["blocks.0.*", f"blocks.{blocks - 1}.*"] if blocks else []
-        config = QuantConfig(scheme=scheme, ignore=ignore)
-        storage = torch.float8_e4m3fn if scheme.startswith("fp8") else torch.int8
+        config = QuantConfig(scheme=scheme, ignore=default_ignore(model))
         tensors, names = dict(self.tensors), []
         for name, linear, reason in selected_linears(model, config):
             if reason is None:

@@ -7,13 +7,26 @@ Cost ranks: 1-2 move parts off the GPU (same output, a slower start), 3-4 quanti
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from .planner import Suggestion, plan_memory
 from .workload import Layout
 
 MAX_GPUS = 8
 _SCALES = [s / 100 for s in range(95, 24, -5)]  # linear size factors tried for a smaller size
+
+
+@dataclass
+class Suggestion:
+    change: str
+    cost: int  # rank: lower is cheaper in quality, speed and hardware
+    peak_bytes: int
+    fits: bool
+    margin_bytes: int
+    source: str = "analytic"
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 def _smaller(workload, scale):
@@ -21,13 +34,14 @@ def _smaller(workload, scale):
     return replace(workload, width=width, height=height)
 
 
-def suggestions(spec, target, workload, layout, **options) -> list[Suggestion]:
+def suggestions(spec, target, workload, layout, plan_candidate: Callable) -> list[Suggestion]:
     """Candidate changes in order of cost (quality first, then speed, then hardware), fitting or not; searches
-    (frames, size, GPUs) report the first value that fits, else the last one tried."""
+    (frames, size, GPUs) report the first value that fits, else the last one tried.
+    `plan_candidate(spec, workload, layout)` plans one candidate on `target` (a MemoryPlan)."""
     found: list[Suggestion] = []
 
     def plan(spec_=spec, workload_=workload, layout_=layout):
-        return plan_memory(spec_, target, workload_, layout_, "analytic", suggest=False, **options)
+        return plan_candidate(spec_, workload_, layout_)
 
     def add(cost, change, result):
         found.append(Suggestion(change, cost, result.peak_bytes, result.fits, result.margin_bytes))

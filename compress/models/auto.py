@@ -1,21 +1,30 @@
 """Model classes and presets by name, so artifacts and recipes can name models without importing them.
 
 A preset is a model class plus a config (and optionally shipped weights): `tiny` and
-`wan2.2-s2v-14b` for the S2V teacher, and the students' size presets. More can be registered from
-Python with `register_preset`.
+`wan2.2-s2v-14b` for the S2V teacher, and the students' size presets (`compress.models.builtin`). More can be
+registered from Python with `register_preset`.
+
+This module is light: the built-in presets' names and parameter counts come from `presets/catalog.json`
+(written by scripts/write_preset_catalog.py, checked against the models by tests/models/test_preset_catalog.py),
+so the command line names and inspects them without importing torch; building a model imports it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-
-from compress.artifacts.hashing import sha256_file
 from compress.errors import UserInputError
+from compress.utils.hashing import sha256_file
+
+if TYPE_CHECKING:
+    from torch import nn
+
+CATALOG = Path(__file__).resolve().parent / "presets" / "catalog.json"
+BF16_BYTES = 2  # presets are counted at bfloat16, as the release stores its weights
 
 _CLASSES: dict[str, type] = {}
 _PRESETS: dict[str, "Preset"] = {}
@@ -42,12 +51,25 @@ def register_preset(preset: Preset) -> Preset:
 
 
 def _builtins() -> None:
-    import compress.models  # noqa: F401  (registers the built-in classes and presets)
+    import compress.models.builtin  # noqa: F401  (registers the built-in classes and presets)
+
+
+@functools.cache
+def builtin_catalog() -> dict[str, dict]:
+    """{preset: {class, description, parameters, breakdown?}} of the built-in presets."""
+    return json.loads(CATALOG.read_text())
 
 
 def preset_names() -> list[str]:
-    _builtins()
-    return sorted(_PRESETS)
+    """The built-in presets and those registered from Python (without importing any model)."""
+    return sorted({*builtin_catalog(), *_PRESETS})
+
+
+def preset_class_name(name: str) -> str | None:
+    """The model class name of a preset, without importing it (None for an unknown name)."""
+    if name in _PRESETS:
+        return _PRESETS[name].model_class.__name__
+    return builtin_catalog().get(name, {}).get("class")
 
 
 def get_preset(name: str) -> Preset:
@@ -74,6 +96,8 @@ def preset_fingerprint(name: str) -> str | None:
 
 def build_preset(name: str, seed: int = 0, device=None, torch_dtype=None):
     """The preset's model: its shipped weights, or a random init that depends only on the seed."""
+    import torch
+
     preset = get_preset(name)
     if preset.weights_dir is not None:
         return preset.model_class.from_pretrained(preset.weights_dir, torch_dtype=torch_dtype).to(device)
@@ -83,18 +107,36 @@ def build_preset(name: str, seed: int = 0, device=None, torch_dtype=None):
     return model if device is None and torch_dtype is None else model.to(device=device, dtype=torch_dtype)
 
 
-def inspect_preset(name: str, dtype: torch.dtype = torch.bfloat16) -> dict:
-    """Parameter count and bytes at `dtype`, counted on the meta device (nothing allocated)."""
-    preset = get_preset(name)
+def meta_model(model_class: type, config: dict) -> "nn.Module":
+    """The model built on the meta device: its structure, nothing allocated."""
+    import torch
+
     with torch.device("meta"):
-        model = preset.model_class.from_config(preset.config)
-    params = sum(p.numel() for p in model.parameters())
-    info = {"class": preset.model_class.__name__, "description": preset.description,
-            "model": {"parameters": params, "bytes_by_dtype": {str(dtype).removeprefix("torch."): params * dtype.itemsize},
-                      "bytes": params * dtype.itemsize}}
+        return model_class.from_config(config)
+
+
+def count_preset(name: str) -> dict:
+    """{class, description, parameters, breakdown?} of a preset, counted on the meta device."""
+    preset = get_preset(name)
+    model = meta_model(preset.model_class, preset.config)
+    counts = {"class": preset.model_class.__name__, "description": preset.description,
+              "parameters": sum(p.numel() for p in model.parameters())}
     if hasattr(model, "parameter_breakdown"):
-        info["breakdown"] = model.parameter_breakdown()
-    return info
+        counts["breakdown"] = model.parameter_breakdown()
+    return counts
+
+
+def inspect_preset(name: str) -> dict:
+    """Parameter count and bytes at bfloat16: a preset registered in this process is counted on the meta device, a
+    built-in one not imported yet is read from the catalog (the same numbers: tests/models/test_preset_catalog.py)."""
+    if name not in _PRESETS and name not in builtin_catalog():
+        get_preset(name)  # raises, naming the known presets
+    counts = count_preset(name) if name in _PRESETS else builtin_catalog()[name]
+    params = counts["parameters"]
+    info = {"class": counts["class"], "description": counts["description"],
+            "model": {"parameters": params, "bytes_by_dtype": {"bfloat16": params * BF16_BYTES},
+                      "bytes": params * BF16_BYTES}}
+    return {**info, **({"breakdown": counts["breakdown"]} if "breakdown" in counts else {})}
 
 
 def checkpoint_layout(path: Path) -> tuple[type, dict, Callable[[str], str | None] | None]:
@@ -121,8 +163,6 @@ def load_model(path: Path, device=None, torch_dtype=None):
 
     cls, config, _ = checkpoint_layout(path)
     if (Path(path) / QUANT_CONFIG_NAME).is_file():
-        with torch.device("meta"):
-            model = cls.from_config(config)
-        return load_quantized(model, path, device=device or "cpu")
+        return load_quantized(meta_model(cls, config), path, device=device or "cpu")
     model = cls.from_pretrained(path, torch_dtype=torch_dtype)
     return model.to(device) if device is not None else model

@@ -15,9 +15,9 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from compress.artifacts.weights import weight_files as checkpoint_weight_files
 from compress.errors import CheckpointError
 from compress.utils.shards import ShardedWriter
+from compress.utils.weights import weight_files as checkpoint_weight_files
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 INDEX_NAME = WEIGHTS_NAME + ".index.json"

@@ -1,14 +1,12 @@
-"""Generation with the S2V teacher: components, the pipeline, video output and reference-dataset I/O.
+"""Generation with the S2V teacher: components, the pipeline and video output.
 
-Names are imported on first use, so `compress.pipelines.inputs` and the stage registry stay light.
+Names are imported on first use, so importing the package stays light.
 """
 
 import importlib
 
 _EXPORTS = {
     "ByteTokenizer": "components", "S2VComponents": "components", "flow_scheduler": "components",
-    "decode_array": "dataset", "encode_array": "dataset", "load_reference_dataset": "dataset",
-    "InputClip": "inputs", "read_input_set": "inputs",
     "FPS": "s2v", "MOTION_FRAMES": "s2v", "S2VOutput": "s2v", "S2VPipeline": "s2v",
     "WrittenVideo": "video", "write_video": "video",
 }

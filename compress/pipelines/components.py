@@ -196,10 +196,12 @@ class S2VComponents:
         return dirs
 
     def to(self, device: str | torch.device, offload_text_encoder: bool = False) -> S2VComponents:
-        """Move the models to `device`; with offload_text_encoder the text encoder stays where it is (CPU)."""
+        """Move the models to `device`; with offload_text_encoder the text encoder stays where it is (CPU), and a
+        part on the meta device (a DiT built for its config alone, without weights) stays there."""
         for f in fields(self):
             part = getattr(self, f.name)
-            if isinstance(part, torch.nn.Module) and not (offload_text_encoder and f.name == "text_encoder"):
+            if (isinstance(part, torch.nn.Module) and not (offload_text_encoder and f.name == "text_encoder")
+                    and not any(p.is_meta for p in part.parameters())):
                 part.to(device)
         return self
 

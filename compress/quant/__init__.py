@@ -4,27 +4,52 @@
     save_quantized(model, out_dir, config)        # plain safetensors + quantization_config.json
     load_quantized(fresh_model, out_dir)          # fresh_model may be built on the meta device
     quantize_checkpoint(src_dir, dst_dir, config) # streaming, for checkpoints larger than RAM
+
+The schemes are one table (`compress.quant.schemes.SCHEMES`: storage dtype, weight-only or dynamic, kernel,
+bytes per parameter) read by the kernels, QuantizedLinear, the quantize stage and the memory planner.
+
+Why a hand-written QuantizedLinear rather than torchao's tensor subclasses (torchao 0.18: `quantize_(model,
+Int8WeightOnlyConfig())` turns each weight into an Int8Tensor / Float8Tensor):
+- the checkpoint is plain safetensors, `weight` (int8 / float8_e4m3fn) and `weight_scale` (fp32) under the
+  module's own names: any safetensors reader opens it, and the memory planner sizes it from the headers alone.
+  torchao saves its subclasses with torch.save (pickle); its safetensors path (torchao.prototype.safetensors)
+  rebuilds them from JSON metadata and needs torchao to read.
+- a model built on the meta device is restored from quantization_config.json (which modules, which scheme)
+  and `load_state_dict(assign=True)`, with no tensor classes to unpickle;
+- `quantize_checkpoint` goes from disk to disk tensor by tensor, so a checkpoint larger than RAM (the 16.3B S2V
+  DiT on a 24 GB machine) is never loaded whole; torchao's `quantize_` transforms a model held in memory.
+torchao still provides one kernel: its oneDNN int8 matmul on CPUs with int8 units (kernels.py).
+
+The names below are imported on first use (PEP 562), so that `from compress.quant import Scheme` (recipe
+parsing) does not import torch.
 """
 
-from compress.quant.api import LayerDecision, QuantReport, linear_module_names, quantize_, tensor_bytes
-from compress.quant.config import FORMAT_VERSION, WAN_S2V_HIGH_PRECISION, Granularity, QuantConfig, Scheme
-from compress.quant.kernels import Fp8KernelUnavailableError, fp8_kernels_available
-from compress.quant.linear import QuantizedLinear
-from compress.quant.sensitivity import layer_sensitivity, most_sensitive, relative_error
-from compress.quant.serialization import (
-    QUANT_CONFIG_NAME,
-    QuantizedStructure,
-    apply_quantized_structure,
-    load_checkpoint,
-    load_quantized,
-    save_quantized,
-)
-from compress.quant.streaming import quantize_checkpoint
+from importlib import import_module
 
-__all__ = [
-    "FORMAT_VERSION", "QUANT_CONFIG_NAME", "WAN_S2V_HIGH_PRECISION", "Fp8KernelUnavailableError", "Granularity",
-    "LayerDecision", "QuantConfig", "QuantReport", "QuantizedLinear", "QuantizedStructure", "Scheme",
-    "apply_quantized_structure", "fp8_kernels_available", "layer_sensitivity", "linear_module_names",
-    "load_checkpoint", "load_quantized", "most_sensitive", "quantize_", "quantize_checkpoint", "relative_error",
-    "save_quantized", "tensor_bytes",
-]
+_EXPORTS = {
+    "compress.quant.api": ("LayerDecision", "QuantReport", "linear_module_names", "quantize_", "tensor_bytes"),
+    "compress.quant.config": ("FORMAT_VERSION", "WAN_S2V_HIGH_PRECISION", "Granularity", "QuantConfig",
+                              "default_ignore"),
+    "compress.quant.kernels": ("Fp8KernelUnavailableError", "fp8_kernels_available"),
+    "compress.quant.linear": ("QuantizedLinear",),
+    "compress.quant.schemes": ("SCHEMES", "QuantScheme", "Scheme", "get_scheme"),
+    "compress.quant.sensitivity": ("layer_sensitivity", "most_sensitive", "relative_error"),
+    "compress.quant.serialization": ("QUANT_CONFIG_NAME", "QuantizedStructure", "apply_quantized_structure",
+                                     "load_checkpoint", "load_quantized", "save_quantized"),
+    "compress.quant.streaming": ("quantize_checkpoint",),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_MODULE_OF[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})

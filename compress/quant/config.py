@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from compress.quant.schemes import SCHEMES, QuantScheme, Scheme
+
 FORMAT_VERSION = 1
 
-Scheme = Literal["fp8_weight_only", "fp8_dynamic", "int8_weight_only", "int8_dynamic"]
 Granularity = Literal["per_channel", "per_tensor"]
 
-WEIGHT_ONLY_SCHEMES = ("fp8_weight_only", "int8_weight_only")
-
-# LiveAvatar's FP8 recipe for Wan2.2-S2V keeps these in high precision (native module names).
+# LiveAvatar's FP8 recipe for Wan2.2-S2V keeps these in high precision (native module names; our model's
+# own list, in our names, is WanS2VTransformer3DModel._keep_in_high_precision).
 WAN_S2V_HIGH_PRECISION = (
     "text_embedding.*",
     "time_embedding.*",
@@ -24,18 +25,23 @@ WAN_S2V_HIGH_PRECISION = (
     "casual_audio_encoder.encoder.final_linear",
 )
 
-# torch._scaled_mm needs both matrix dimensions of the weight to be multiples of 16.
-FP8_MATMUL_MULTIPLE = 16
+
+def default_ignore(model, ignore: Sequence[str] | None = None, keep_first_last_blocks: bool = True) -> list[str]:
+    """The Linear layers of `model` kept in high precision by default (the quantize stage's and the memory
+    planner's): `ignore`, or else the model's own `_keep_in_high_precision` globs, and, with
+    `keep_first_last_blocks`, its first and last transformer blocks (`blocks.N`)."""
+    patterns = list(ignore if ignore is not None else getattr(model, "_keep_in_high_precision", []))
+    num_blocks = len(getattr(model, "blocks", []))
+    if keep_first_last_blocks and num_blocks:
+        patterns += ["blocks.0.*", f"blocks.{num_blocks - 1}.*"]
+    return patterns
 
 
 class QuantConfig(BaseModel):
     """What to quantize and how.
 
-    scheme:
-      fp8_weight_only   e4m3 weights, dequantized to the activation dtype for the matmul
-      fp8_dynamic       e4m3 weights and activations, torch._scaled_mm (CUDA compute capability >= 8.9)
-      int8_weight_only  symmetric int8 weights, dequantized for the matmul
-      int8_dynamic      int8 weights, per-token int8 activations, integer matmul (W8A8)
+    scheme: a name in compress.quant.schemes.SCHEMES (fp8_weight_only, fp8_dynamic, int8_weight_only,
+      int8_dynamic), where each scheme's storage, kernel and constraints are described.
     granularity: weight scales per output channel or one per tensor. For fp8_dynamic the activation
       scales follow it (per token for per_channel, one per tensor for per_tensor); int8_dynamic
       activations are always per token.
@@ -54,8 +60,12 @@ class QuantConfig(BaseModel):
     allow_emulation: bool = False
 
     @property
+    def quant_scheme(self) -> QuantScheme:
+        return SCHEMES[self.scheme]
+
+    @property
     def weight_only(self) -> bool:
-        return self.scheme in WEIGHT_ONLY_SCHEMES
+        return self.quant_scheme.weight_only
 
     def skip_reason(self, name: str, out_features: int, in_features: int) -> str | None:
         """Why the Linear `name` of this shape stays in high precision, or None if it gets quantized."""
@@ -64,10 +74,7 @@ class QuantConfig(BaseModel):
         for pattern in self.ignore:
             if fnmatch.fnmatchcase(name, pattern):
                 return f"matched ignore pattern {pattern!r}"
-        if self.scheme == "fp8_dynamic" and (out_features % FP8_MATMUL_MULTIPLE or in_features % FP8_MATMUL_MULTIPLE):
-            return (f"shape ({out_features}, {in_features}) not divisible by {FP8_MATMUL_MULTIPLE} "
-                    "(fp8 scaled matmul)")
-        return None
+        return self.quant_scheme.shape_problem(out_features, in_features)
 
     def with_ignore(self, *patterns: str) -> QuantConfig:
         """A copy that also ignores `patterns` (e.g. the most sensitive layers, for mixed precision)."""

@@ -20,10 +20,6 @@ class Fp8KernelUnavailableError(CompressError, RuntimeError):
     """fp8_dynamic was run where no FP8 scaled-matmul kernel exists."""
 
 
-def storage_dtype(scheme: str) -> torch.dtype:
-    return FP8_DTYPE if scheme.startswith("fp8") else torch.int8
-
-
 def _to_storage(values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     if dtype == torch.int8:
         return values.round_().clamp_(-INT8_MAX, INT8_MAX).to(torch.int8)
@@ -35,13 +31,12 @@ def _scale_from_amax(amax: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.where(amax > 0, amax / qmax, torch.ones_like(amax))
 
 
-def quantize_weight(weight: torch.Tensor, scheme: str, per_channel: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric quantization of a 2-D weight to the scheme's storage dtype.
+def quantize_weight(weight: torch.Tensor, dtype: torch.dtype, per_channel: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric quantization of a 2-D weight to `dtype` (a scheme's storage dtype: int8 or float8_e4m3fn).
 
     Returns (qweight, scale) with scale fp32 of shape (out_features, 1) or (1, 1). Works in row chunks
     so the fp32 transients stay small however large the weight is.
     """
-    dtype = storage_dtype(scheme)
     rows = max(1, _CHUNK_ELEMENTS // max(1, weight.shape[1]))
     chunks = weight.detach().split(rows)
     amax = torch.cat([c.float().abs().amax(dim=1, keepdim=True) for c in chunks])
@@ -138,3 +133,14 @@ def fp8_dynamic_matmul(x: torch.Tensor, qweight: torch.Tensor, weight_scale: tor
     if not allow_emulation:
         raise _fp8_unavailable(x.device)
     return (xq.float() * x_scale) @ dequantize_weight(qweight, weight_scale, torch.float32).t()
+
+
+def dynamic_matmul(kernel: str, x: torch.Tensor, qweight: torch.Tensor, weight_scale: torch.Tensor, per_row: bool,
+                   allow_emulation: bool) -> torch.Tensor:
+    """The matmul of a dynamic scheme's `kernel` (compress.quant.schemes): int8 activations are always scaled per
+    token and emulated exactly where no int8 GEMM runs; FP8 ones follow `per_row` and `allow_emulation`."""
+    if kernel == "int8_mm":
+        return int8_dynamic_matmul(x, qweight, weight_scale)
+    if kernel == "fp8_scaled_mm":
+        return fp8_dynamic_matmul(x, qweight, weight_scale, per_row, allow_emulation)
+    raise ValueError(f"no dynamic matmul for kernel {kernel!r}")

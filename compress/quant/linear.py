@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from compress.quant import kernels
-from compress.quant.config import WEIGHT_ONLY_SCHEMES, QuantConfig
+from compress.quant.config import QuantConfig
+from compress.quant.schemes import get_scheme
 
 # Integer dtypes of the same width, used to move stored tensors without letting .to(dtype) cast them.
 _SAME_WIDTH_INT = {1: torch.uint8, 4: torch.int32}
@@ -27,9 +28,10 @@ class QuantizedLinear(nn.Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.scheme, self.granularity, self.allow_emulation = scheme, granularity, allow_emulation
+        self.quant_scheme = get_scheme(scheme)
         scale_rows = out_features if granularity == "per_channel" else 1
-        self.register_buffer("weight", torch.empty(out_features, in_features, dtype=kernels.storage_dtype(scheme),
-                                                   device=device))
+        self.register_buffer("weight", torch.empty(out_features, in_features,
+                                                   dtype=self.quant_scheme.storage_dtype(), device=device))
         self.register_buffer("weight_scale", torch.empty(scale_rows, 1, dtype=torch.float32, device=device))
         if bias:
             self.bias = nn.Parameter(torch.empty(out_features, dtype=bias_dtype, device=device), requires_grad=False)
@@ -49,7 +51,7 @@ class QuantizedLinear(nn.Module):
     def from_linear(cls, linear: nn.Linear, config: QuantConfig) -> QuantizedLinear:
         qlinear = cls.empty_like(linear, config)
         qlinear.weight, qlinear.weight_scale = kernels.quantize_weight(
-            linear.weight, config.scheme, per_channel=config.granularity == "per_channel")
+            linear.weight, qlinear.quant_scheme.storage_dtype(), per_channel=config.granularity == "per_channel")
         if linear.bias is not None:
             qlinear.bias = nn.Parameter(linear.bias.detach(), requires_grad=False)
         return qlinear
@@ -58,16 +60,12 @@ class QuantizedLinear(nn.Module):
         return kernels.dequantize_weight(self.weight, self.weight_scale, dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.scheme in WEIGHT_ONLY_SCHEMES:
+        if self.quant_scheme.weight_only:
             bias = None if self.bias is None else self.bias.to(x.dtype)
             return F.linear(x, self.dequantized_weight(x.dtype), bias)
         flat = x.reshape(-1, self.in_features)
-        if self.scheme == "int8_dynamic":
-            y = kernels.int8_dynamic_matmul(flat, self.weight, self.weight_scale)
-        else:
-            y = kernels.fp8_dynamic_matmul(flat, self.weight, self.weight_scale,
-                                           per_row=self.granularity == "per_channel",
-                                           allow_emulation=self.allow_emulation)
+        y = kernels.dynamic_matmul(self.quant_scheme.kernel, flat, self.weight, self.weight_scale,
+                                   per_row=self.granularity == "per_channel", allow_emulation=self.allow_emulation)
         if self.bias is not None:
             y = y + self.bias.to(y.dtype)
         return y.to(x.dtype).reshape(*x.shape[:-1], self.out_features)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -13,9 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from compress.artifacts.weights import weight_files
 from compress.quant.config import QuantConfig
 from compress.quant.linear import QuantizedLinear
+from compress.utils.weights import weight_files
 
 QUANT_CONFIG_NAME = "quantization_config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -80,7 +79,7 @@ def save_quantized(model: nn.Module, directory: str | PathLike, config: QuantCon
 
 
 def checkpoint_files(directory: str | PathLike) -> list[Path]:
-    """The safetensors files of a checkpoint directory (see compress.artifacts.weights.weight_files)."""
+    """The safetensors files of a checkpoint directory (see compress.utils.weights.weight_files)."""
     files = weight_files(Path(directory))
     if not files:
         raise FileNotFoundError(f"{directory}: no *.safetensors files")

@@ -49,7 +49,8 @@ def _convert(key: str, tensor: torch.Tensor, config: QuantConfig, dtype: torch.d
                  and (linear_names is None or name in linear_names))
     reason = config.skip_reason(name, *tensor.shape) if is_linear else "not a linear weight"
     if reason is None:
-        qweight, scale = kernels.quantize_weight(tensor, config.scheme, config.granularity == "per_channel")
+        qweight, scale = kernels.quantize_weight(tensor, config.quant_scheme.storage_dtype(),
+                                                 config.granularity == "per_channel")
         outputs = {key: qweight, f"{name}.weight_scale": scale}
     else:
         outputs = {key: tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor}

@@ -10,9 +10,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from compress.errors import RecipeError, UserInputError
-from compress.recipe.problems import problems_from
+from compress.recipe.graph import check_stage_graph
 from compress.stages.base import Stage, registered_kinds, stage_class
 from compress.utils.paths import allowed_roots, is_inside, looks_like_path
+from compress.utils.problems import problems_from
 
 
 def parse_stage(data: Any, index: int) -> Stage:
@@ -61,18 +62,7 @@ class Recipe(BaseModel):
 
     @model_validator(mode="after")
     def _check_stage_graph(self) -> "Recipe":
-        problems, seen = [], {"source"}
-        for i, stage in enumerate(self.stages):
-            label = f"stages[{i}] ({stage.display_name})"
-            if stage.display_name in seen:
-                problems.append(f"{label}.name: expected a unique stage name; found a second '{stage.display_name}'")
-            for field, name in stage.referenced_stages().items():
-                if name not in seen:
-                    problems.append(f"{label}.{field}: expected 'source' or the name of an earlier stage "
-                                    f"({', '.join(sorted(seen))}); found '{name}'")
-            seen.add(stage.display_name)
-        if problems:
-            raise RecipeError(problems)
+        check_stage_graph(self.stages)
         return self
 
     @classmethod
@@ -115,7 +105,8 @@ class Recipe(BaseModel):
             raise RecipeError(problems)
 
     def run(self, root: str | Path = ".", force: bool = False, from_stage: str | None = None, quiet: bool = False):
-        from compress.runner import Runner
+        """Run this recipe: `compress.run(recipe, ...)` (see `compress.runner.run`)."""
+        from compress.runner import run  # torch
 
-        return Runner(self, root=Path(root), force=force, from_stage=from_stage, quiet=quiet).run()
+        return run(self, root, force=force, from_stage=from_stage, quiet=quiet)
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-if TYPE_CHECKING:
-    from compress.artifacts import Artifact, ArtifactWriter
-    from compress.runner import StageContext
+from compress.artifacts import Artifact, ArtifactWriter
+from compress.stages.context import StageContext
+from compress.stages.refs import ModelRef, Refers, find_refers
 
 _REGISTRY: dict[str, type["Stage"]] = {}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -37,7 +37,7 @@ class Stage(BaseModel):
     distributed: ClassVar[bool] = False
 
     name: str | None = Field(default=None, description="unique name in the recipe; defaults to the kind")
-    input: str | None = Field(
+    input: ModelRef | None = Field(
         default=None, description="name of an earlier stage (or 'source') to start from; default: the latest model"
     )
 
@@ -64,15 +64,29 @@ class Stage(BaseModel):
         """The stage's configuration as plain JSON-able data (kind included)."""
         return {"kind": self.kind, **self.model_dump(mode="json", exclude={"name"})}
 
-    def referenced_stages(self) -> dict[str, str]:
-        """{field: stage name} of the earlier stages this one reads; the recipe checks they exist."""
-        return {"input": self.input} if self.input else {}
+    @classmethod
+    def reference_fields(cls) -> dict[str, Refers]:
+        """{field: what it accepts} of the fields annotated with a `StageRef` (`input` among them)."""
+        found = {name: find_refers(f.annotation, f.metadata) for name, f in cls.model_fields.items()}
+        return {name: refers for name, refers in found.items() if refers is not None}
 
-    def data_fingerprint(self, ctx: "StageContext") -> dict | None:
+    def referenced_stages(self) -> dict[str, str]:
+        """{field: stage name} of the earlier stages this one reads (a list field gives `field[i]` entries): the
+        recipe checks their kinds, the runner puts their artifact hashes in the resume key."""
+        refs = {}
+        for field in self.reference_fields():
+            value = getattr(self, field)
+            if isinstance(value, list):
+                refs.update({f"{field}[{i}]": name for i, name in enumerate(value)})
+            elif value is not None:
+                refs[field] = value
+        return refs
+
+    def data_fingerprint(self, ctx: StageContext) -> dict | None:
         """Identity of external data the stage reads (files named in its config), part of its resume key."""
         return None
 
-    def run(self, source: "Artifact", out: "ArtifactWriter", ctx: "StageContext") -> dict:
+    def run(self, source: Artifact, out: ArtifactWriter, ctx: StageContext) -> dict:
         """Do the work on `source`, write files into `out`, return metrics."""
         raise NotImplementedError
 

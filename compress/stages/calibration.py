@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from compress.stages.refs import StageRef
+
 
 class Calibrated(BaseModel):
     """Mixin for stages: `calibration_batches` inputs, drawn from the `reference` stage's dataset if named."""
 
     calibration_batches: int = Field(default=4, ge=1, le=64)
-    reference: str | None = Field(
+    reference: StageRef["reference"] | None = Field(
         default=None, description="a reference stage whose dataset gives the calibration inputs (default: random)")
 
-    def referenced_stages(self) -> dict[str, str]:
-        return {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
-
     def calibration_inputs(self, model, ctx) -> list[dict]:
-        from compress.pipelines.samples import calibration_inputs, random_calibration_inputs
+        from compress.reference import ReferenceArtifact
+        from compress.reference.calibration import dit_calibration_inputs, random_dit_inputs
 
         if self.reference is None:
-            return random_calibration_inputs(model, self.calibration_batches, ctx.seed, ctx.device)
-        return calibration_inputs(ctx.artifact(self.reference), self.calibration_batches, ctx.seed, ctx.device)
+            return random_dit_inputs(model, self.calibration_batches, ctx.seed, ctx.device)
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
+        return dit_calibration_inputs(reference, self.calibration_batches, ctx.seed, ctx.device)

@@ -48,11 +48,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from compress.artifacts.hashing import sha256_json
-from compress.distill.losses import LossConfig
-from compress.distill.trainer import TrainConfig
+from compress.distill.config import LoraRecoveryConfig, LossConfig, TrainConfig
 from compress.errors import UserInputError
+from compress.models.auto import preset_class_name
 from compress.stages.base import Stage
+from compress.stages.refs import ModelRef, StageRef
+from compress.utils.hashing import sha256_json
 
 CHECKPOINTS_DIR = ".checkpoints"
 
@@ -68,14 +69,15 @@ class DistillStage(Stage):
                                                           "lipsync-450m, tiny-vae-decoder")
     student_config: dict = Field(default_factory=dict, description="overrides of the preset's config "
                                                                    "(e.g. masked_input: reference)")
-    reference: str | None = Field(default=None, description="the reference stage whose outputs are the targets")
-    teacher: str = Field(default="source", description="lora: the stage (or 'source') whose model is the teacher")
+    reference: StageRef["reference"] | None = Field(default=None, description="the reference stage whose outputs are "
+                                                                            "the targets")
+    teacher: ModelRef = Field(default="source", description="lora: the stage (or 'source') whose model is the teacher")
     holdout: int = Field(default=1, ge=0, description="student: the last N reference inputs are held out")
     losses: LossConfig | None = Field(default=None, description="loss weights; default latent_mse 1 "
                                                                 "(lip-sync), pixel_l1 1 (decoder)")
-    sync_expert: str | None = Field(default=None, description="the sync_expert stage whose frozen expert scores the "
-                                                              "`sync` loss (lip-sync students; not the evaluate "
-                                                              "stage's expert)")
+    sync_expert: StageRef["sync_expert"] | None = Field(
+        default=None, description="the sync_expert stage whose frozen expert scores the `sync` loss (lip-sync "
+                                  "students; not the evaluate stage's expert)")
     train: TrainConfig = Field(default_factory=TrainConfig)
     lora: dict = Field(default_factory=dict, description="lora: compress.distill.lora.LoraRecoveryConfig fields")
 
@@ -84,8 +86,6 @@ class DistillStage(Stage):
     def _lora_settings(cls, value: dict) -> dict:
         if not value:
             return value
-        from compress.distill.lora import LoraRecoveryConfig
-
         return LoraRecoveryConfig.model_validate(value).model_dump(mode="json")
 
     @model_validator(mode="after")
@@ -105,16 +105,14 @@ class DistillStage(Stage):
             return
         if not weight:
             raise ValueError("sync_expert is set but losses.sync is 0: give the sync loss a weight, or drop it")
-        from compress.models.students import DECODER_PRESETS
-
-        if self.method == "lora" or self.student in DECODER_PRESETS:
+        if self.method == "lora" or preset_class_name(self.student) == "TinyVAEDecoder":
             raise ValueError(f"sync_expert: the sync loss trains lip-sync students (lipsync-*), not "
                              f"{self.student or 'LoRA adapters'}")
 
     def referenced_stages(self) -> dict[str, str]:
-        refs = {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
-        refs = {**refs, **({"sync_expert": self.sync_expert} if self.sync_expert else {})}
-        return {**refs, "teacher": self.teacher} if self.method == "lora" else refs
+        """`teacher` is read by LoRA recovery only (a student's resume key does not name it)."""
+        refs = super().referenced_stages()
+        return refs if self.method == "lora" else {k: v for k, v in refs.items() if k != "teacher"}
 
     def run(self, source, out, ctx) -> dict:
         checkpoints = self._checkpoint_dir(source, ctx)
@@ -134,17 +132,20 @@ class DistillStage(Stage):
         return ctx.output_dir / CHECKPOINTS_DIR / self.display_name / key[:16]
 
     def _run_lora(self, source, out, ctx, checkpoints) -> dict:
-        from compress.distill.lora import LoraRecoveryConfig, run_lora_recovery
+        from compress.distill.lora import run_lora_recovery
+
+        from compress.reference import ReferenceArtifact
 
         teacher = ctx.artifact(self.teacher).load_model(device=ctx.device)
-        reference = ctx.artifact(self.reference) if self.reference else None
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx) if self.reference else None
         return run_lora_recovery(source, teacher, reference, LoraRecoveryConfig.model_validate(self.lora),
                                  self.train, out, ctx, checkpoint_dir=checkpoints)
 
     def _run_student(self, out, ctx, checkpoints) -> dict:
         from compress.distill.trainer import train
+        from compress.reference import ReferenceArtifact
 
-        reference = ctx.artifact(self.reference)
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
         model = self._build_student(ctx)
         task = self._task(model, reference, ctx, checkpoints)
         params = sum(p.numel() for p in model.parameters())
@@ -183,41 +184,39 @@ class DistillStage(Stage):
         return model.to(ctx.device)
 
     def _task(self, model, reference, ctx, checkpoints):
-        from compress.distill.data import teacher_vae
         from compress.distill.students import DEFAULT_LOSSES, DecoderTask, LipSyncTask
         from compress.models.students import LipSyncStudent, TinyVAEDecoder
 
         if not isinstance(model, (LipSyncStudent, TinyVAEDecoder)):
             raise UserInputError(f"distill: '{self.student}' is not a student preset (lipsync-*, tiny-vae-decoder)")
         losses = self.losses or DEFAULT_LOSSES[type(model)]
-        boxes = self._mouth_boxes(losses, reference, ctx) if losses.mouth_weight else None
+        boxes = self._mouth_boxes(losses, reference) if losses.mouth_weight else None
         common = dict(losses=losses, batch_size=self.train.batch_size, holdout=self.holdout, boxes=boxes)
         if isinstance(model, TinyVAEDecoder):
             return DecoderTask(model, reference, **common)
-        vae = teacher_vae(reference, ctx).to(ctx.device)
+        vae = reference.vae().to(ctx.device)
         sync = self._sync_setup(reference, ctx) if self.sync_expert else None
         return LipSyncTask(model, reference, vae, cache_dir=checkpoints / "frame-latents", sync=sync, **common)
 
     @staticmethod
-    def _mouth_boxes(losses, reference, ctx):
+    def _mouth_boxes(losses, reference):
         """The mouth box of every clip (a dict by id), or the one fixed box."""
         from compress.distill.data import landmark_mouth_boxes, mouth_boxes
-        from compress.pipelines.dataset import load_reference_dataset
 
         if losses.mouth_box == "inputs":
-            return mouth_boxes(reference, ctx, list(load_reference_dataset(reference)["id"]))
+            return mouth_boxes(reference)
         return landmark_mouth_boxes(reference) if losses.mouth_box == "landmarks" else losses.mouth_box
 
     def _sync_setup(self, reference, ctx):
         """The frozen expert and the boxes its stage would crop this reference's clips with."""
         from compress.distill.students import SyncSetup
-        from compress.evaluate.sync.expert import load_sync_expert
-        from compress.stages.sync_expert import mouth_tracks
+        from compress.models.sync_expert import load_sync_expert
+        from compress.reference.mouth import mouth_tracks
 
         artifact = ctx.artifact(self.sync_expert)
         if artifact.manifest.get("kind") != "sync_expert":
             raise UserInputError(f"distill sync_expert: '{self.sync_expert}' is a {artifact.manifest.get('kind')} "
                                  f"stage, not sync_expert")
         mouth = artifact.manifest["stage_config"]["mouth"]
-        boxes = {row["id"]: crops for row, _, crops in mouth_tracks(reference, ctx, mouth)}
+        boxes = {row["id"]: crops for row, _, crops in mouth_tracks(reference, mouth)}
         return SyncSetup(load_sync_expert(artifact).to(ctx.device), boxes)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from compress.stages.base import Stage
+from compress.stages.refs import MODEL, StageRef
 
 
 class EvaluateStage(Stage):
@@ -20,18 +21,15 @@ class EvaluateStage(Stage):
     key_metrics = ("evaluated", "gates_failed", "gates_not_computed")
     produces_model = False
 
-    reference: str = Field(description="the reference stage whose inputs and teacher outputs are compared against")
-    artifacts: list[str] | None = Field(default=None, min_length=1, description="stages to evaluate; default: "
-                                        "every model artifact so far (source included)")
+    reference: StageRef["reference"] = Field(description="the reference stage whose inputs and teacher outputs are "
+                                                         "compared against")
+    artifacts: list[StageRef[MODEL, "export"]] | None = Field(
+        default=None, min_length=1, description="stages to evaluate; default: every model artifact so far (source "
+                                                "included)")
     suite: str = Field(default="default", description="a suite name in eval/suites, or a suite YAML path")
     leaderboard: str | None = Field(default=None, description="leaderboard directory; default: OUTPUT/leaderboard")
-    sync_expert: str | None = Field(default=None, description="a sync_expert stage for lip-sync tier B (instead of "
-                                                               "the suite's)")
-
-    def referenced_stages(self) -> dict[str, str]:
-        names = {f"artifacts[{i}]": name for i, name in enumerate(self.artifacts or [])}
-        expert = {"sync_expert": self.sync_expert} if self.sync_expert else {}
-        return {**super().referenced_stages(), "reference": self.reference, **names, **expert}
+    sync_expert: StageRef["sync_expert"] | None = Field(
+        default=None, description="a sync_expert stage for lip-sync tier B (instead of the suite's)")
 
     def data_fingerprint(self, ctx) -> dict:
         """The suite's content, and (default `artifacts`) which artifacts are evaluated: both are in the resume key."""
@@ -52,20 +50,20 @@ class EvaluateStage(Stage):
         return [n for n, a in ctx.artifacts.items() if a.model_dir is not None or onnx_file(a)]
 
     def run(self, source, out, ctx) -> dict:
-        from compress.evaluate.generate import ReferenceInputs
         from compress.evaluate.leaderboard import Board, html_page, markdown
         from compress.evaluate.records import make_record, write_record
         from compress.evaluate.report import evaluate_artifact
+        from compress.reference import ReferenceArtifact
 
         suite = self._suite(ctx)
         if self.sync_expert:
             lipsync = suite.lipsync.model_copy(update={"sync_expert": str(ctx.artifact(self.sync_expert).path)})
             suite = suite.model_copy(update={"lipsync": lipsync})
-        inputs = ReferenceInputs(ctx.artifact(self.reference), ctx, suite.max_inputs)
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx, suite.max_inputs)
         records = []
         for name in self._names(ctx):
-            ctx.log(f"  evaluating {name} on {len(inputs)} inputs (suite {suite.name})")
-            result = evaluate_artifact(ctx.artifact(name), inputs, suite, ctx)
+            ctx.log(f"  evaluating {name} on {len(reference)} inputs (suite {suite.name})")
+            result = evaluate_artifact(ctx.artifact(name), reference, suite, ctx)
             records.append(make_record(result, suite.model_dump(mode="json")))
             out.write_json(f"results/{name}.json", records[-1])
         board = Board.of(records)

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from compress.errors import StageError
 from compress.stages.base import Stage
+from compress.stages.refs import StageRef
 
 
 class ExportStage(Stage):
@@ -30,7 +31,8 @@ class ExportStage(Stage):
 
     target: str = Field(default="snapdragon-8gen3", description="a built-in target name or a profile YAML file")
     quantize: Literal["w8a16", "w8a8", "none"] | None = Field(default=None, description="default: the target's")
-    reference: str | None = Field(default=None, description="a reference stage whose rows give calibration inputs")
+    reference: StageRef["reference"] | None = Field(default=None, description="a reference stage whose rows give "
+                                                                            "calibration inputs")
     calibration_batches: int = Field(default=8, ge=1, le=256)
     latency_repeats: int = Field(default=20, ge=1)
     require_htp: bool = Field(default=False, description="fail unless the whole graph ran on the HTP")
@@ -58,31 +60,30 @@ class ExportStage(Stage):
         StaticShapes.model_validate(value)
         return value
 
-    def referenced_stages(self) -> dict[str, str]:
-        return {**super().referenced_stages(), **({"reference": self.reference} if self.reference else {})}
-
     def data_fingerprint(self, ctx) -> dict | None:
         if not Path(self.target).suffix:
             return None
-        from compress.artifacts.hashing import sha256_file
+        from compress.utils.hashing import sha256_file
 
         return {"target": sha256_file(ctx.resolve_path(self.target))}
 
     def run(self, source, out, ctx) -> dict:
         from compress.export import ExportRequest, example_inputs, load_target, run_export
-        from compress.export.calibration import calibration_from_reference, random_calibration
+        from compress.export.calibration import calibration_from_reference
+        from compress.reference import ReferenceArtifact
+        from compress.reference.calibration import shaped_calibration
 
         target = load_target(ctx.resolve_path(self.target) if Path(self.target).suffix else self.target)
         target = target.model_copy(update={"shapes": target.shapes.model_copy(update=self.shapes)})
         model = source.load_model(device="cpu").float().eval()
         example = example_inputs(model, target)
         if self.reference is None:
-            batches = random_calibration(example, self.calibration_batches, ctx.seed)
+            batches = shaped_calibration(example, {}, self.calibration_batches, ctx.seed)
             sources = {name: "random with the example input's mean and std (no reference stage named)"
                        for name in example}
         else:
-            batches, sources = calibration_from_reference(model, example, ctx.artifact(self.reference),
-                                                          self.calibration_batches, ctx.seed)
+            batches, sources = calibration_from_reference(model, example, ReferenceArtifact(
+                ctx.artifact(self.reference), ctx), self.calibration_batches, ctx.seed)
         request = ExportRequest(model, target, self.quantize, batches, sources, latency_repeats=self.latency_repeats)
         report = run_export(request, out.path, log=ctx.log, track=ctx.track)
         metrics = stage_metrics(report)

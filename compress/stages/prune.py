@@ -12,16 +12,17 @@ The artifact holds the pruned weights, `prune_plan.json` (what was removed), `im
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from compress.prune import MASKS_FILE, PruneConfig, apply_plan, plan_prune, save_masks
-from compress.prune.report import plot_importance
-from compress.quant import relative_error
+from compress.prune.config import PruneConfig
 from compress.stages.base import Stage
 from compress.stages.calibration import Calibrated
 
+if TYPE_CHECKING:
+    from torch import nn
 
-def _size(model: torch.nn.Module) -> tuple[int, int]:
+
+def _size(model: "nn.Module") -> tuple[int, int]:
     params = list(model.parameters())
     return sum(p.numel() for p in params), sum(p.numel() * p.element_size() for p in params)
 
@@ -32,6 +33,12 @@ class PruneStage(Calibrated, Stage, PruneConfig):
     summary = "prune the S2V DiT: drop blocks (depth), FFN channels and heads (width), or 2:4 sparsity"
 
     def run(self, source, out, ctx) -> dict:
+        import torch
+
+        from compress.prune import MASKS_FILE, apply_plan, plan_prune, save_masks
+        from compress.prune.report import plot_importance
+        from compress.quant import relative_error
+
         model = source.load_model(device=ctx.device).eval()
         calibration = self.calibration_inputs(model, ctx)
         plan = plan_prune(model, self, calibration, ctx.track)

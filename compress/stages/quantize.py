@@ -7,30 +7,20 @@ larger than RAM (the 16.3B S2V DiT on a 24 GB machine) never has to be loaded.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from pydantic import Field
 
-from compress.artifacts.weights import weight_files
 from compress.errors import UserInputError
-from compress.models.auto import checkpoint_layout
-from compress.quant import (
-    Granularity,
-    QuantConfig,
-    QuantizedLinear,
-    Scheme,
-    fp8_kernels_available,
-    layer_sensitivity,
-    linear_module_names,
-    most_sensitive,
-    quantize_,
-    quantize_checkpoint,
-    relative_error,
-    save_quantized,
-)
+from compress.models.auto import checkpoint_layout, meta_model
+from compress.quant.config import Granularity, QuantConfig, default_ignore
+from compress.quant.schemes import Scheme, get_scheme
 from compress.stages.base import Stage
 from compress.stages.calibration import Calibrated
+from compress.utils.weights import weight_files
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class QuantizeStage(Calibrated, Stage):
@@ -48,14 +38,15 @@ class QuantizeStage(Calibrated, Stage):
     streaming: bool = Field(default=False, description="quantize the checkpoint tensor by tensor (larger than RAM)")
     shard_size_gb: float = Field(default=2.0, gt=0)
 
-    def quant_config(self, model: torch.nn.Module) -> QuantConfig:
-        ignore = list(self.ignore if self.ignore is not None else getattr(model, "_keep_in_high_precision", []))
-        num_blocks = len(getattr(model, "blocks", []))
-        if self.keep_first_last_blocks and num_blocks:
-            ignore += ["blocks.0.*", f"blocks.{num_blocks - 1}.*"]
+    def quant_config(self, model: "nn.Module") -> QuantConfig:
+        ignore = default_ignore(model, self.ignore, self.keep_first_last_blocks)
         return QuantConfig(scheme=self.scheme, granularity=self.granularity, targets=self.targets, ignore=ignore)
 
     def run(self, source, out, ctx) -> dict:
+        import torch
+
+        from compress.quant import layer_sensitivity, most_sensitive, quantize_, save_quantized
+
         if self.streaming:
             return self._run_streaming(source, out)
         model = source.load_model(device=ctx.device).eval()
@@ -80,7 +71,9 @@ class QuantizeStage(Calibrated, Stage):
 
     def _output_errors(self, model, inputs, reference, device) -> dict:
         """Relative error of the DiT output (velocity) against the unquantized model on the same inputs."""
-        emulated = self.scheme == "fp8_dynamic" and not fp8_kernels_available(device)
+        from compress.quant import QuantizedLinear, fp8_kernels_available, relative_error
+
+        emulated = get_scheme(self.scheme).needs_fp8_kernels and not fp8_kernels_available(device)
         if emulated:  # producing FP8 works anywhere; checking it here needs the emulated matmul
             for module in model.modules():
                 if isinstance(module, QuantizedLinear):
@@ -93,27 +86,27 @@ class QuantizeStage(Calibrated, Stage):
 
     def _final_latent_error(self, model, ctx) -> float:
         """Relative error of the final latents: the reference's first input generated again with this model."""
-        from compress.stages.reference import ReferenceStage
+        from compress.quant import relative_error
+        from compress.reference import ReferenceArtifact
 
-        reference = ctx.artifact(self.reference)
-        config = {k: v for k, v in reference.manifest["stage_config"].items() if k != "kind"}
-        [(stored, generated)] = ReferenceStage.model_validate(config).regenerate(reference, model, ctx, count=1)
-        return relative_error(generated, stored)
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
+        return relative_error(reference.regenerate(model)(0).latents, reference.teacher(0)["latents"])
 
     def _run_streaming(self, source, out) -> dict:
+        from compress.quant import linear_module_names, quantize_checkpoint
+
         model_dir = source.model_dir
         if model_dir is None or not weight_files(model_dir):
             raise UserInputError(f"quantize: streaming needs a model directory with safetensors; {source.path} has none")
         cls, config, rename = checkpoint_layout(model_dir)
-        with torch.device("meta"):
-            meta_model = cls.from_config(config)
-        report = quantize_checkpoint(model_dir, out.path / "_stream", self.quant_config(meta_model),
+        structure = meta_model(cls, config)
+        report = quantize_checkpoint(model_dir, out.path / "_stream", self.quant_config(structure),
                                      shard_bytes=int(self.shard_size_gb * 1e9),
-                                     linear_names=linear_module_names(meta_model), rename=rename)
+                                     linear_names=linear_module_names(structure), rename=rename)
         for path in (out.path / "_stream").iterdir():
             shutil.move(path, out.path / path.name)
         (out.path / "_stream").rmdir()
-        meta_model.save_config(out.path)
+        structure.save_config(out.path)
         out.write_json("quant_report.json", report.to_dict())
         return {"scheme": self.scheme, "quantized_layers": len(report.quantized), "kept_layers": len(report.kept),
                 "weight_bytes_before": report.bytes_before, "weight_bytes_after": report.bytes_after}

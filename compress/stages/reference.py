@@ -1,8 +1,8 @@
 """`reference`: run the teacher over an input set and store what distillation and evaluation need.
 
-The artifact holds `dataset/` (a Hugging Face `datasets` table, `compress.pipelines.load_reference_dataset`),
+The artifact holds `dataset/` (a Hugging Face `datasets` table, read with `compress.reference.ReferenceArtifact`),
 one row per input in input order. Arrays are bytes + shape + dtype columns
-(`compress.pipelines.decode_array(row, name)`): `frames` uint8 [T, H, W, 3], `latents` [clips, 16, F, h, w]
+(`compress.utils.arrays.decode_array(row, name)`): `frames` uint8 [T, H, W, 3], `latents` [clips, 16, F, h, w]
 (denoised), `ref_latents` [16, 1, h, w], `motion_latents` [clips, 16, 19, h, w] (clip 0's are unused zeros),
 `audio` (16 kHz waveform), `audio_features` [25, audio_dim, clips * frames], `text_embeds` and
 `negative_text_embeds` [L, text_dim], and `block_<i>` [clips, steps, noisy tokens, dim] for `block_outputs`
@@ -44,25 +44,19 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import time
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-
-from compress.artifacts.hashing import fingerprint_dir
 from compress.errors import UserInputError
-from compress.pipelines.inputs import InputClip, input_set_fingerprint, read_input_set
+from compress.reference.config import BUILTIN_CLIPS, INPUTS_DIR, ReferenceConfig
+from compress.reference.inputs import InputClip, input_set_fingerprint, read_input_set
 from compress.stages.base import Stage
+from compress.utils.hashing import fingerprint_dir
 from compress.utils.paths import looks_like_path
 
-BUILTIN = "builtin:quickstart"
-BUILTIN_CLIPS = 4
 
-
-class ReferenceStage(Stage):
+class ReferenceStage(Stage, ReferenceConfig):
     """Teacher generations over an input set, stored as a dataset."""
 
     kind = "reference"
@@ -71,67 +65,9 @@ class ReferenceStage(Stage):
     produces_model = False
     distributed = True
 
-    inputs: str = Field(default=BUILTIN, description=f"an inputs YAML/CSV file, or '{BUILTIN}'")
-    num_inference_steps: int = Field(default=40, ge=1)
-    guidance_scale: float = Field(default=4.5, ge=0)
-    shift: float = Field(default=3.0, gt=0)
-    frames: int = Field(default=80, gt=0, description="frames per clip (a multiple of 4); clips follow the audio")
-    size: str = Field(default="480*832", description="output area W*H; sides follow the image, multiples of "
-                                                     "size_multiple")
-    size_multiple: int = Field(default=64, ge=16, multiple_of=16,
-                               description="of the output sides: 64 as upstream; 16 the least the model takes "
-                                           "(e.g. 32 for the demo teacher's 96*96)")
-    max_clips: int | None = Field(default=None, ge=1, description=f"use the first N inputs (builtin: N, default "
-                                                                  f"{BUILTIN_CLIPS})")
-    block_outputs: list[int] = Field(default_factory=list, description="DiT blocks whose outputs are stored")
-    block_output_steps: list[int] | None = Field(default=None, description="sampling steps to store them at; "
-                                                                           "default all")
-    vae: str | None = Field(default=None, description="VAE folder (diffusers layout); none for preset models")
-    text_encoder: str | None = Field(default=None, description="umT5 folder (transformers layout, + tokenizer)")
-    audio_encoder: str | None = Field(default=None, description="wav2vec2 folder (transformers layout)")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        default="auto", description="DiT and text encoder dtype; auto keeps the stored one")
-    offload_text_encoder: bool = Field(default=False, description="keep the text encoder on the CPU")
-
-    @field_validator("frames")
-    @classmethod
-    def _frames_multiple_of_4(cls, value: int) -> int:
-        if value % 4:
-            raise ValueError("a multiple of 4 (each clip is frames / 4 latent frames)")
-        return value
-
-    @field_validator("size")
-    @classmethod
-    def _area(cls, value: str) -> str:
-        if not re.fullmatch(r"[1-9]\d*\*[1-9]\d*", value):
-            raise ValueError("an area written as WIDTH*HEIGHT, e.g. '480*832'")
-        return value
-
-    @field_validator("block_outputs", "block_output_steps")
-    @classmethod
-    def _indices(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and (any(i < 0 for i in value) or len(set(value)) != len(value)):
-            raise ValueError("distinct non-negative indices")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "ReferenceStage":
-        if self.block_output_steps and max(self.block_output_steps) >= self.num_inference_steps:
-            raise ValueError("block_output_steps must be below num_inference_steps")
-        if len({v is None for v in self._component_dirs().values()}) > 1:
-            raise ValueError("give all of vae, text_encoder and audio_encoder, or none (preset models)")
-        return self
-
-    @property
-    def max_area(self) -> int:
-        return math.prod(int(v) for v in self.size.split("*"))
-
-    def _component_dirs(self) -> dict[str, str | None]:
-        return {"vae": self.vae, "text_encoder": self.text_encoder, "audio_encoder": self.audio_encoder}
-
     def data_fingerprint(self, ctx) -> dict:
-        components = {k: fingerprint_dir(ctx.resolve_path(v)) for k, v in self._component_dirs().items() if v}
-        if self.inputs == BUILTIN:
+        components = {k: fingerprint_dir(ctx.resolve_path(v)) for k, v in self.component_dirs().items() if v}
+        if self.builtin:
             from compress.data import espeak_available
 
             return {"inputs": {"builtin": self.inputs, "espeak": espeak_available()}, "components": components}
@@ -139,80 +75,41 @@ class ReferenceStage(Stage):
         return {"inputs": input_set_fingerprint(path, self._read(path, ctx)), "components": components}
 
     def _read(self, path: Path, ctx) -> list[InputClip]:
-        clips = read_input_set(path, resolve=lambda p: ctx.resolve_path(str(p)))
-        return clips[: self.max_clips]
+        return read_input_set(path, ctx.resolve_path)[: self.max_clips]
 
     def _inputs(self, out, ctx) -> list[InputClip]:
-        if self.inputs != BUILTIN:
+        if not self.builtin:
             return self._read(ctx.resolve_path(self.inputs), ctx)
         from compress.data import build_synthetic_set
 
         # every rank builds its own copy (same arguments, same bytes); rank 0's is kept in the artifact
-        folder = out.path / ("inputs" if ctx.rank == 0 else f"shards/rank-{ctx.rank}/inputs")
+        folder = out.path / (INPUTS_DIR if ctx.rank == 0 else f"shards/rank-{ctx.rank}/{INPUTS_DIR}")
         side = max(self.size_multiple, math.isqrt(self.max_area) // self.size_multiple * self.size_multiple)
         path = build_synthetic_set(folder, num_clips=self.max_clips or BUILTIN_CLIPS, size=side, frames=self.frames,
                                    seed=ctx.seed)
         return self._read(path, ctx)
 
-    def _dtype(self):
-        import torch
-
-        return None if self.dtype == "auto" else getattr(torch, self.dtype)
-
-    def _components(self, dit, ctx):
-        from compress.pipelines.components import S2VComponents
-
-        dirs = self._component_dirs()
-        if all(v is None for v in dirs.values()):
-            components = S2VComponents.tiny(dit=dit, seed=ctx.seed)
-        else:
-            components = S2VComponents.from_dirs(dit, *(ctx.resolve_path(v) for v in dirs.values()),
-                                                 torch_dtype=self._dtype())
-        return components.to(ctx.device, offload_text_encoder=self.offload_text_encoder)
-
-    def _generate(self, pipe, clip, seed: int, audio):
-        return pipe(clip.image, audio, clip.prompt, clip.negative_prompt, num_inference_steps=self.num_inference_steps,
-                    guidance_scale=self.guidance_scale, shift=self.shift, max_area=self.max_area,
-                    size_multiple=self.size_multiple, frames_per_clip=self.frames, seed=seed,
-                    capture_blocks=tuple(self.block_outputs), capture_steps=self.block_output_steps)
-
-    def regenerate(self, reference, dit, ctx, count: int = 1) -> list[tuple]:
-        """(stored latents, latents generated by `dit`) for the first `count` inputs of this stage's finished
-        artifact `reference`: the same inputs, seeds, components and settings, another DiT."""
-        import torch
-
-        from compress.pipelines.audio import load_audio
-        from compress.pipelines.dataset import decode_array, load_reference_dataset
-        from compress.pipelines.s2v import S2VPipeline
-
-        path = reference.path / "inputs" / "inputs.yaml" if self.inputs == BUILTIN else ctx.resolve_path(self.inputs)
-        pipe = S2VPipeline(self._components(dit, ctx))
-        pairs = []
-        for clip, row in zip(self._read(path, ctx)[:count], load_reference_dataset(reference)):
-            result = self._generate(pipe, clip, row["seed"], load_audio(clip.audio))
-            pairs.append((torch.from_numpy(decode_array(row, "latents").copy()), result.latents))
-        return pairs
-
     def run(self, source, out, ctx) -> dict:
         from compress.pipelines.audio import load_audio
-        from compress.pipelines.dataset import reference_features, reference_row, save_rows
-        from compress.pipelines.s2v import FPS, S2VPipeline
+        from compress.pipelines.s2v import FPS
+        from compress.reference.dataset import reference_features, reference_row, save_rows
+        from compress.reference.generation import TeacherPipeline, torch_dtype
 
-        if all(v is None for v in self._component_dirs().values()) and looks_like_path(ctx.recipe.model, ctx.root):
+        if self.preset_components and looks_like_path(ctx.recipe.model, ctx.root):
             raise UserInputError("reference: the model is not a preset, so its vae, text_encoder and "
                                  "audio_encoder folders must be given")
         shard = out.path / "shards" / f"rank-{ctx.rank}"
         try:
-            pipe = S2VPipeline(self._components(source.load_model(device=ctx.device, torch_dtype=self._dtype()), ctx))
-            if any(b >= len(pipe.components.dit.blocks) for b in self.block_outputs):
-                raise UserInputError(f"reference: block_outputs must be below {len(pipe.components.dit.blocks)}")
+            teacher = TeacherPipeline(self, source.load_model(device=ctx.device, torch_dtype=torch_dtype(self)), ctx)
+            if any(b >= len(teacher.dit.blocks) for b in self.block_outputs):
+                raise UserInputError(f"reference: block_outputs must be below {len(teacher.dit.blocks)}")
             features, timings = reference_features(self.block_outputs), []
             mine = self._inputs(out, ctx)[ctx.rank :: ctx.world_size]
             for clip in ctx.track(mine, "reference clips", total=len(mine)):
                 start = time.perf_counter()
                 seed = clip.seed if clip.seed is not None else ctx.seed + clip.index
                 audio = load_audio(clip.audio)
-                result = self._generate(pipe, clip, seed, audio)
+                result = teacher(clip, seed, audio)
                 save_rows([reference_row(clip, seed, FPS, audio, result)], features, shard / f"row-{clip.index:06d}")
                 timings.append(time.perf_counter() - start)
             shard.mkdir(parents=True, exist_ok=True)
@@ -224,7 +121,7 @@ class ReferenceStage(Stage):
 
     def _merge(self, out, ctx) -> dict:
         """Rank 0, after every rank wrote its shard: rows in input order into `dataset/`, shards removed."""
-        from compress.pipelines.dataset import DATASET_DIR, merge_rows
+        from compress.reference.dataset import DATASET_DIR, merge_rows
 
         shards = out.path / "shards"
         rows = sorted(shards.glob("rank-*/row-*"), key=lambda p: int(p.name.removeprefix("row-")))

@@ -5,7 +5,7 @@ distill stage's sync loss).
       reference: reference         # the reference stage whose frames + audio it learns from
       steps: 300
 
-The artifact holds `expert/` (`SyncExpert.save_pretrained`; `compress.evaluate.sync.expert.load_sync_expert`)
+The artifact holds `expert/` (`SyncExpert.save_pretrained`; `compress.models.sync_expert.load_sync_expert`)
 and `sync_expert_report.json`. Its key metrics say how often the expert finds a known lag in held-out teacher
 clips and rejects their audio reversed in time: a low value means the expert (not the student) is unreliable,
 e.g. because the teacher's video ignores the audio. It is not a model for later stages, but a distill stage may
@@ -14,14 +14,15 @@ train against it (`sync_expert` + `losses.sync`); the student then games this ex
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from compress.errors import UserInputError
 from compress.stages.base import Stage
+from compress.stages.refs import StageRef
+from compress.utils.arrays import decode_array
 
 
 class SyncExpertStage(Stage):
@@ -30,7 +31,8 @@ class SyncExpertStage(Stage):
     key_metrics = ("validation_offset_accuracy", "validation_reversed_audio_accuracy", "train_clips")
     produces_model = False
 
-    reference: str = Field(description="the reference stage whose teacher frames and audio it trains on")
+    reference: StageRef["reference"] = Field(description="the reference stage whose teacher frames and audio it "
+                                                         "trains on")
     steps: int = Field(default=300, ge=1, description="training steps")
     val_fraction: float = Field(default=0.25, ge=0, lt=1, description="clips held out to validate the expert")
     width: int = Field(default=32, ge=8, description="channels of the first conv layer (32: ~0.9M parameters)")
@@ -38,11 +40,9 @@ class SyncExpertStage(Stage):
         default="auto", description="mouth boxes from the input set's mouth_box entries, from face landmarks, "
                                     "or auto (mouth_box where given, landmarks otherwise)")
 
-    def referenced_stages(self) -> dict[str, str]:
-        return {**super().referenced_stages(), "reference": self.reference}
-
     def run(self, source, out, ctx) -> dict:
-        from compress.evaluate.sync.expert import EXPERT_DIR, train_sync_expert
+        from compress.evaluate.sync import train_sync_expert
+        from compress.models.sync_expert import EXPERT_DIR
 
         clips = self._clips(ctx)
         expert, report = train_sync_expert(clips, steps=self.steps, seed=ctx.seed, val_fraction=self.val_fraction,
@@ -56,51 +56,14 @@ class SyncExpertStage(Stage):
         return report
 
     def _clips(self, ctx) -> list:
-        from compress.evaluate.sync.expert import SyncClip
-        from compress.pipelines.dataset import decode_array
+        from compress.face.sync_clip import SyncClip
+        from compress.reference import ReferenceArtifact
+        from compress.reference.mouth import mouth_tracks
 
+        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
         clips = [SyncClip(frames, decode_array(row, "audio").astype(np.float32), row["fps"], boxes)
-                 for row, frames, boxes in mouth_tracks(ctx.artifact(self.reference), ctx, self.mouth)]
+                 for row, frames, boxes in mouth_tracks(reference, self.mouth)]
         if not clips:
             raise UserInputError(f"sync_expert: reference '{self.reference}' has no clips")
         return clips
 
-
-def mouth_tracks(reference, ctx, mouth: str = "auto") -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
-    """(row, frames uint8 [T, H, W, 3], mouth boxes int [T, 4]) of each row of a reference artifact, the boxes
-    chosen by `mouth` as the stage does (the distill stage's sync loss crops the student's frames the same way)."""
-    from compress.evaluate.mouth import mouth_boxes
-    from compress.evaluate.sync.crops import boxes_from_mouth_box
-    from compress.pipelines.dataset import decode_array, load_reference_dataset
-
-    boxes_by_id = _input_mouth_boxes(reference, ctx, mouth)
-    with contextlib.ExitStack() as stack:
-        detector = None
-        for row in load_reference_dataset(reference):
-            frames = decode_array(row, "frames")
-            if row["id"] in boxes_by_id:
-                boxes = boxes_from_mouth_box(boxes_by_id[row["id"]], *frames.shape[1:3], len(frames))
-            else:
-                detector = detector or stack.enter_context(_detector(row["id"], mouth))
-                boxes = mouth_boxes(detector.detect(frames).points, frames.shape[1:])
-            yield row, frames, boxes
-
-
-def _detector(clip_id: str, mouth: str):
-    """A face-landmark detector (its start says how to set the environment up when it is missing)."""
-    if mouth == "inputs":
-        raise UserInputError(f"sync_expert: clip '{clip_id}' has no mouth_box in its input set "
-                             f"(mouth: inputs); use mouth: landmarks or auto")
-    from compress.evaluate.landmarks import LandmarkDetector
-
-    return LandmarkDetector()
-
-
-def _input_mouth_boxes(reference, ctx, mouth: str) -> dict:
-    """{clip id: relative mouth_box} from the reference's input set (the synthetic set has them)."""
-    if mouth == "landmarks":
-        return {}
-    from compress.distill.data import inputs_file
-    from compress.evaluate.generate import input_mouth_boxes
-
-    return input_mouth_boxes(inputs_file(reference, ctx))

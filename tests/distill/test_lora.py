@@ -22,8 +22,8 @@ from compress.distill.trainer import TrainConfig
 from compress.errors import UserInputError
 from compress.models import WanS2VTransformer3DModel
 from compress.models.auto import load_model
-from compress.pipelines.samples import random_calibration_inputs
 from compress.prune import PruneConfig, apply_plan, plan_prune
+from compress.reference.calibration import random_dit_inputs
 from tests.helpers import torch_threads
 
 TRAIN = TrainConfig(steps=30, batch_size=1, lr=1e-2, checkpoint_every=30, log_every=30)
@@ -44,7 +44,7 @@ def make_ctx(output_dir, seed=0):
 def pruned_artifact(teacher, directory):
     """A depth-pruned copy of `teacher` (one block dropped) as a finished prune artifact."""
     plan = plan_prune(teacher, PruneConfig(method="depth", target={"drop_blocks": 1}),
-                      random_calibration_inputs(teacher, 2))
+                      random_dit_inputs(teacher, 2))
     student = copy.deepcopy(apply_plan(teacher, plan)[0])  # apply_plan shares tensors with the teacher
     out = ArtifactWriter(directory)
     out.save_model(student)
@@ -86,7 +86,7 @@ def test_recovery_lowers_the_error_against_the_full_teacher(recovered):
 
 
 def test_merged_reload_and_adapter_reload_match_the_trained_adapters(recovered):
-    inputs = random_calibration_inputs(recovered.teacher, 2, seed=123)
+    inputs = random_dit_inputs(recovered.teacher, 2, seed=123)
     with_adapters = recovered.source.load_model()
     load_adapters(with_adapters, recovered.out / ADAPTERS_DIR)  # peft format, onto a fresh base
     expected = outputs(with_adapters, inputs)
@@ -101,7 +101,7 @@ def test_merged_reload_and_adapter_reload_match_the_trained_adapters(recovered):
 
 def test_adapters_are_zero_at_start_and_train_only_lora(recovered):
     model = recovered.source.load_model()
-    inputs = random_calibration_inputs(model, 1)
+    inputs = random_dit_inputs(model, 1)
     before = outputs(model, inputs)
     view = attach_adapters(model, ["*.attn1.to_q", "blocks.1.ffn.*"], rank=2, alpha=4)
     assert view.adapted == ["blocks.0.attn1.to_q", "blocks.1.attn1.to_q", "blocks.1.ffn.net.0.proj",

@@ -20,6 +20,7 @@ from compress.distill.lora_adapters import attach_adapters, load_adapters, merge
 from compress.errors import UserInputError
 from compress.models.auto import load_model
 from compress.quant import QuantizedLinear, QuantizedStructure
+from compress.reference import ReferenceArtifact
 from compress.stages.distill import DistillStage
 from compress.stages.prune import PruneStage
 from compress.stages.quantize import QuantizeStage
@@ -48,7 +49,7 @@ def quantized(tmp_path_factory):
 
 def validation(quantized):
     """The held-out inputs of the run (seed 0) and the teacher's velocities on them."""
-    inputs = DitInputs(quantized.teacher, quantized.result["reference"]).validation(4, seed=0)
+    inputs = DitInputs(quantized.teacher, ReferenceArtifact(quantized.result["reference"])).validation(4, seed=0)
     return inputs, [outputs(quantized.teacher, [x]) for x in inputs]
 
 

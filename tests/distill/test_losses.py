@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from compress.data import build_synthetic_set, load_synthetic_set
 from compress.distill.losses import LossConfig, expert_sync_loss
-from compress.evaluate.mouth import clip_mouth_box
-from compress.evaluate.sync.mfcc import AUDIO_FRAMES, WINDOW
+from compress.face.mfcc import AUDIO_FRAMES, WINDOW
+from compress.face.mouth import clip_mouth_box
 
 
 def test_loss_settings_are_checked():

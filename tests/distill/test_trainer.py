@@ -2,16 +2,18 @@
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from compress.distill.trainer import TrainConfig, cosine_schedule, latest_checkpoint, train
+from compress.distill.trainer import TrainConfig, latest_checkpoint, train
 from compress.errors import CheckpointError
 from tests.distill.toy import ToyTask
 
@@ -85,7 +87,8 @@ def test_resume_after_a_real_kill(tmp_path):
 
 
 def test_ema_weights_are_returned_and_resume_exactly(tmp_path):
-    config = TrainConfig(**{**CONFIG, "ema_decay": 0.9})
+    """EMA and LR schedule both resume mid-warmup (the EMA decay ramps up over its first steps too)."""
+    config = TrainConfig(**{**CONFIG, "ema_decay": 0.9, "warmup_steps": 8})
     plain, ema_task = ToyTask(), ToyTask()
     train(plain, TrainConfig(**CONFIG), tmp_path / "plain")
     full = train(ema_task, config, tmp_path / "ema")
@@ -97,10 +100,18 @@ def test_ema_weights_are_returned_and_resume_exactly(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_grad_accum_and_warmup_cosine_schedule(tmp_path):
-    factor = cosine_schedule(warmup=4, total=20)
-    assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
-    assert factor(12) == pytest.approx(0.5) and factor(20) == pytest.approx(0.0)
+def test_warmup_cosine_schedule(tmp_path):
+    """Linear warmup from 0 over 4 steps, then cosine to 0 at step 20: the LR logged after each step is the next
+    step's."""
+    lines = []
+    train(ToyTask(), TrainConfig(**{**CONFIG, "lr": 1e-3, "warmup_steps": 4, "log_every": 1}), tmp_path,
+          SimpleNamespace(log=lines.append))
+    lrs = [float(re.search(r" lr (\S+) ", line)[1]) for line in lines]
+    assert len(lrs) == 20 and lrs[:4] == [2.5e-4, 5e-4, 7.5e-4, 1e-3]
+    assert lrs[11] == pytest.approx(5e-4) and lrs[19] == 0
+
+
+def test_grad_accum(tmp_path):
     task = ToyTask(dropout=0.0)
     seen = []
     original = task.loss
@@ -115,6 +126,8 @@ def test_bad_checkpoints_are_named(tmp_path):
     other = ToyTask(dim=8)
     with pytest.raises(CheckpointError, match="does not match the model being trained"):
         train(other, TrainConfig(**{**CONFIG, "steps": 10}), tmp_path)
+    with pytest.raises(CheckpointError, match="has no EMA state, but ema_decay is set"):
+        train(ToyTask(), TrainConfig(**{**CONFIG, "steps": 10, "ema_decay": 0.9}), tmp_path)
     (tmp_path / "step-00000009.pt").write_bytes(b"truncated")
     with pytest.raises(CheckpointError, match="step-00000009.pt: unreadable training checkpoint"):
         train(ToyTask(), TrainConfig(**{**CONFIG, "steps": 10}), tmp_path)

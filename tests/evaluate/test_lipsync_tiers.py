@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from compress import Recipe
-from compress.evaluate.generate import EvalContext, ReferenceInputs
+from compress.evaluate.generate import EvalContext
 from compress.evaluate.lipsync import lipsync_tiers
 from compress.evaluate.report import evaluate_artifact
 from compress.evaluate.suite import Suite
 from compress.evaluate.sync.syncnet import SyncNet, save_syncnet_weights
+from compress.reference import ReferenceArtifact
 from compress.stages.reference import ReferenceStage
 from compress.stages.sync_expert import SyncExpertStage
 
@@ -42,8 +43,8 @@ def suite(**lipsync) -> Suite:
 def test_tiers_b_and_c_score_student_against_teacher(run):
     root, result, weights = run
     ctx = EvalContext(root=root)
-    inputs = ReferenceInputs(result["reference"], ctx, max_inputs=1)
-    record = evaluate_artifact(result["source"], inputs,
+    reference = ReferenceArtifact(result["reference"], ctx, max_inputs=1)
+    record = evaluate_artifact(result["source"], reference,
                                suite(tiers=["B", "C"], sync_expert=str(result["sync"].path),
                                      syncnet_weights=str(weights)), ctx)
     for tier in ("B", "C"):
@@ -62,8 +63,7 @@ def test_tiers_b_and_c_score_student_against_teacher(run):
 
 def test_tier_statuses_say_why(run):
     root, result, _ = run
-    inputs = ReferenceInputs(result["reference"], EvalContext(root=root), max_inputs=1)
-    teacher = inputs.teacher(0)
+    teacher = ReferenceArtifact(result["reference"], EvalContext(root=root), max_inputs=1).teacher(0)
     assert teacher["mouth_box"] is not None and teacher["audio"].dtype == np.float32
     pair = ({"frames": teacher["frames"]}, teacher)
     options = suite(tiers=["B", "C"]).lipsync
@@ -78,17 +78,17 @@ def test_tier_statuses_say_why(run):
 
 def test_an_unreliable_expert_keeps_its_status(run, monkeypatch):
     root, result, _ = run
-    from compress.evaluate.sync import expert as expert_module
+    from compress.models import sync_expert
 
-    real = expert_module.load_sync_expert
+    real = sync_expert.load_sync_expert
 
     def unreliable(path):
         expert = real(path)
         expert.register_to_config(validation_offset_accuracy=0.25, validation_reversed_audio_accuracy=1.0)
         return expert
 
-    monkeypatch.setattr("compress.evaluate.sync.load_sync_expert", unreliable)
-    teacher = ReferenceInputs(result["reference"], EvalContext(root=root), max_inputs=1).teacher(0)
+    monkeypatch.setattr("compress.models.sync_expert.load_sync_expert", unreliable)
+    teacher = ReferenceArtifact(result["reference"], EvalContext(root=root), max_inputs=1).teacher(0)
     tiers = lipsync_tiers([({"frames": teacher["frames"]}, teacher)],
                           suite(tiers=["B"], sync_expert=str(result["sync"].path)).lipsync)
     assert tiers["B"]["status"].startswith("unreliable: the sync expert found known lags in 25%")

@@ -13,9 +13,11 @@ import soundfile as sf
 import torch
 
 from compress.data import DEFAULT_FAULTS, build_synthetic_set, load_synthetic_set
-from compress.evaluate.sync import SyncClip, compare_to_teacher, load_sync_expert, tier_b_clip, train_sync_expert
-from compress.evaluate.sync.crops import boxes_from_mouth_box
-from compress.evaluate.sync.expert import SyncExpert, embed_clip
+from compress.evaluate.sync import compare_to_teacher, tier_b_clip, train_sync_expert
+from compress.evaluate.sync.expert import embed_clip
+from compress.face.crops import boxes_from_mouth_box
+from compress.face.sync_clip import SyncClip
+from compress.models.sync_expert import SyncExpert, load_sync_expert
 from tests.helpers import needs_espeak, torch_threads
 
 NUM_CLIPS, TRAIN_CLIPS = 7, 5

@@ -1,14 +1,11 @@
-"""The SyncNet scoring protocol and its inputs: offsets, LSE-C / LSE-D, MFCC, audio windows, crops."""
+"""The SyncNet scoring protocol: offsets, LSE-C / LSE-D."""
 
 import numpy as np
 import pytest
 import torch
 
-from compress.data.faces import IDENTITIES
 from compress.data.faults import shift
 from compress.errors import UserInputError
-from compress.evaluate.sync.crops import boxes_from_mouth_box, crop_frames, stack_windows
-from compress.evaluate.sync.mfcc import audio_windows, mfcc, window_count
 from compress.evaluate.sync.protocol import offset_distances, sync_scores
 
 
@@ -90,49 +87,3 @@ def test_valid_padding_on_short_clips_leaves_out_offsets_without_overlap():
 def test_mismatched_embeddings_are_refused():
     with pytest.raises(UserInputError, match=r"\[10, 16\] and \[9, 16\]"):
         sync_scores(sequence(10), sequence(9))
-
-
-# ---- inputs: MFCC, audio windows, crops -----------------------------------------------------------------------
-
-def test_mfcc_matches_python_speech_features(python_speech_features):
-    rng = np.random.default_rng(0)
-    t = np.arange(16_000 + 123) / 16_000
-    audio = np.round(8000 * np.sin(2 * np.pi * 220 * t) * (t < 0.6) + rng.normal(0, 300, len(t)))  # int16 scale
-    ours = mfcc(audio, 16_000).numpy()
-    reference = python_speech_features.mfcc(audio, 16_000).T
-    assert ours.shape == reference.shape == (13, 100)
-    np.testing.assert_allclose(ours, reference, atol=1e-6)
-
-
-def test_audio_windows_follow_the_video_frames():
-    coeffs = torch.arange(400, dtype=torch.float64)[None].repeat(13, 1)  # value = MFCC frame index
-    at25 = audio_windows(coeffs, 25, 10)
-    assert at25.shape == (10, 1, 13, 20)
-    assert torch.equal(at25[7, 0, 0], torch.arange(28, 48, dtype=torch.float32))  # SyncNet: frames [4i, 4i + 20)
-    at16 = audio_windows(coeffs, 16, 10)[:, 0, 0]  # 5 frames at 16 fps = 31.25 MFCC frames, from 6.25 i
-    expected = 6.25 * torch.arange(10)[:, None] + (torch.arange(20) + 0.5) * 31.25 / 20 - 0.5
-    torch.testing.assert_close(at16, expected.float())
-    assert window_count(56, 56_000, 16) == 52 and window_count(56, 16_000, 16) == 12
-
-
-def test_mouth_crops_follow_the_boxes():
-    identity = IDENTITIES[0]
-    frames = np.zeros((7, 64, 64, 3), np.uint8)
-    boxes = boxes_from_mouth_box(identity.mouth_box, 64, 64, 7)
-    x0, y0, x1, y1 = boxes[0]
-    assert 0 <= x0 < x1 <= 64 and 0 <= y0 < y1 <= 64 and (x1 - x0) > 20  # about the mouth's width and more
-    frames[3, y0:y1, x0:x1] = 200
-    crops = crop_frames(frames, boxes, (24, 32))
-    assert crops.shape == (7, 3, 24, 32) and crops[3].min() == pytest.approx(200) and crops[2].max() == 0
-    windows = stack_windows(crops, 3)
-    assert windows.shape == (3, 5, 3, 24, 32) and torch.equal(windows[1, 2], crops[3])
-
-
-def test_bad_boxes_name_the_frame():
-    frames = np.zeros((4, 32, 32, 3), np.uint8)
-    boxes = np.tile([2, 2, 20, 20], (4, 1))
-    boxes[2] = [10, 10, 40, 20]
-    with pytest.raises(UserInputError, match=r"frame 2 has \[10, 10, 40, 20\].*32x32"):
-        crop_frames(frames, boxes, (8, 8))
-    with pytest.raises(UserInputError, match=r"expected int \[4, 4\]"):
-        crop_frames(frames, boxes[:3], (8, 8))

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from compress.errors import UserInputError
-from compress.evaluate.sync import NO_WEIGHTS, SyncClip, SyncNet, compare_to_teacher, load_syncnet, tier_c_clip
+from compress.evaluate.sync import NO_WEIGHTS, SyncNet, compare_to_teacher, load_syncnet, tier_c_clip
 from compress.evaluate.sync.syncnet import KEY_PREFIXES, convert_original_state
 from compress.evaluate.sync.tiers import to_syncnet_rate
+from compress.face.sync_clip import SyncClip
 from tests.helpers import REPO
 
 SCRIPT = REPO / "scripts" / "convert_syncnet_weights.py"

@@ -10,7 +10,7 @@ from PIL import Image
 from compress.data.faults import shift
 from compress.errors import UserInputError
 from compress.evaluate.tier_a import DEFAULT_GATES, check_gates, pool_tier_a, tier_a_clip
-from tests.evaluate.conftest import PixelCodedDetector
+from tests.face.meshes import PixelCodedDetector
 
 T = 48
 

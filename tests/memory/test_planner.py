@@ -5,12 +5,13 @@ import json
 import pytest
 import torch
 
-from compress.artifacts.weights import summarize
 from compress.errors import UserInputError
 from compress.memory import Layout, ModelSpec, Workload, load_catalog, plan_memory
 from compress.memory.workload import SOURCES, token_counts
 from compress.models.s2v import WanS2VTransformer3DModel
 from compress.quant import QuantConfig, quantize_, save_quantized
+from compress.stages.quantize import QuantizeStage
+from compress.utils.weights import summarize
 
 GB = 1e9
 CLIP_48 = Workload(480, 832, frames=48)
@@ -139,6 +140,14 @@ def test_quantized_prediction(teacher_spec):
         fp8.quantized("fp8_weight_only")
     with pytest.raises(UserInputError):
         teacher_spec.quantized("fp4")
+
+
+def test_prediction_quantizes_what_the_stage_would(tiny_spec):
+    """One default high-precision list: the planner's quantized spec selects the quantize stage's layers."""
+    stage = QuantizeStage(name="q", scheme="int8_weight_only")
+    predicted = tiny_spec.quantized("int8_weight_only").quant.config
+    assert predicted == stage.quant_config(tiny_spec.meta_model(fresh=True))
+    assert "blocks.0.*" in predicted.ignore and "proj_out" in predicted.ignore
 
 
 def test_official_layout_directory(tmp_path, tiny_spec):

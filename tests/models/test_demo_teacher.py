@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from compress.models.auto import build_preset, get_preset
-from compress.models.demo import DEMO_CONFIG, DEMO_DIR, heldout_check, heldout_set, lagged_correlation
+from compress.models.demo import DEMO_CONFIG, DEMO_DIR
+from compress.pipelines.demo_check import heldout_check, heldout_set, lagged_correlation
 from compress.pipelines import S2VComponents
 from tests.helpers import needs_espeak
 
@@ -46,7 +47,7 @@ def generated(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def landmarks(generated, detector):
-    from compress.evaluate.mouth import mouth_opening
+    from compress.face.mouth import mouth_opening
 
     tracks = {k: [detector.detect(v) for v in generated[k]] for k in ("own", "swapped")}
     return {k: [(t.found, mouth_opening(t.points)) for t in v] for k, v in tracks.items()}

@@ -7,7 +7,7 @@ import torch
 
 from compress.models.auto import build_preset, get_preset, inspect_preset
 from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inputs, mask_lower_half, mel_windows
-from compress.pipelines.dataset import encode_array
+from compress.utils.arrays import encode_array
 
 SIZES = {"lipsync-30m": (25e6, 35e6), "lipsync-120m": (100e6, 135e6), "lipsync-450m": (400e6, 500e6),
          "tiny-vae-decoder": (1e6, 5e6)}

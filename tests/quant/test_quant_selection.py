@@ -38,7 +38,7 @@ def test_targets_and_ignore_are_respected_and_reported(tiny_dit):
 
 def test_fp8_dynamic_keeps_shapes_the_kernel_cannot_take(tiny_dit):
     report = quantize_(tiny_dit(), QuantConfig(scheme="fp8_dynamic"))
-    assert report.kept == {"head.head": "shape (24, 64) not divisible by 16 (fp8 scaled matmul)"}
+    assert report.kept == {"head.head": "shape (24, 64) not divisible by 16 (fp8_scaled_mm kernel)"}
 
 
 def test_multihead_attention_out_proj_is_kept():

@@ -12,8 +12,8 @@ import torch
 from compress import Recipe
 from compress.errors import StageError, UserInputError
 from compress.models.students import LipSyncStudent, TinyVAEDecoder
-from compress.pipelines import load_reference_dataset
 from compress.pipelines.components import S2VComponents
+from compress.reference import ReferenceArtifact
 from compress.stages.distill import DistillStage
 from compress.stages.reference import ReferenceStage
 
@@ -56,7 +56,7 @@ def test_students_beat_the_untrained_student_on_held_out_inputs(run, name, cls):
 
 def test_students_generate_frames_for_evaluation(run):
     root, result = run
-    row = load_reference_dataset(result["reference"])[2]
+    row = ReferenceArtifact(result["reference"]).rows[2]
     components = S2VComponents.tiny(seed=0)
     for name in ("lipsync", "decoder"):
         out = result[name].load_model().eval_generate(row, components)

@@ -9,7 +9,7 @@ import pytest
 
 from compress import Recipe
 from compress.errors import RecipeError, UserInputError
-from compress.evaluate.landmarks import ENV_VAR
+from compress.face.landmarks import ENV_VAR
 from compress.stages.distill import DistillStage
 from compress.stages.reference import ReferenceStage
 from compress.stages.sync_expert import SyncExpertStage

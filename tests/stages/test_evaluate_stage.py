@@ -64,5 +64,5 @@ def test_evaluate_stage_scores_every_model_and_fills_the_leaderboard(workdir):
 def test_artifacts_must_name_earlier_stages():
     bad = EvaluateStage(name="eval", reference="reference", artifacts=["int8", "nope"])
     with pytest.raises(RecipeError, match=r"stages\[2\] \(eval\)\.artifacts\[1\]: expected 'source' or the name of an "
-                                          r"earlier stage"):
+                                          r"earlier model-producing or 'export' stage \(source, int8\); found 'nope'"):
         Recipe(model="tiny", output="runs/x", stages=[*stages()[:2], bad])

@@ -6,13 +6,15 @@ import pytest
 import torch
 
 from compress import Recipe
-from compress.artifacts.weights import read_header
 from compress.errors import RecipeError
 from compress.models import WanS2VTransformer3DModel
 from compress.quant import Fp8KernelUnavailableError, relative_error
+from compress.reference import ReferenceArtifact
 from compress.runner import StageContext
 from compress.stages.quantize import QuantizeStage
+from compress.stages.reference import ReferenceStage
 from compress.utils.console import Console
+from compress.utils.weights import read_header
 from tests.helpers import assert_reloads_identically
 
 # measured on the tiny teacher (random init, seed 0), bounds with ~2x margin
@@ -93,8 +95,6 @@ def test_streaming_from_the_official_layout_matches_in_memory(workdir):
 
 @pytest.mark.slow
 def test_calibration_from_a_reference_dataset(workdir):
-    from compress.stages.reference import ReferenceStage
-
     reference = ReferenceStage(name="ref", inputs="builtin:quickstart", max_clips=1, size="64*64", frames=16,
                                num_inference_steps=2)
     quantized = QuantizeStage(name="q", input="source", scheme="int8_weight_only", reference="ref",
@@ -106,8 +106,10 @@ def test_calibration_from_a_reference_dataset(workdir):
     assert 0 < metrics["final_latent_rel_error"] < 0.05
     # the same regeneration with the unquantized teacher reproduces the stored latents: the error is quantization's
     ctx = StageContext(recipe, workdir, workdir / "runs/r", {}, torch.device("cpu"), Console(quiet=True))
-    [(stored, again)] = reference.regenerate(result["ref"], result["source"].load_model(), ctx)
-    assert relative_error(again, stored) < 1e-5
+    stored = ReferenceArtifact(result["ref"], ctx)
+    again = stored.regenerate(result["source"].load_model())(0).latents
+    assert relative_error(again, stored.teacher(0)["latents"]) < 1e-5
     missing = QuantizeStage(name="q2", input="source", scheme="int8_weight_only", reference="nope")
-    with pytest.raises(RecipeError, match=r"stages\[1\] \(q2\).reference: expected 'source' or the name of an earlier"):
+    with pytest.raises(RecipeError, match=r"stages\[1\] \(q2\).reference: expected the name of an earlier "
+                                          r"'reference' stage \(ref\); found 'nope'"):
         Recipe(model="tiny", output="runs/r", stages=[reference, missing])

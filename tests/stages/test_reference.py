@@ -9,8 +9,9 @@ from compress import Recipe
 from compress.artifacts import Artifact
 from compress.data import build_synthetic_set
 from compress.errors import RecipeError, UserInputError
-from compress.pipelines import decode_array, load_reference_dataset
+from compress.reference import ReferenceArtifact
 from compress.stages.reference import ReferenceStage
+from compress.utils.arrays import decode_array
 from tests.helpers import torchrun
 
 STAGE = dict(inputs="builtin:quickstart", max_clips=3, frames=8, size="64*64", num_inference_steps=2,
@@ -38,7 +39,7 @@ def test_dataset_loads_back_with_shapes(single):
     artifact = result["reference"]
     assert result.results[-1].status == "ran"
     assert artifact.metrics["inputs"] == 3 and artifact.metrics["clips"] == 3 and artifact.metrics["frames"] == 24
-    data = load_reference_dataset(artifact)
+    data = ReferenceArtifact(artifact).rows
     assert data["index"] == [0, 1, 2] and data["id"] == ["train-000", "train-001", "train-002"]
     row = data[0]
     expected = {"frames": (8, 64, 64, 3), "latents": (1, 16, 2, 8, 8), "ref_latents": (16, 1, 8, 8),
@@ -94,7 +95,7 @@ def test_two_gloo_ranks_give_the_same_dataset(single, tmp_path):
     artifact = Artifact.open(tmp_path / "runs/ref/01-reference")
     assert artifact.metrics["world_size"] == 2 and artifact.metrics["inputs"] == 3
     assert not (artifact.path / "shards").exists()
-    merged = load_reference_dataset(artifact)
-    reference = load_reference_dataset(single[1]["reference"])
+    merged = ReferenceArtifact(artifact).rows
+    reference = ReferenceArtifact(single[1]["reference"]).rows
     assert merged.features == reference.features
     assert merged.to_list() == reference.to_list()

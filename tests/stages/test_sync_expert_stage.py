@@ -8,13 +8,15 @@ import pytest
 
 from compress import Recipe
 from compress.errors import RecipeError
-from compress.evaluate.sync import load_sync_expert, tier_b_clip
-from compress.evaluate.sync.expert import SyncClip
-from compress.pipelines import decode_array, load_reference_dataset
+from compress.evaluate.sync import tier_b_clip
+from compress.face.sync_clip import SyncClip
+from compress.models.sync_expert import load_sync_expert
 from compress.recipe import load_recipe
+from compress.reference import ReferenceArtifact
 from compress.stages.base import stage_class
 from compress.stages.reference import ReferenceStage
 from compress.stages.sync_expert import SyncExpertStage
+from compress.utils.arrays import decode_array
 
 REFERENCE = dict(name="reference", inputs="builtin:quickstart", max_clips=2, frames=24, size="64*64",
                  num_inference_steps=2)
@@ -50,7 +52,7 @@ def test_a_noise_teacher_makes_an_unreliable_expert(run):
     _, result = run
     expert = load_sync_expert(result["sync"])
     assert min(expert.config.validation_offset_accuracy, expert.config.validation_reversed_audio_accuracy) < 0.8
-    row = load_reference_dataset(result["reference"])[0]
+    row = ReferenceArtifact(result["reference"]).rows[0]
     frames = decode_array(row, "frames")
     clip = SyncClip(frames, decode_array(row, "audio"), row["fps"], np.tile([16, 32, 48, 56], (len(frames), 1)))
     assert tier_b_clip(expert, clip)["status"].startswith("unreliable: the sync expert ")

@@ -12,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .crops import crop_frames, full_frame_boxes
-from .expert import SyncClip, SyncExpert, expert_scores
-from .mfcc import WINDOW, audio_windows, mfcc, window_count
+from compress.face.crops import crop_frames, full_frame_boxes
+from compress.face.mfcc import WINDOW, audio_windows, mfcc, window_count
+from compress.face.sync_clip import SyncClip
+from compress.models.sync_expert import SyncExpert
+
+from .expert import expert_scores
 from .protocol import sync_scores
 from .syncnet import SyncNet, load_syncnet
 

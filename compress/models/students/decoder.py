@@ -15,6 +15,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from compress.utils.arrays import decode_array
+
 from .layers import ResBlock, Upsample, norm
 from .vae_io import pixels_to_frames
 
@@ -70,8 +72,6 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
 
 def decoder_inputs(row: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """A reference row's latent frames and the latent before each, both [clips * F, C, h, w], in frame order."""
-    from compress.pipelines.dataset import decode_array
-
     latents = torch.from_numpy(decode_array(row, "latents").copy())  # [clips, C, F, h, w]
     ref = torch.from_numpy(decode_array(row, "ref_latents").copy())  # [C, 1, h, w]
     motion = torch.from_numpy(decode_array(row, "motion_latents").copy())  # [clips, C, M, h, w]

@@ -21,6 +21,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from compress.utils.arrays import decode_array
+
 from .audio import MEL_BINS, SILENCE, mel_windows
 from .layers import ResBlock, Upsample, norm
 from .vae_io import decode_latents, encode_frames, pixels_to_frames
@@ -127,8 +129,6 @@ class LipSyncStudent(ModelMixin, ConfigMixin):
         """This student's frames for a reference dataset row, decoded by the components' VAE.
 
         Returns frames uint8 [T, H, W, 3] and latents [T, C, h, w] (per-frame image latents)."""
-        from compress.pipelines.dataset import decode_array
-
         teacher = decode_array(row, "frames")
         device = self.device
         driving = encode_frames(components.vae, teacher).to(device)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from compress.errors import UserInputError
-from compress.pipelines import decode_array, encode_array, load_reference_dataset, read_input_set
-from compress.pipelines.dataset import array_features, save_rows
-from compress.pipelines.inputs import input_set_fingerprint
+from compress.reference.dataset import array_features, load_rows, save_rows
+from compress.reference.inputs import input_set_fingerprint, read_input_set
+from compress.utils.arrays import decode_array, encode_array
 
 
 def test_arrays_round_trip_through_a_saved_dataset(tmp_path):
@@ -14,7 +14,7 @@ def test_arrays_round_trip_through_a_saved_dataset(tmp_path):
               "c": np.array(3.5, np.float64)}
     row = {k: v for name, a in arrays.items() for k, v in encode_array(a, name).items()}
     save_rows([row, row], array_features(*arrays), tmp_path / "ds")
-    loaded = load_reference_dataset(tmp_path / "ds")
+    loaded = load_rows(tmp_path / "ds")
     assert len(loaded) == 2
     for name, array in arrays.items():
         back = decode_array(loaded[1], name)
@@ -46,4 +46,17 @@ def test_bad_input_sets(tmp_path):
         read_input_set(tmp_path / "set.yaml")
     (tmp_path / "set.yaml").write_text("- {image: face.png}\n")
     with pytest.raises(UserInputError, match="needs 'image' and 'audio'"):
+        read_input_set(tmp_path / "set.yaml")
+
+
+def test_mouth_boxes_of_an_input_set(tmp_path):
+    for name in ("face.png", "a.wav"):
+        (tmp_path / name).write_bytes(name.encode())
+    box = "{cx: 0.5, cy: 0.7, half_width: 0.1, jaw: 0.15}"
+    (tmp_path / "set.yaml").write_text(f"- {{image: face.png, audio: a.wav, mouth_box: {box}}}\n"
+                                       "- {image: face.png, audio: a.wav}\n")
+    first, second = read_input_set(tmp_path / "set.yaml")
+    assert first.mouth_box == {"cx": 0.5, "cy": 0.7, "half_width": 0.1, "jaw": 0.15} and second.mouth_box is None
+    (tmp_path / "set.yaml").write_text("- {image: face.png, audio: a.wav, mouth_box: {cx: 0.5, cy: 0.7}}\n")
+    with pytest.raises(UserInputError, match="entry 0: mouth_box must map cx, cy, half_width, jaw"):
         read_input_set(tmp_path / "set.yaml")

@@ -1,7 +1,9 @@
 """Input sets for generation: a YAML file (the synthetic set's `inputs.yaml`, or a plain list) or a CSV file.
 
 Each entry needs `image` and `audio` (paths relative to the file); optional: `id`, `prompt`,
-`negative_prompt`, `seed`. Entries keep the order of the file.
+`negative_prompt`, `seed` and (YAML) `mouth_box`: the mouth geometry as fractions of the image
+(`compress.data.faces.MouthBox` fields: cx, cy, half_width, jaw, optional smile; the synthetic set writes it).
+Entries keep the order of the file.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
-from compress.artifacts.hashing import sha256_file
 from compress.errors import UserInputError
+from compress.utils.hashing import sha256_file
 
 
 @dataclass(frozen=True)
@@ -26,10 +30,15 @@ class InputClip:
     prompt: str
     negative_prompt: str
     seed: int | None
+    mouth_box: dict[str, float] | None = None
 
 
-def read_input_set(path: Path, resolve=lambda p: p) -> list[InputClip]:
-    """Entries of an input file; `resolve` checks each absolute file path (e.g. against the recipe's roots)."""
+MOUTH_BOX_FIELDS = ("cx", "cy", "half_width", "jaw")
+
+
+def read_input_set(path: Path, resolve: Callable[[str], Path] = Path) -> list[InputClip]:
+    """Entries of an input file; `resolve` checks each absolute file path (e.g. `ctx.resolve_path`: against the
+    recipe's roots)."""
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"inputs: no such file '{path}'")
@@ -48,15 +57,26 @@ def read_input_set(path: Path, resolve=lambda p: p) -> list[InputClip]:
             raise UserInputError(f"{where}: needs 'image' and 'audio'")
         files = {}
         for key in ("image", "audio"):
-            file = resolve((path.parent / str(row[key])).resolve())
+            file = resolve(str((path.parent / str(row[key])).resolve()))
             if not file.is_file():
                 raise UserInputError(f"{where}: {key} file '{file}' does not exist")
             files[key] = file
         seed = row.get("seed")
         clips.append(InputClip(index, str(row.get("id") or f"{index:05d}"), files["image"], files["audio"],
                                str(row.get("prompt") or ""), str(row.get("negative_prompt") or ""),
-                               None if seed in (None, "") else int(seed)))
+                               None if seed in (None, "") else int(seed), _mouth_box(row.get("mouth_box"), where)))
     return clips
+
+
+def _mouth_box(value, where: str) -> dict[str, float] | None:
+    if value is None:
+        return None
+    known = (*MOUTH_BOX_FIELDS, "smile")
+    if (not isinstance(value, dict) or any(k not in value for k in MOUTH_BOX_FIELDS)
+            or any(k not in known or not isinstance(v, Real) for k, v in value.items())):
+        raise UserInputError(f"{where}: mouth_box must map {', '.join(MOUTH_BOX_FIELDS)} (and optionally smile) to "
+                             f"fractions of the image; got {value!r}")
+    return {k: float(v) for k, v in value.items()}
 
 
 def input_set_fingerprint(path: Path, clips: list[InputClip]) -> dict:

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console as RichConsole
 
+from compress.artifacts import Artifact
+from compress.cli.common import stdout
 from compress.errors import UserInputError
+from compress.evaluate.records import make_record, write_record
+from compress.evaluate.suite import load_suite
+from compress.utils.console import Console
 
 DEFAULT_BOARD = Path("eval/leaderboard")
-
-
-def _out() -> RichConsole:
-    return RichConsole(width=None if sys.stdout.isatty() else 200)
 
 
 def find_reference(artifact, suite, explicit: Path | None):
     """The reference artifact: --reference, else the suite's `inputs` path, else the one the artifact's own stage
     named (a sibling directory of the same run)."""
-    from compress.artifacts import Artifact
-
     if explicit is not None:
         return Artifact.open(explicit)
     if suite.inputs != "reference":
@@ -54,13 +51,10 @@ def eval_command(
     files it was committed with) does not change, so resume keys that name it stay valid."""
     import torch
 
-    from compress.artifacts import Artifact
-    from compress.evaluate.generate import EvalContext, ReferenceInputs, recipe_seed
-    from compress.evaluate.leaderboard import Board, rich_table
-    from compress.evaluate.records import make_record, write_record
+    from compress.evaluate.generate import EvalContext, recipe_seed
+    from compress.evaluate.leaderboard import Board, rich_table  # matplotlib
     from compress.evaluate.report import evaluate_artifact
-    from compress.evaluate.suite import load_suite
-    from compress.utils.console import Console
+    from compress.reference import ReferenceArtifact
 
     target, options = Artifact.open(artifact), load_suite(suite)
     ref = find_reference(target, options, reference)
@@ -68,7 +62,7 @@ def eval_command(
         raise UserInputError(f"--device {device}: no CUDA GPU is visible")
     ctx = EvalContext(torch.device(device), recipe_seed(ref), roots=[str(r) for r in roots],
                       console=Console(quiet=as_json))
-    record = make_record(evaluate_artifact(target, ReferenceInputs(ref, ctx, options.max_inputs), options, ctx),
+    record = make_record(evaluate_artifact(target, ReferenceArtifact(ref, ctx, options.max_inputs), options, ctx),
                          options.model_dump(mode="json"))
     path = write_record(record, leaderboard, replace=replace)
     (target.path / "eval").mkdir(exist_ok=True)
@@ -76,8 +70,9 @@ def eval_command(
     if as_json:
         print(json.dumps(record, indent=1, default=str))
         return
-    _out().print(rich_table(Board.of([record])))
-    _out().print(f"record: {path}", highlight=False)
+    out = stdout(width=200)
+    out.print(rich_table(Board.of([record])))
+    out.print(f"record: {path}", highlight=False)
 
 
 def leaderboard_command(
@@ -90,9 +85,10 @@ def leaderboard_command(
     html_path: Optional[Path] = typer.Option(None, "--html", help="also write a static HTML page with plots"),
 ) -> None:
     """The newest record per artifact and suite, as a table (gates pass / FAIL / n/a); Markdown and HTML."""
-    from compress.evaluate.leaderboard import Board, rich_table, write_outputs
+    from compress.evaluate.leaderboard import Board, rich_table, write_outputs  # matplotlib
 
     board = Board.load(directory, suite, sort, descending)
-    _out().print(rich_table(board))
+    out = stdout(width=200)
+    out.print(rich_table(board))
     for path in write_outputs(board, markdown_path, html_path):
-        _out().print(f"wrote {path}", highlight=False)
+        out.print(f"wrote {path}", highlight=False)

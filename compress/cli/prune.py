@@ -8,44 +8,21 @@ and scores N random inputs instead.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Optional
 
-import torch
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from compress.artifacts import Artifact
 from compress.artifacts.card import format_metric, human_bytes
 from compress.errors import UserInputError
+from compress.models.auto import meta_model
 from compress.prune.config import PruneConfig
-from compress.pipelines.samples import random_calibration_inputs
-from compress.prune.plan import plan_prune
-from compress.recipe.problems import problems_from
+from compress.sources import resolve
+from compress.utils.problems import problems_from
 
 app = typer.Typer(no_args_is_help=True, help="Plan pruning of the S2V DiT (dry run: nothing is written).")
-
-
-def _load(spec: str, calibrate: bool) -> torch.nn.Module:
-    """The model named by a preset, a model directory or an artifact: on the meta device unless calibrating."""
-    from compress.models.auto import build_preset, checkpoint_layout, get_preset, load_model, preset_names
-
-    path = Path(spec)
-    if Artifact.is_artifact(path):
-        path = Artifact.open(path).model_dir
-        if path is None:
-            raise UserInputError(f"artifact {spec} holds no model weights")
-    elif not path.is_dir() and spec not in preset_names():
-        raise UserInputError(f"'{spec}' is not a preset ({', '.join(preset_names())}), a model directory or an "
-                             f"artifact")
-    if calibrate:
-        return (load_model(path) if path.is_dir() else build_preset(spec)).eval()
-    cls, config = (checkpoint_layout(path)[:2] if path.is_dir()
-                   else (get_preset(spec).model_class, get_preset(spec).config))
-    with torch.device("meta"):
-        return cls.from_config(config)
 
 
 @app.command("plan")
@@ -65,6 +42,9 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="print the plan's summary as JSON"),
 ) -> None:
     """Print what would be removed and the parameter count after (nothing is written)."""
+    from compress.reference.calibration import random_dit_inputs  # torch
+    from compress.prune.plan import plan_prune
+
     target = {k: v for k, v in dict(blocks=blocks, drop_blocks=drop_blocks, ffn_dim=ffn_dim, heads=heads,
                                     audio_heads=audio_heads, ratio=ratio, params=params).items() if v is not None}
     data = {"method": method, "injectors_on_dropped_blocks": injectors, "parts": parts,
@@ -74,8 +54,9 @@ def plan(
     except ValidationError as err:
         raise UserInputError("invalid prune options:\n" + "\n".join(
             f"  - {p}" for p in problems_from(err, data, PruneConfig))) from None
-    network = _load(model, calibrate > 0)
-    calibration = random_calibration_inputs(network, calibrate) if calibrate else None
+    resolved = resolve(model)
+    network = resolved.load().eval() if calibrate else meta_model(*resolved.layout())
+    calibration = random_dit_inputs(network, calibrate) if calibrate else None
     summary = plan_prune(network, config, calibration).summary()
     if as_json:
         print(json.dumps(summary, indent=2))

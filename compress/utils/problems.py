@@ -6,7 +6,7 @@ import difflib
 
 from pydantic import BaseModel, ValidationError
 
-from compress.recipe.yamlio import line_of
+from compress.utils.yamlio import line_of
 
 
 def field_path(loc: tuple, prefix: str = "") -> str:

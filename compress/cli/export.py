@@ -11,23 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from compress.errors import UserInputError
+from compress.export.targets import load_target
+from compress.sources import resolve
+from compress.stages.export import stage_metrics
 
 app = typer.Typer(no_args_is_help=True, help="Export models for devices (ONNX, QDQ, QNN HTP).")
-
-
-def _load(spec: str):
-    """A model from an artifact, a model directory or a preset name."""
-    from compress.artifacts import Artifact
-    from compress.models.auto import build_preset, load_model, preset_names
-
-    path = Path(spec)
-    if Artifact.is_artifact(path):
-        return Artifact.open(path).load_model(device="cpu")
-    if path.is_dir():
-        return load_model(path, device="cpu")
-    if spec in preset_names():
-        return build_preset(spec)
-    raise UserInputError(f"'{spec}' is not an artifact, a model directory or a preset ({', '.join(preset_names())})")
 
 
 @app.command("onnx")
@@ -41,20 +29,20 @@ def onnx_command(
     as_json: bool = typer.Option(False, "--json", help="print the whole report as JSON"),
 ) -> None:
     """Export to ONNX for a target, check parity, quantize (QDQ) and run on the HTP simulator when available."""
-    from compress.artifacts import Artifact
-    from compress.export import ExportRequest, example_inputs, load_target, run_export
-    from compress.export.calibration import calibration_from_reference, random_calibration
-    from compress.stages.export import stage_metrics
+    from compress.export import ExportRequest, example_inputs, run_export  # onnx, onnxruntime, torch
+    from compress.export.calibration import calibration_from_reference
+    from compress.reference import ReferenceArtifact
+    from compress.reference.calibration import shaped_calibration
 
     if quantize not in (None, "w8a16", "w8a8", "none"):
         raise UserInputError(f"--quantize: expected w8a16, w8a8 or none; found '{quantize}'")
     profile = load_target(target)
-    loaded = _load(model).float().eval()
+    loaded = resolve(model).load(device="cpu").float().eval()
     example = example_inputs(loaded, profile)
     if reference is None:
-        calibration, sources = random_calibration(example, batches), "random (no --reference)"
+        calibration, sources = shaped_calibration(example, {}, batches), "random (no --reference)"
     else:
-        calibration, sources = calibration_from_reference(loaded, example, Artifact.open(reference), batches)
+        calibration, sources = calibration_from_reference(loaded, example, ReferenceArtifact(reference), batches)
     console = Console()
     report = run_export(ExportRequest(loaded, profile, quantize, calibration, sources), out,
                         log=lambda m: console.print(m, highlight=False))

@@ -1,26 +1,9 @@
-"""Shared evaluation fixtures (session-scoped, read-only for every test that uses them).
-
-- `synthetic_set`: the built-in synthetic talking-face set with `DEFAULT_FAULTS`, 3 clips at 96 px
-  (`load_synthetic_set` output: absolute paths, each clip's `variants` keyed in order of the faults),
-  plus "path" (its inputs.yaml). 96 px rather than 64: the faults' blur sigmas are in pixels, and at
-  64 px a 1-pixel frame blur already fools the face mesh (it reads the dark open mouth as closed lips).
-- `detector` (tests/conftest.py): one `LandmarkDetector` for the session.
-"""
+"""Landmark test material without MediaPipe: a schematic face mesh and a detector double that reads the mouth
+opening from the frames' pixel values."""
 
 import numpy as np
-import pytest
 
-from compress.data import DEFAULT_FAULTS, build_synthetic_set, load_synthetic_set
-from compress.evaluate.landmarks import FaceTracks
-
-SET_CLIPS, SET_SIZE = 3, 96
-
-
-@pytest.fixture(scope="session")
-def synthetic_set(tmp_path_factory):
-    path = build_synthetic_set(tmp_path_factory.mktemp("synthetic"), num_clips=SET_CLIPS, size=SET_SIZE,
-                               faults=DEFAULT_FAULTS, mp4=False)
-    return {**load_synthetic_set(path), "path": str(path)}
+from compress.face.landmarks import FaceTracks
 
 
 def schematic_mesh(gap: float, shift=(0.0, 0.0)) -> np.ndarray:

@@ -1,7 +1,5 @@
-"""Reference datasets: Hugging Face `datasets` tables whose arrays are raw bytes + shape + dtype columns.
-
-An array `name` is three columns: `name` (bytes, C order), `name_shape` (list of ints), `name_dtype` (numpy
-dtype name), so any shape and dtype round-trips exactly without nested array features.
+"""The reference dataset: a Hugging Face `datasets` table, one row per input, whose arrays are raw bytes + shape +
+dtype columns (`compress.utils.arrays`), so any shape and dtype round-trips exactly without nested array features.
 """
 
 from __future__ import annotations
@@ -13,17 +11,9 @@ import numpy as np
 from datasets import Dataset, Features, List, Value, concatenate_datasets, load_from_disk
 from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
+from compress.utils.arrays import encode_array
+
 DATASET_DIR = "dataset"
-
-
-def encode_array(array: np.ndarray, name: str) -> dict:
-    array = np.asarray(array, order="C")  # (ascontiguousarray would turn 0-d into 1-d)
-    return {name: array.tobytes(), f"{name}_shape": list(array.shape), f"{name}_dtype": array.dtype.name}
-
-
-def decode_array(row: dict, name: str) -> np.ndarray:
-    """The array `name` of a row, a read-only view of its bytes (copy it to modify it)."""
-    return np.frombuffer(row[name], dtype=np.dtype(row[f"{name}_dtype"])).reshape(row[f"{name}_shape"])
 
 
 def array_features(*names: str) -> dict:
@@ -52,15 +42,11 @@ def save_rows(rows: list[dict], features: dict, path: Path) -> None:
         Dataset.from_list(rows, features=Features(features)).save_to_disk(str(path))
 
 
-def load_reference_dataset(artifact_or_path) -> Dataset:
-    """The dataset of a reference artifact (an Artifact, its directory, or the dataset directory itself)."""
-    path = Path(getattr(artifact_or_path, "path", artifact_or_path))
-    if (path / DATASET_DIR).is_dir():
-        path = path / DATASET_DIR
-    return load_from_disk(str(path))
+def load_rows(path: Path) -> Dataset:
+    """A dataset saved by `save_rows` or `merge_rows`."""
+    with quiet_datasets():
+        return load_from_disk(str(path))
 
-
-# ---- the reference dataset: one row per input ----------------------------------------------------------------
 
 REFERENCE_ARRAYS = ("frames", "latents", "ref_latents", "motion_latents", "audio", "audio_features", "text_embeds",
                     "negative_text_embeds")
@@ -74,7 +60,7 @@ def reference_features(blocks: list[int]) -> dict:
 
 
 def reference_row(clip, seed: int, fps: int, audio: np.ndarray, result) -> dict:
-    """The row of one input (`compress.pipelines.inputs.InputClip`) and its `S2VOutput`."""
+    """The row of one input (`compress.reference.inputs.InputClip`) and its `S2VOutput`."""
     arrays = {"frames": result.frames, "latents": result.latents, "ref_latents": result.ref_latents,
               "motion_latents": result.motion_latents, "audio": audio, "audio_features": result.audio_features,
               "text_embeds": result.text_embeds, "negative_text_embeds": result.negative_text_embeds,
@@ -91,4 +77,4 @@ def merge_rows(row_dirs: list[Path], dest: Path) -> Dataset:
     with quiet_datasets():
         dataset = concatenate_datasets([load_from_disk(str(p)) for p in row_dirs])
         dataset.save_to_disk(str(dest))
-    return load_from_disk(str(dest))
+    return load_rows(dest)

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from compress.cli.common import stdout
 from compress.errors import UserInputError
-
-from .catalog import MIB, load_catalog
-from .planner import Overheads, plan_memory
-from .render import render
-from .spec import ModelSpec
-from .workload import COMPONENTS, Layout, Workload, parse_size
+from compress.memory.overheads import Overheads
 
 GIB = 2**30
 
 
 def _placement(entries: list[str]) -> dict[str, str]:
     """['text_encoder', 'vae=sequential'] -> {'text_encoder': 'cpu', 'vae': 'sequential'}."""
+    from compress.memory.workload import COMPONENTS  # torch
+
     placement = {}
     for entry in entries:
         name, _, where = entry.partition("=")
@@ -62,6 +58,10 @@ def vram(
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
 ) -> None:
     """Per-GPU peak memory of a model on a GPU: breakdown, verdict, and the cheapest changes that fit."""
+    from compress.memory import Layout, ModelSpec, Workload, load_catalog, parse_size, plan_memory  # torch
+    from compress.memory.catalog import MIB
+    from compress.memory.render import render
+
     if (model is None) == (preset is None):
         raise UserInputError("give a MODEL (preset, artifact or model directory) or --preset, not both")
     width, height = parse_size(size)
@@ -77,4 +77,4 @@ def vram(
     if as_json:
         print(json.dumps(plan.to_dict(), indent=2, default=str))
     else:
-        Console(width=None if sys.stdout.isatty() else 160).print(render(plan))
+        stdout().print(render(plan))

@@ -1,7 +1,7 @@
 """Mouth (or face) crops per frame, stacked into sync windows of `WINDOW` consecutive frames.
 
 Boxes are int [T, 4] (x0, y0, x1, y1) pixel bounds, x1 / y1 exclusive, one per frame: from landmarks
-(`compress.evaluate.mouth.mouth_boxes`), or from the synthetic set's relative `mouth_box` with
+(`compress.face.mouth.mouth_boxes`), or from the synthetic set's relative `mouth_box` with
 `boxes_from_mouth_box`.
 """
 

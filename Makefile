@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -12,8 +12,13 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh scripts/setup_landmarks.sh
 demo: setup  ## set up, then run the quickstart recipe end to end on the tiny built-in teacher
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/compress run recipes/quickstart.yaml
 
+PYTEST := WANDB_MODE=disabled $(BIN)/python -m pytest -q
+
 test: setup  ## set up, then run the whole test suite
-	WANDB_MODE=disabled $(BIN)/python -m pytest -q
+	$(PYTEST)
+
+test-fast: setup  ## the same, without the tests marked slow (over about 10 s each): the edit-test loop
+	$(PYTEST) -m "not slow"
 
 clean:
 	rm -rf runs wandb .pytest_cache

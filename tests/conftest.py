@@ -1,4 +1,5 @@
-"""Shared test setup: no wandb, and a tiny model + stage kinds for exercising the engine."""
+"""Shared test setup: no wandb, a tiny model + stage kinds for exercising the engine, and the optional
+environments as fixtures that skip, with the reason, where one is missing (Debian tools: markers in helpers.py)."""
 
 import os
 
@@ -47,3 +48,22 @@ def detector():
         pytest.skip(f"landmark environment unavailable: {err}")
     with found:
         yield found
+
+
+@pytest.fixture(scope="session")
+def qnn():
+    """The onnxruntime-qnn plugin's status (the HTP simulator on x86); skipped with the reason where it cannot be
+    registered."""
+    from compress.export.qnn import qnn_status
+
+    status = qnn_status()
+    if not status.available:
+        pytest.skip(status.reason)
+    return status
+
+
+@pytest.fixture(scope="session")
+def python_speech_features():
+    """The reference MFCC package (a dev extra: pip install -e '.[dev]')."""
+    return pytest.importorskip("python_speech_features", reason="python_speech_features is not installed "
+                                                                "(pip install -e '.[dev]')")

@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
+from compress.data import espeak_available
+
 REPO = Path(__file__).resolve().parents[1]
+RELEASE_KEYS = Path(__file__).resolve().parent / "fixtures" / "wan2.2-s2v-14b-keys.tsv"
+
+# Optional Debian tools (scripts/setup.sh installs them): a test that needs one skips, saying how to get it, where
+# it is missing. The landmark environment, onnxruntime-qnn and python_speech_features are fixtures in conftest.py.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+                                  reason="ffmpeg is not installed (apt-get install ffmpeg): no mp4 is written")
+needs_espeak = pytest.mark.skipif(not espeak_available(),
+                                  reason="espeak-ng is not installed (apt-get install espeak-ng): speech falls back "
+                                         "to synthetic tones")
+
+
+@functools.cache
+def release_keys() -> dict[str, tuple[int, ...]]:
+    """Every tensor of the released 14B DiT: native key -> shape (`RELEASE_KEYS`)."""
+    rows = [line.split("\t") for line in RELEASE_KEYS.read_text().splitlines()[1:]]
+    return {key: tuple(int(n) for n in shape.split("x")) for key, shape, _ in rows}
 
 
 def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:

@@ -1,5 +1,7 @@
 """A recipe started with torchrun: rank 0 owns the output, a distributed stage runs on every rank."""
 
+import pytest
+
 from compress.artifacts import Artifact
 from compress.distributed import LEAVE_TIMEOUT
 from tests.helpers import torchrun
@@ -11,6 +13,7 @@ Recipe(model="test-mlp", output="runs/d", stages=[f.ScaleStage(name="a"), f.Shar
 """
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_share_one_artifact(tmp_path):
     done = torchrun(SCRIPT, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

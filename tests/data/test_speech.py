@@ -6,9 +6,8 @@ import pytest
 import compress.data.speech as speech_module
 from compress.data import SENTENCES, VOICES, espeak_available, mouth_schedule, mouth_target, split_sentences, synthesize
 from compress.data.speech import ESPEAK, SAMPLE_RATE, TONES, _espeak_speech
+from tests.helpers import needs_espeak
 
-needs_espeak = pytest.mark.skipif(
-    not espeak_available(), reason="libespeak-ng missing (apt-get install espeak-ng); tone fallback tested instead")
 SOURCES = [pytest.param(ESPEAK, marks=needs_espeak), TONES]
 
 

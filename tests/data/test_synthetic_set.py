@@ -1,4 +1,3 @@
-import shutil
 import time
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import yaml
 from PIL import Image
 
 from compress.data import DEFAULT_FAULTS, build_synthetic_set, load_synthetic_set, split_sentences
+from tests.helpers import needs_ffmpeg
 
 
 def _tree(root):
@@ -70,7 +70,7 @@ def test_tone_source_is_labelled(tmp_path):
     assert {c["speech_source"] for c in meta["clips"]} == {"synthetic-tones"}
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed: mp4 output not written")
+@needs_ffmpeg
 def test_mp4_written_when_ffmpeg_present(tmp_path):
     meta = load_synthetic_set(build_synthetic_set(tmp_path, num_clips=1, frames=16))
     assert Path(meta["clips"][0]["video"]).stat().st_size > 0

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from compress.distill.trainer import TrainConfig, train
@@ -36,6 +37,7 @@ def run_ddp(checkpoints: Path, stop_after: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_like_one_with_twice_the_batch_and_resume(tmp_path):
     first = run_ddp(tmp_path / "ckpt", stop_after=7)  # "killed" after step 7 (last checkpoint: 6)
     second = run_ddp(tmp_path / "ckpt", stop_after=10)

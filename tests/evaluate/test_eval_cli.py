@@ -20,6 +20,9 @@ gates:
 """
 
 
+pytestmark = pytest.mark.slow  # every test uses `root`, a recipe run
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     """One tiny run (reference + int8) shared by the tests of this module."""

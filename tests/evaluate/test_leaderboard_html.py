@@ -1,17 +1,14 @@
 """The leaderboard's HTML page in a real headless browser (Debian chromium): loads cleanly, shows every artifact."""
 
 import re
-import shutil
 import subprocess
-
-import pytest
 
 from compress.evaluate.leaderboard import Board, html_page
 from compress.evaluate.records import write_record
 from tests.evaluate.records_fixtures import record
+from tests.helpers import CHROMIUM, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = needs_chromium
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess:

@@ -2,7 +2,9 @@
 
 One expert is trained for the module (~0.26M parameters, 80 steps: ~30 s on a 2-core CPU) on 7 clean clips of
 the built-in synthetic set, 2 of them held out for its own validation. Faults are checked on two clips it
-trained on (tier B's use: teacher references of the same inputs) and one held-out clip.
+trained on (tier B's use: teacher references of the same inputs) and one held-out clip. The expert's quality
+bounds hold on the set's espeak-ng speech (needs_espeak); trained on the tone fallback it validates as
+unreliable and misreads lags.
 """
 
 import numpy as np
@@ -16,7 +18,7 @@ from compress.evaluate.sync.expert import embed_clip
 from compress.face.crops import boxes_from_mouth_box
 from compress.face.sync_clip import SyncClip
 from compress.models.sync_expert import SyncExpert, load_sync_expert
-from tests.helpers import torch_threads
+from tests.helpers import needs_espeak, torch_threads
 
 NUM_CLIPS, TRAIN_CLIPS = 7, 5
 CHECKED = (0, 3, 5)  # two trained-on clips, one held out
@@ -59,6 +61,7 @@ def faults(trained):
     return results
 
 
+@needs_espeak
 def test_the_expert_validates_itself_on_held_out_clips(trained):
     _, expert, report = trained
     assert (report["train_clips"], report["val_clips"]) == (TRAIN_CLIPS, NUM_CLIPS - TRAIN_CLIPS)
@@ -67,6 +70,7 @@ def test_the_expert_validates_itself_on_held_out_clips(trained):
     assert expert.config.validation_reversed_audio_accuracy == report["validation_reversed_audio_accuracy"]
 
 
+@needs_espeak
 def test_clean_clips_are_in_sync_and_confident(faults):
     for result in faults.values():
         clean = result["clean"]
@@ -74,6 +78,7 @@ def test_clean_clips_are_in_sync_and_confident(faults):
         assert clean["av_offset"] == 0 and clean["lse_c"] > 0.2
 
 
+@needs_espeak
 def test_a_faultless_copy_scores_like_the_teacher(trained, faults):
     meta, expert, _ = trained
     for i, result in faults.items():
@@ -86,6 +91,7 @@ def test_a_faultless_copy_scores_like_the_teacher(trained, faults):
         assert ratios["lse_c_ratio"] == pytest.approx(1, abs=0.15)
 
 
+@needs_espeak
 @pytest.mark.parametrize("tag,lag", [("shift_+1", 1), ("shift_+3", 3), ("shift_-2", -2)])
 def test_a_lag_is_the_av_offset_while_lse_c_and_d_stay(faults, tag, lag):
     for result in faults.values():
@@ -94,17 +100,20 @@ def test_a_lag_is_the_av_offset_while_lse_c_and_d_stay(faults, tag, lag):
         assert ratios["lse_d_ratio"] == pytest.approx(1, abs=0.05) and ratios["lse_c_ratio"] > 0.9
 
 
+@needs_espeak
 @pytest.mark.parametrize("tag", ["frozen_0.5", "frozen_0.0"])
 def test_a_frozen_mouth_loses_confidence(faults, tag):
     for result in faults.values():
         assert result[tag]["lse_c_ratio"] < 0.3 and result[tag]["lse_d_ratio"] > 1.15
 
 
+@needs_espeak
 def test_wrong_audio_loses_confidence(faults):
     for result in faults.values():
         assert result["wrong_audio"]["lse_c_ratio"] < 0.65 and result["wrong_audio"]["lse_d_ratio"] > 1.1
 
 
+@needs_espeak
 @pytest.mark.parametrize("tag", ["scale_amplitude_0.5", "blur_mouth_1.5", "blur_frame_1.0"])
 def test_in_sync_degradations_are_not_read_as_a_lag(faults, tag):
     for result in faults.values():

@@ -19,6 +19,7 @@ budget: {fps: 15, effective_gmacs_per_s: 4290, source: test}
 
 
 @pytest.mark.parametrize("preset", ["tiny-vae-decoder", "lipsync-30m"])
+@pytest.mark.slow
 def test_student_exports_quantizes_and_runs_on_the_htp(preset, tmp_path, qnn):
     (tmp_path / "phone.yaml").write_text(PROFILE)
     model = build_preset(preset)

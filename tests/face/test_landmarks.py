@@ -50,9 +50,9 @@ def test_pixel_coordinates_match_the_rendered_mouth(synthetic_set, detector):
     assert 0.25 * size < inter_ocular(points[None])[0] < 0.7 * size
 
 
-def test_static_mode_is_order_independent_and_deterministic(synthetic_set):
+def test_static_mode_is_order_independent_and_deterministic(synthetic_set, detector):
     frames = np.load(synthetic_set["clips"][1]["frames"])[::6]
-    with LandmarkDetector(cache_frames=0) as fresh:
+    with LandmarkDetector(python=detector.python, cache_frames=0) as fresh:  # uncached, in the session's environment
         forward = fresh.detect(frames).points
         backward = fresh.detect(frames[::-1]).points
     np.testing.assert_array_equal(backward[::-1], forward)  # tracking mode would depend on the order

@@ -1,13 +1,12 @@
 """SyncNet's MFCC input and the audio windows under the video's sync windows."""
 
 import numpy as np
-import python_speech_features
 import torch
 
 from compress.face.mfcc import audio_windows, mfcc, window_count
 
 
-def test_mfcc_matches_python_speech_features():
+def test_mfcc_matches_python_speech_features(python_speech_features):
     rng = np.random.default_rng(0)
     t = np.arange(16_000 + 123) / 16_000
     audio = np.round(8000 * np.sin(2 * np.pi * 220 * t) * (t < 0.6) + rng.normal(0, 300, len(t)))  # int16 scale

@@ -1,11 +1,7 @@
-from pathlib import Path
-
 import pytest
 import torch
 
 from compress.models import WanS2VTransformer3DModel
-
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "../shared/reference"
 
 
 def s2v_inputs(model, batch=1, frames=2, height=8, width=8, motion_frames=19, text_tokens=5, seed=0):
@@ -36,12 +32,6 @@ def make_inputs():
 @pytest.fixture
 def forward():
     return run
-
-
-@pytest.fixture
-def reference_dir():
-    assert REFERENCE_DIR.is_dir(), f"expected the shared reference folder beside the repository: {REFERENCE_DIR}"
-    return REFERENCE_DIR
 
 
 @pytest.fixture

@@ -2,12 +2,7 @@ import pytest
 
 from compress.models import WanS2VTransformer3DModel, get_preset_config
 from compress.models.s2v.keymap import from_official_config, native_to_ours, ours_to_native, to_official_config
-
-
-def _release_keys(reference_dir) -> dict[str, tuple[int, ...]]:
-    lines = (reference_dir / "wan2.2-s2v-14b-keys.tsv").read_text().splitlines()[1:]
-    rows = [line.split("\t") for line in lines]
-    return {key: tuple(int(n) for n in shape.split("x")) for key, shape, _ in rows}
+from tests.helpers import release_keys
 
 
 @pytest.fixture(scope="module")
@@ -15,16 +10,16 @@ def release_model():
     return WanS2VTransformer3DModel.from_preset("wan2.2-s2v-14b", device="meta")
 
 
-def test_official_layout_equals_release_checkpoint(release_model, reference_dir):
-    release = _release_keys(reference_dir)
+def test_official_layout_equals_release_checkpoint(release_model):
+    release = release_keys()
     assert len(release) == 1260
     ours = {ours_to_native(name): tuple(t.shape) for name, t in release_model.state_dict().items()}
     assert ours == release
 
 
-def test_key_map_round_trips_both_ways(release_model, reference_dir):
+def test_key_map_round_trips_both_ways(release_model):
     names = set(release_model.state_dict())
-    for key in _release_keys(reference_dir):
+    for key in release_keys():
         name = native_to_ours(key)
         assert name in names, key
         assert ours_to_native(name) == key

@@ -84,6 +84,7 @@ def _assert_demo_components(components):
         assert all(torch.equal(v, theirs[k]) for k, v in getattr(components, name).state_dict().items())
 
 
+@pytest.mark.slow
 def test_demo_teacher_and_its_quantized_and_pruned_artifacts_get_the_shipped_components(workdir):
     recipe = Recipe(model="demo", output="runs/demo", stages=[
         QuantizeStage(name="int8", input="source", scheme="int8_weight_only"),

@@ -1,7 +1,6 @@
 """The S2V pipeline end to end on the tiny teacher: shapes, determinism, CFG, clip continuation, errors."""
 
 import dataclasses
-import shutil
 import subprocess
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 from compress.pipelines import S2VPipeline, flow_scheduler, write_video
 from compress.pipelines.s2v import UPSTREAM_NEGATIVE_PROMPT
 from compress.pipelines.video import prepare_image, size_for_area
+from tests.helpers import needs_ffmpeg
 
 ARGS = dict(prompt="a person talking", num_inference_steps=2, frames_per_clip=8, seed=3)
 
@@ -159,7 +159,7 @@ def test_write_video_falls_back_to_png_and_wav(tmp_path, speech, monkeypatch):
     assert sorted(p.name for p in written.path.iterdir()) == ["audio.wav", *(f"frame_{i:05d}.png" for i in range(3))]
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed: the mp4 writer is not exercised")
+@needs_ffmpeg
 def test_write_video_writes_mp4_with_the_audio_track(tmp_path, speech):
     frames = np.random.default_rng(0).integers(0, 255, (16, 64, 64, 3), dtype=np.uint8)
     written = write_video(frames, speech, tmp_path / "out.mp4")

@@ -5,7 +5,6 @@ import math
 import re
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,9 +14,9 @@ from compress.cli import main
 from compress.errors import RecipeError
 from compress.models import WanS2VTransformer3DModel
 from compress.prune import PruneConfig, PruneTargetError, count_parameters, plan_prune
+from tests.helpers import release_keys
 
 RELEASE_PARAMS = 16_295_755_609
-KEYS_TSV = Path(__file__).resolve().parents[2] / "../shared/reference/wan2.2-s2v-14b-keys.tsv"
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +28,8 @@ def release():
 def release_unit_params():
     """Parameters per block and per audio injector, from the release's key list."""
     blocks, injectors = Counter(), Counter()
-    for line in KEYS_TSV.read_text().splitlines()[1:]:
-        key, shape, _ = line.split("\t")
-        count = math.prod(int(n) for n in shape.split("x"))
+    for key, shape in release_keys().items():
+        count = math.prod(shape)
         if match := re.match(r"blocks\.(\d+)\.", key):
             blocks[int(match[1])] += count
         elif match := re.match(r"audio_injector\.(injector|injector_adain_layers)\.(\d+)\.", key):

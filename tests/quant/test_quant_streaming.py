@@ -147,6 +147,7 @@ def _peak_growth_mib(root: Path, tensors_per_file: int) -> int:
 
 
 @pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux /proc peak-RSS reset")
+@pytest.mark.slow
 def test_peak_memory_does_not_grow_with_the_checkpoint(tmp_path):
     small = _peak_growth_mib(tmp_path / "small", 8)  # 96 MiB checkpoint
     large = _peak_growth_mib(tmp_path / "large", 32)  # 384 MiB checkpoint

@@ -31,6 +31,9 @@ SMALL = dict(name="small", input="source", student="lipsync-30m", reference="ref
 MAX_RATIO = 0.7
 
 
+pytestmark = pytest.mark.slow  # every test uses `run`, a distill run of about a minute
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("distill")

@@ -32,6 +32,7 @@ def run(tmp_path_factory):
     return root, Recipe(model="tiny", output="runs/s", stages=stages).run(root=root, quiet=True)
 
 
+@pytest.mark.slow
 def test_a_sync_loss_run_trains_and_records_the_sync_term(run):
     _, result = run
     artifact = result["synced"]
@@ -59,6 +60,7 @@ def test_bad_sync_settings_name_the_field():
                         "losses": {"pixel_l1": 1.0, "sync": 0.5}})
 
 
+@pytest.mark.slow
 def test_landmark_boxes_without_the_landmark_environment_say_how_to_get_it(run, monkeypatch):
     root, _ = run
     monkeypatch.setenv(ENV_VAR, str(root / "no-such-python"))
@@ -67,6 +69,7 @@ def test_landmark_boxes_without_the_landmark_environment_say_how_to_get_it(run, 
         Recipe(model="tiny", output="runs/s", stages=stages).run(root=root, quiet=True)
 
 
+@pytest.mark.slow
 def test_landmark_boxes_name_a_clip_without_a_face(run, detector):
     """The random tiny teacher draws no face (`detector`: the landmark environment is there)."""
     root, _ = run

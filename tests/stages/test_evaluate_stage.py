@@ -27,6 +27,7 @@ def stages():
             EvaluateStage(name="eval", reference="reference", suite="suites/fast.yaml")]
 
 
+@pytest.mark.slow
 def test_evaluate_stage_scores_every_model_and_fills_the_leaderboard(workdir):
     (workdir / "suites").mkdir()
     (workdir / "suites" / "fast.yaml").write_text(FAST_SUITE)

@@ -34,6 +34,7 @@ def check_artifact(artifact, method):
     return metrics, importance["scores"]
 
 
+@pytest.mark.slow
 def test_depth_removes_exactly_the_dropped_blocks_and_reloads_in_a_fresh_process(workdir):
     source, artifact = prune(method="depth", target={"blocks": 2}, injectors_on_dropped_blocks="drop")
     metrics, scores = check_artifact(artifact, "depth")

@@ -32,6 +32,7 @@ def stored_dtypes(artifact) -> dict[str, str]:
 
 @pytest.mark.parametrize("scheme,dtype", [("int8_weight_only", "I8"), ("int8_dynamic", "I8"),
                                           ("fp8_weight_only", "F8_E4M3"), ("fp8_dynamic", "F8_E4M3")])
+@pytest.mark.slow
 def test_each_scheme_stores_real_low_precision_weights(workdir, scheme, dtype):
     result = quantize(workdir, scheme)
     artifact = result[scheme]
@@ -50,6 +51,7 @@ def test_each_scheme_stores_real_low_precision_weights(workdir, scheme, dtype):
     assert "ignore" in reasons["blocks.0.attn1.to_q"] and reasons["blocks.1.attn1.to_q"] == "quantized"
 
 
+@pytest.mark.slow
 def test_quantized_artifact_reloads_in_a_fresh_process_with_identical_outputs(workdir):
     artifact = quantize(workdir, "int8_dynamic")["int8_dynamic"]
     assert_reloads_identically(artifact, workdir)
@@ -66,6 +68,7 @@ def test_fp8_dynamic_reloads_but_refuses_to_run_without_fp8_kernels(workdir):
             model(**model.example_inputs())
 
 
+@pytest.mark.slow
 def test_keep_most_sensitive_records_scores_and_keeps_layers(workdir):
     plain = quantize(workdir, "int8_weight_only")["int8_weight_only"].metrics
     mixed = quantize(workdir, "int8_weight_only", keep_most_sensitive=2)["int8_weight_only"]
@@ -90,6 +93,7 @@ def test_streaming_from_the_official_layout_matches_in_memory(workdir):
         assert torch.equal(a(**inputs).sample, b(**inputs).sample)
 
 
+@pytest.mark.slow
 def test_calibration_from_a_reference_dataset(workdir):
     reference = ReferenceStage(name="ref", inputs="builtin:quickstart", max_clips=1, size="64*64", frames=16,
                                num_inference_steps=2)

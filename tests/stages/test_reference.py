@@ -88,6 +88,7 @@ recipe().run(quiet=True)
 """
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_give_the_same_dataset(single, tmp_path):
     done = torchrun(SCRIPT, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

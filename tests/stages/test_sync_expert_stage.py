@@ -33,6 +33,7 @@ def run(tmp_path_factory):
     return root, recipe(steps=6, width=8).run(root=root, quiet=True)
 
 
+@pytest.mark.slow
 def test_the_stage_writes_a_reloadable_expert_and_its_validation(run):
     _, result = run
     artifact = result["sync"]
@@ -45,6 +46,7 @@ def test_the_stage_writes_a_reloadable_expert_and_its_validation(run):
     assert "model" not in artifact.manifest  # an evaluation tool, not a model
 
 
+@pytest.mark.slow
 def test_a_noise_teacher_makes_an_unreliable_expert(run):
     """The tiny teacher has random weights: its video ignores the audio, so the expert fails its own checks."""
     _, result = run
@@ -56,6 +58,7 @@ def test_a_noise_teacher_makes_an_unreliable_expert(run):
     assert tier_b_clip(expert, clip)["status"].startswith("unreliable: the sync expert ")
 
 
+@pytest.mark.slow
 def test_a_rerun_skips_and_later_stages_start_from_the_model(run):
     root, _ = run
     again = recipe(steps=6, width=8).run(root=root, quiet=True)

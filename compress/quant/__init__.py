@@ -24,7 +24,7 @@ The names below are imported on first use (PEP 562), so that `from compress.quan
 parsing) does not import torch.
 """
 
-from importlib import import_module
+from compress.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "compress.quant.api": ("LayerDecision", "QuantReport", "linear_module_names", "quantize_", "tensor_bytes"),
@@ -38,18 +38,5 @@ _EXPORTS = {
                                      "load_checkpoint", "load_quantized", "save_quantized"),
     "compress.quant.streaming": ("quantize_checkpoint",),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_MODULE_OF[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULE_OF})
+__getattr__, __all__ = lazy_exports(__name__, {
+    name: module.removeprefix("compress.quant.") for module, names in _EXPORTS.items() for name in names})

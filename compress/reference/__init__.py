@@ -6,16 +6,9 @@ the input sets, the dataset codec, DiT inputs from its rows and the calibration 
 sets import light; the rest on first use.
 """
 
-import importlib
-
 from compress.reference.config import BUILTIN, ReferenceConfig
 from compress.reference.inputs import InputClip, read_input_set
+from compress.utils.lazy import lazy_exports
 
-_LAZY = {"ReferenceArtifact": "artifact", "ReferenceContext": "artifact"}
-__all__ = ["BUILTIN", "InputClip", "ReferenceConfig", "read_input_set", *_LAZY]
-
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+__getattr__, _lazy = lazy_exports(__name__, {"ReferenceArtifact": "artifact", "ReferenceContext": "artifact"})
+__all__ = ["BUILTIN", "InputClip", "ReferenceConfig", "read_input_set", *_lazy]

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any, Callable
 
 
@@ -15,6 +16,8 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
     def __getattr__(name: str) -> Any:
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+        value = getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+        setattr(sys.modules[package], name, value)  # found directly from now on
+        return value
 
     return __getattr__, sorted(exports)

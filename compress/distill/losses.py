@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from compress.distill.config import LossConfig
+from compress.face.crops import crop_pixels
+from compress.face.mfcc import WINDOW
 
 
 def region_weights(boxes: torch.Tensor, height: int, width: int, extra: float) -> torch.Tensor:
@@ -49,9 +51,6 @@ def expert_sync_loss(expert, pixels: torch.Tensor, boxes: torch.Tensor, mfcc: to
 
     pixels [N * WINDOW, 3, H, W] in [-1, 1]: the windows' frames in order; boxes int [N * WINDOW, 4]: each frame's
     mouth crop (x0, y0, x1, y1); mfcc [N, 1, 13, 20]: each window's audio input. Differentiable w.r.t. pixels."""
-    from compress.face.crops import crop_pixels
-    from compress.face.mfcc import WINDOW
-
     crops = crop_pixels((pixels.float() + 1) * 127.5, boxes, expert.crop_size).unflatten(0, (-1, WINDOW))
     cos = F.cosine_similarity(expert.embed_video(crops).float(), expert.embed_audio(mfcc).float(), dim=-1)
     return -torch.log(((1 + cos) / 2).clamp_min(1e-6)).mean()

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from compress.distill.config import LossConfig
 from compress.distill.data import split_rows, stream_batches
-from compress.distill.losses import LossConfig, combined_loss, expert_sync_loss
+from compress.distill.losses import combined_loss, expert_sync_loss
 from compress.errors import UserInputError
 from compress.face.crops import stack_windows
 from compress.face.mfcc import WINDOW, window_count

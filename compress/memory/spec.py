@@ -13,21 +13,19 @@ from pathlib import Path
 import torch
 
 from compress.errors import UserInputError
+from compress.models.auto import checkpoint_layout, get_preset
 from compress.quant.api import selected_linears
 from compress.quant.config import QuantConfig, default_ignore
 from compress.quant.schemes import get_scheme
-from compress.sources import resolve
-from compress.utils.weights import read_header
 from compress.quant.serialization import (
     QUANT_CONFIG_NAME,
     QuantizedStructure,
     apply_quantized_structure,
     checkpoint_files,
 )
+from compress.sources import resolve
+from compress.utils.weights import DTYPE_NAMES, read_header
 
-_HEADER_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-                  "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2, "I64": torch.int64,
-                  "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool}
 _UNIT = re.compile(r"^((?:blocks|audio_injectors)\.\d+)\.")
 
 
@@ -56,11 +54,6 @@ class ModelSpec:
 
     @classmethod
     def from_preset(cls, name: str, dtype: torch.dtype = torch.bfloat16) -> ModelSpec:
-        from compress.models.auto import get_preset, preset_names
-
-        if name not in preset_names():
-            raise UserInputError(f"'{name}' is not a preset, an artifact or a model directory "
-                                 f"(presets: {', '.join(preset_names())})")
         preset = get_preset(name)
         if preset.weights_dir is not None:
             return cls.from_dir(preset.weights_dir, name=name)
@@ -77,8 +70,6 @@ class ModelSpec:
 
     @classmethod
     def from_dir(cls, directory: Path, name: str | None = None) -> ModelSpec:
-        from compress.models.auto import checkpoint_layout
-
         directory = Path(directory)
         model_class, config, rename = checkpoint_layout(directory)
         try:
@@ -90,7 +81,7 @@ class ModelSpec:
             for key, info in read_header(path).items():
                 key = rename(key) if rename else key
                 if key is not None:
-                    tensors[key] = (tuple(info["shape"]), _HEADER_DTYPES[info["dtype"]])
+                    tensors[key] = (tuple(info["shape"]), getattr(torch, DTYPE_NAMES[info["dtype"]]))
         quant = QuantizedStructure.load(directory) if (directory / QUANT_CONFIG_NAME).is_file() else None
         return cls(name or str(directory), model_class, dict(config), tensors, quant)
 

@@ -26,17 +26,15 @@ parsing) does not import torch.
 
 from compress.utils.lazy import lazy_exports
 
-_EXPORTS = {
-    "compress.quant.api": ("LayerDecision", "QuantReport", "linear_module_names", "quantize_", "tensor_bytes"),
-    "compress.quant.config": ("FORMAT_VERSION", "WAN_S2V_HIGH_PRECISION", "Granularity", "QuantConfig",
-                              "default_ignore"),
-    "compress.quant.kernels": ("Fp8KernelUnavailableError", "fp8_kernels_available"),
-    "compress.quant.linear": ("QuantizedLinear",),
-    "compress.quant.schemes": ("SCHEMES", "QuantScheme", "Scheme", "get_scheme"),
-    "compress.quant.sensitivity": ("layer_sensitivity", "most_sensitive", "relative_error"),
-    "compress.quant.serialization": ("QUANT_CONFIG_NAME", "QuantizedStructure", "apply_quantized_structure",
-                                     "load_checkpoint", "load_quantized", "save_quantized"),
-    "compress.quant.streaming": ("quantize_checkpoint",),
-}
 __getattr__, __all__ = lazy_exports(__name__, {
-    name: module.removeprefix("compress.quant.") for module, names in _EXPORTS.items() for name in names})
+    **dict.fromkeys(("LayerDecision", "QuantReport", "linear_module_names", "quantize_", "tensor_bytes"), "api"),
+    **dict.fromkeys(("FORMAT_VERSION", "WAN_S2V_HIGH_PRECISION", "Granularity", "QuantConfig", "default_ignore"),
+                    "config"),
+    **dict.fromkeys(("Fp8KernelUnavailableError", "fp8_kernels_available"), "kernels"),
+    "QuantizedLinear": "linear",
+    **dict.fromkeys(("SCHEMES", "QuantScheme", "Scheme", "get_scheme"), "schemes"),
+    **dict.fromkeys(("layer_sensitivity", "most_sensitive", "relative_error"), "sensitivity"),
+    **dict.fromkeys(("QUANT_CONFIG_NAME", "QuantizedStructure", "apply_quantized_structure", "load_checkpoint",
+                     "load_quantized", "save_quantized"), "serialization"),
+    "quantize_checkpoint": "streaming",
+})

@@ -22,22 +22,27 @@ class QuantScheme:
     """One scheme.
 
     storage: torch dtype name of the stored weight (and, for dynamic schemes, of the activations).
-    weight_only: activations stay in high precision; otherwise they are quantized per call (dynamic).
     kernel: the matmul of QuantizedLinear.forward (compress.quant.kernels):
       dequantize     the weight is dequantized to the activation dtype, then a plain matmul
       int8_mm        per-token int8 activations, integer GEMM (torch._int_mm, oneDNN, or exact emulation)
       fp8_scaled_mm  e4m3 activations, torch._scaled_mm (CUDA compute capability >= 8.9, or fp32 emulation)
-    bytes_per_parameter: bytes of one stored weight (the fp32 scales come on top).
     weight_multiple: both weight dimensions must be multiples of it (else the layer stays unquantized).
     """
 
     name: str
     storage: str
-    weight_only: bool
     kernel: Kernel
-    description: str
-    bytes_per_parameter: int = 1
     weight_multiple: int = 1
+
+    @property
+    def weight_only(self) -> bool:
+        """Activations stay in high precision (the weight is dequantized); otherwise they are quantized per call."""
+        return self.kernel == "dequantize"
+
+    @property
+    def bytes_per_parameter(self) -> int:
+        """Bytes of one stored weight (the fp32 scales come on top)."""
+        return self.storage_dtype().itemsize
 
     @property
     def needs_fp8_kernels(self) -> bool:
@@ -56,15 +61,10 @@ class QuantScheme:
 
 
 SCHEMES: dict[str, QuantScheme] = {s.name: s for s in (
-    QuantScheme("fp8_weight_only", "float8_e4m3fn", True, "dequantize",
-                "e4m3 weights, dequantized to the activation dtype for the matmul"),
-    QuantScheme("fp8_dynamic", "float8_e4m3fn", False, "fp8_scaled_mm",
-                "e4m3 weights and activations, torch._scaled_mm (CUDA compute capability >= 8.9)",
-                weight_multiple=16),
-    QuantScheme("int8_weight_only", "int8", True, "dequantize",
-                "symmetric int8 weights, dequantized for the matmul"),
-    QuantScheme("int8_dynamic", "int8", False, "int8_mm",
-                "int8 weights, per-token int8 activations, integer matmul (W8A8)"),
+    QuantScheme("fp8_weight_only", "float8_e4m3fn", "dequantize"),
+    QuantScheme("fp8_dynamic", "float8_e4m3fn", "fp8_scaled_mm", weight_multiple=16),
+    QuantScheme("int8_weight_only", "int8", "dequantize"),  # symmetric
+    QuantScheme("int8_dynamic", "int8", "int8_mm"),  # W8A8
 )}
 
 # The type of a scheme field (QuantConfig.scheme, the quantize stage's `scheme`): one of the names above.

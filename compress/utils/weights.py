@@ -12,7 +12,8 @@ from compress.errors import CheckpointError
 
 _BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
           "I8": 1, "U8": 1, "BOOL": 1}
-_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
+#: safetensors dtype codes -> torch dtype names
+DTYPE_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
           "F8_E5M2": "float8_e5m2", "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8",
           "BOOL": "bool"}
 
@@ -36,7 +37,7 @@ def summarize(files: list[Path]) -> dict:
         for info in read_header(path).values():
             count = math.prod(info["shape"])
             elements += count
-            bytes_by_dtype[_NAMES.get(info["dtype"], info["dtype"])] += count * _BYTES.get(info["dtype"], 0)
+            bytes_by_dtype[DTYPE_NAMES.get(info["dtype"], info["dtype"])] += count * _BYTES.get(info["dtype"], 0)
     return {"parameters": elements, "bytes_by_dtype": dict(bytes_by_dtype), "bytes": sum(bytes_by_dtype.values())}
 
 

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from pydantic import ValidationError
 
 from compress.data import build_synthetic_set, load_synthetic_set
-from compress.distill.losses import LossConfig, expert_sync_loss
+from compress.distill.config import LossConfig
+from compress.distill.losses import expert_sync_loss
 from compress.face.mfcc import AUDIO_FRAMES, WINDOW
 from compress.face.mouth import clip_mouth_box
 

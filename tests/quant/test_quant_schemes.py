@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from compress.quant import Fp8KernelUnavailableError, QuantConfig, QuantizedLinear, quantize_, relative_error
+from compress.quant import (SCHEMES, Fp8KernelUnavailableError, QuantConfig, QuantizedLinear, quantize_,
+                            relative_error)
 from compress.quant import kernels
 
-SCHEMES = ["fp8_weight_only", "fp8_dynamic", "int8_weight_only", "int8_dynamic"]
 GRANULARITIES = ["per_channel", "per_tensor"]
 # Relative output error of the whole TinyDiT (fp32) vs its float self. Measured on seeds 0-4, both
 # granularities: fp8_weight_only 4.5e-2, fp8_dynamic 3.5e-2, int8_weight_only 7.0e-3, int8_dynamic 1.25e-2.

@@ -14,6 +14,7 @@ from safetensors import safe_open
 
 from compress.quant import (
     QUANT_CONFIG_NAME,
+    SCHEMES,
     QuantConfig,
     QuantizedLinear,
     apply_quantized_structure,
@@ -22,7 +23,6 @@ from compress.quant import (
     save_quantized,
 )
 
-SCHEMES = ["fp8_weight_only", "fp8_dynamic", "int8_weight_only", "int8_dynamic"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -30,10 +30,6 @@ class ResolvedModel:
     spec: str  # as given
     path: Path | None = None  # the model or artifact directory (None for a preset)
 
-    @property
-    def name(self) -> str:
-        return self.spec if self.path is None else self.path.name
-
     def artifact(self) -> Artifact:
         if self.kind != "artifact":
             raise UserInputError(f"'{self.spec}' is a {self.kind}, not an artifact")
@@ -109,7 +105,10 @@ class SourceSpec:
 
 def resolve_source(spec: str, root: Path, seed: int = 0) -> SourceSpec:
     """The recipe's `model:` (`resolve`), with the key that identifies it for resuming."""
-    model = resolve(spec, root)
+    try:
+        model = resolve(spec, root)
+    except UserInputError as err:
+        raise UserInputError(f"model: {err}") from None
     if model.kind == "artifact":
         artifact = Artifact.open(model.path.resolve())
         return SourceSpec(spec, artifact.hash, artifact=artifact)

@@ -9,8 +9,8 @@ import tempfile
 import numpy as np
 
 from compress.data import DEFAULT_FAULTS, build_synthetic_set, load_synthetic_set
-from compress.face.landmarks import LandmarkDetector
 from compress.evaluate.tier_a import check_gates, pool_tier_a, tier_a_clip
+from compress.face.landmarks import LandmarkDetector
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ espeak-ng voices x rates, the five astronaut identities), 96x96 at 16 fps, 48-fr
    pipeline's first clip: reference latent, no motion tokens, the fixed prompt's umT5 embedding, and
    `LogMelAudioEncoder` features; text and audio are dropped together 10% of the time (for CFG). Mouth-box
    latent cells weigh x4 in the loss.
-3. Check: held-out sentences (`compress.models.demo.heldout_set`: 5 clips) are generated with their own and with another clip's audio;
+3. Check: held-out sentences (`compress.pipelines.demo_check.heldout_set`: 5 clips) are generated with their own and with another clip's audio;
    the pooled correlation of the mouth opening with the true schedule (MediaPipe landmarks when
    .venv-landmarks exists, and a pixel measure) and the frame PSNR go into the model card, README.md.
 Seeded; resumable (a checkpoint in --work every --save-every steps; rerun the same command to continue).
@@ -399,7 +399,7 @@ quantized and pruned artifacts.
 
 ## Held-out check (measured on these weights; `tests/models/test_demo_teacher.py` asserts it)
 
-{c['clips']} clips of the held-out sentences (`compress.models.demo.heldout_set`), {c['steps']} UniPC steps, CFG {c['guidance_scale']},
+{c['clips']} clips of the held-out sentences (`compress.pipelines.demo_check.heldout_set`), {c['steps']} UniPC steps, CFG {c['guidance_scale']},
 one {FRAMES}-frame clip each; generated again with the next clip's audio (another sentence). Correlations are
 zero-lag Pearson correlations with the true mouth-open schedule, pooled over clips.
 

@@ -1,4 +1,4 @@
-"""`compress.models.resolve`: a preset, a model directory or an artifact, with one error text naming all three."""
+"""`compress.sources.resolve`: a preset, a model directory or an artifact, with one error text naming all three."""
 
 import pytest
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from compress.cli.common import stdout
 from compress.errors import UserInputError
 from compress.export.targets import load_target
 from compress.sources import resolve
@@ -30,20 +30,17 @@ def onnx_command(
 ) -> None:
     """Export to ONNX for a target, check parity, quantize (QDQ) and run on the HTP simulator when available."""
     from compress.export import ExportRequest, example_inputs, run_export  # onnx, onnxruntime, torch
-    from compress.export.calibration import calibration_from_reference
+    from compress.export.calibration import export_calibration
     from compress.reference import ReferenceArtifact
-    from compress.reference.calibration import shaped_calibration
 
     if quantize not in (None, "w8a16", "w8a8", "none"):
         raise UserInputError(f"--quantize: expected w8a16, w8a8 or none; found '{quantize}'")
     profile = load_target(target)
     loaded = resolve(model).load(device="cpu").float().eval()
     example = example_inputs(loaded, profile)
-    if reference is None:
-        calibration, sources = shaped_calibration(example, {}, batches), "random (no --reference)"
-    else:
-        calibration, sources = calibration_from_reference(loaded, example, ReferenceArtifact(reference), batches)
-    console = Console()
+    calibration, sources = export_calibration(loaded, example, ReferenceArtifact(reference) if reference else None,
+                                               batches)
+    console = stdout()
     report = run_export(ExportRequest(loaded, profile, quantize, calibration, sources), out,
                         log=lambda m: console.print(m, highlight=False))
     if as_json:

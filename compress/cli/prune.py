@@ -12,10 +12,10 @@ from typing import Optional
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from compress.artifacts.card import format_metric, human_bytes
+from compress.cli.common import stdout
 from compress.errors import UserInputError
 from compress.models.auto import meta_model
 from compress.prune.config import PruneConfig
@@ -66,4 +66,4 @@ def plan(
         table.add_row(key, f"{value:,}" if isinstance(value, int) else format_metric(value))
     for key in ("params_before", "params_after"):
         table.add_row(key.replace("params", "bf16 bytes"), human_bytes(2 * summary[key]))
-    Console().print(table)
+    stdout().print(table)

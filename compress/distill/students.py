@@ -28,7 +28,7 @@ from compress.face.mfcc import WINDOW, window_count
 from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inputs, mel_windows
 from compress.models.students.vae_io import decode_latents, encode_frames, frames_to_pixels
 from compress.models.sync_expert import SyncExpert, expert_audio_windows
-from compress.utils.arrays import decode_array
+from compress.utils.arrays import decode_array, decode_tensor
 
 DEFAULT_LOSSES = {LipSyncStudent: LossConfig(latent_mse=1.0), TinyVAEDecoder: LossConfig(pixel_l1=1.0)}
 
@@ -120,7 +120,7 @@ class LipSyncTask(_ReferenceTask):
         row = self.rows[index]
         frames = decode_array(row, "frames")
         target = self.frame_latents(index)
-        ref = torch.from_numpy(decode_array(row, "ref_latents").copy())[:, 0][None].expand_as(target)
+        ref = decode_tensor(row, "ref_latents")[:, 0][None].expand_as(target)
         audio = mel_windows(decode_array(row, "audio").copy(), row["fps"], len(frames), self.model.config.audio_window)
         return {"audio": audio, "ref": ref.contiguous(), "masked": self.model.masked(target, ref[:1]),
                 "target": target, "frames": torch.from_numpy(frames.copy()), "box": self._box(row, len(frames))}
@@ -173,7 +173,7 @@ class DecoderTask(_ReferenceTask):
         """One example per latent frame of row `index`."""
         row = self.rows[index]
         latents, previous = decoder_inputs(row)
-        frames = torch.from_numpy(decode_array(row, "frames").copy())
+        frames = decode_tensor(row, "frames")
         per = self.model.config.frames_per_latent
         if len(frames) != per * len(latents):
             raise UserInputError(f"distill: row {row['id']} has {len(frames)} frames for {len(latents)} latent "

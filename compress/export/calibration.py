@@ -16,13 +16,12 @@ import torch
 
 from compress.models.students import decoder_inputs, mask_lower_half, mel_windows
 from compress.reference.calibration import shaped_calibration, spread
-from compress.reference.samples import row_tensor
-from compress.utils.arrays import decode_array
+from compress.utils.arrays import decode_array, decode_tensor
 
 
 def _video_latent_frames(row: dict) -> torch.Tensor:
     """The row's denoised latent frames [clips * F, C, h, w]."""
-    return row_tensor(row, "latents").float().transpose(1, 2).flatten(0, 1)
+    return decode_tensor(row, "latents").float().transpose(1, 2).flatten(0, 1)
 
 
 def _mel(row: dict, window: int) -> torch.Tensor:
@@ -36,7 +35,7 @@ def _decoder(index: int) -> Callable[[dict, int], torch.Tensor]:
 
 #: input name -> stack of candidate values [N, ...] from a reference row (N: frames or latent frames)
 DERIVED: dict[str, Callable[[dict, int], torch.Tensor]] = {
-    "ref_latent": lambda row, window: row_tensor(row, "ref_latents").float()[:, 0][None],
+    "ref_latent": lambda row, window: decode_tensor(row, "ref_latents").float()[:, 0][None],
     "masked_latent": lambda row, window: mask_lower_half(_video_latent_frames(row)),
     "audio": lambda row, window: _mel(row, window),
     "latents": _decoder(0),
@@ -44,9 +43,13 @@ DERIVED: dict[str, Callable[[dict, int], torch.Tensor]] = {
 }
 
 
-def calibration_from_reference(model, example: dict, reference, count: int, seed: int = 0
-                               ) -> tuple[list[dict], dict[str, str]]:
-    """`count` batches shaped like `example` from a `ReferenceArtifact`'s rows, and each input's source."""
+def export_calibration(model, example: dict, reference, count: int, seed: int = 0
+                       ) -> tuple[list[dict], dict[str, str]]:
+    """`count` batches shaped like `example`, and each input's source: from a `ReferenceArtifact`'s rows where
+    an input can be derived from them, else (and with `reference` None) random with the example's statistics."""
+    if reference is None:
+        return shaped_calibration(example, {}, count, seed), {
+            name: "random with the example input's mean and std (no reference)" for name in example}
     rows = list(reference.rows)
     if hasattr(model, "calibration_inputs"):
         return [model.calibration_inputs(row) for row in spread(rows, count)], {

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from compress.errors import UserInputError
-from compress.models.auto import checkpoint_layout, get_preset
+from compress.models.auto import checkpoint_layout, get_preset, meta_model
 from compress.quant.api import selected_linears
 from compress.quant.config import QuantConfig, default_ignore
 from compress.quant.schemes import get_scheme
@@ -88,8 +88,7 @@ class ModelSpec:
     def meta_model(self, fresh: bool = False):
         """The model built on the meta device, quantized modules swapped in (cached unless `fresh`)."""
         if self._meta is None or fresh:
-            with torch.device("meta"):
-                model = self.model_class.from_config(self.config)
+            model = meta_model(self.model_class, self.config)
             if self.quant is not None:
                 apply_quantized_structure(model, self.quant)
             if fresh:

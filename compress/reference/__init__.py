@@ -1,14 +1,14 @@
 """The reference artifact: the teacher's stored outputs over an input set, written by the `reference` stage.
 
 `ReferenceArtifact` opens a finished one (settings, clips, rows, teacher outputs, components, VAE, regeneration,
-mouth boxes); `ReferenceConfig` holds the stage's settings; `inputs`, `dataset`, `samples` and `calibration` are
-the input sets, the dataset codec, DiT inputs from its rows and the calibration sampler. The settings and input
-sets import light; the rest on first use.
+mouth boxes) and `ReferenceContext` says where its paths may lie outside a recipe run. The submodules: `config`
+(the stage's settings), `inputs` (input sets), `dataset` (the dataset codec), `generation` (the
+teacher's pipeline call), `samples` (DiT inputs from rows), `calibration` (the calibration sampler) and `mouth`
+(mouth tracks). The settings import light; the rest on first use.
 """
 
-from compress.reference.config import BUILTIN, ReferenceConfig
-from compress.reference.inputs import InputClip, read_input_set
+from compress.reference.config import ReferenceConfig
 from compress.utils.lazy import lazy_exports
 
 __getattr__, _lazy = lazy_exports(__name__, {"ReferenceArtifact": "artifact", "ReferenceContext": "artifact"})
-__all__ = ["BUILTIN", "InputClip", "ReferenceConfig", "read_input_set", *_lazy]
+__all__ = ["ReferenceConfig", *_lazy]

@@ -19,7 +19,7 @@ from datasets import Dataset
 
 from compress.artifacts import Artifact
 from compress.errors import UserInputError
-from compress.models.auto import checkpoint_layout
+from compress.models.auto import checkpoint_layout, meta_model
 from compress.pipelines.audio import SAMPLE_RATE, load_audio
 from compress.pipelines.components import S2VComponents
 from compress.pipelines.s2v import S2VOutput
@@ -27,8 +27,8 @@ from compress.reference.config import INPUTS_DIR, ReferenceConfig
 from compress.reference.dataset import DATASET_DIR, load_rows
 from compress.reference.generation import TeacherPipeline, build_components, load_vae
 from compress.reference.inputs import InputClip, read_input_set
-from compress.utils.arrays import decode_array
-from compress.utils.paths import allowed_roots, is_inside
+from compress.utils.arrays import decode_array, decode_tensor
+from compress.utils.paths import is_inside, resolve_within
 
 @dataclass
 class ReferenceContext:
@@ -41,10 +41,7 @@ class ReferenceContext:
     roots: list[str] = field(default_factory=list)
 
     def resolve_path(self, value: str) -> Path:
-        path = (self.root / value).resolve()
-        if not is_inside(path, allowed_roots(self.root, self.roots)):
-            raise UserInputError(f"path '{value}' is outside the working root and the allowed roots")
-        return path
+        return resolve_within(self.root, self.roots, value)
 
 
 class ReferenceArtifact:
@@ -104,7 +101,7 @@ class ReferenceArtifact:
         (None when the input set gives none)."""
         row = self.rows[index]
         return {"id": row["id"], "frames": decode_array(row, "frames"),
-                "latents": torch.from_numpy(decode_array(row, "latents").copy()),
+                "latents": decode_tensor(row, "latents"),
                 "audio": decode_array(row, "audio").astype(np.float32), "fps": row["fps"],
                 "sample_rate": SAMPLE_RATE, "mouth_box": self.mouth_boxes.get(str(row["id"]))}
 
@@ -133,6 +130,4 @@ class ReferenceArtifact:
         teacher = Artifact.open(self.artifact.manifest["input"]["path"])
         if teacher.model_dir is None:
             raise UserInputError(f"{teacher.path}: the reference's teacher holds no model to build components for")
-        cls, config, _ = checkpoint_layout(teacher.model_dir)
-        with torch.device("meta"):
-            return cls.from_config(config)
+        return meta_model(*checkpoint_layout(teacher.model_dir)[:2])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from numbers import Real
 from pathlib import Path
 from typing import Callable
@@ -31,9 +31,6 @@ class InputClip:
     negative_prompt: str
     seed: int | None
     mouth_box: dict[str, float] | None = None
-
-
-MOUTH_BOX_FIELDS = ("cx", "cy", "half_width", "jaw")
 
 
 def read_input_set(path: Path, resolve: Callable[[str], Path] = Path) -> list[InputClip]:
@@ -71,11 +68,15 @@ def read_input_set(path: Path, resolve: Callable[[str], Path] = Path) -> list[In
 def _mouth_box(value, where: str) -> dict[str, float] | None:
     if value is None:
         return None
-    known = (*MOUTH_BOX_FIELDS, "smile")
-    if (not isinstance(value, dict) or any(k not in value for k in MOUTH_BOX_FIELDS)
+    from compress.data.faces import MouthBox  # compress.data imports torch; recipe parsing imports this module
+
+    known = [f.name for f in fields(MouthBox)]
+    required = [f.name for f in fields(MouthBox) if f.default is MISSING]
+    if (not isinstance(value, dict) or any(k not in value for k in required)
             or any(k not in known or not isinstance(v, Real) for k, v in value.items())):
-        raise UserInputError(f"{where}: mouth_box must map {', '.join(MOUTH_BOX_FIELDS)} (and optionally smile) to "
-                             f"fractions of the image; got {value!r}")
+        raise UserInputError(f"{where}: mouth_box must map {', '.join(required)} (and optionally "
+                             f"{', '.join(k for k in known if k not in required)}) to fractions of the image; "
+                             f"got {value!r}")
     return {k: float(v) for k, v in value.items()}
 
 

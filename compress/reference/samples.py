@@ -9,12 +9,7 @@ from __future__ import annotations
 import torch
 
 from compress.pipelines.components import NUM_TRAIN_TIMESTEPS
-from compress.utils.arrays import decode_array
-
-
-def row_tensor(row: dict, name: str) -> torch.Tensor:
-    """The array `name` of a reference row as a (writable) tensor of its stored dtype."""
-    return torch.from_numpy(decode_array(row, name).copy())
+from compress.utils.arrays import decode_tensor
 
 
 def latent_clips(rows) -> list[tuple[dict, int]]:
@@ -25,17 +20,17 @@ def latent_clips(rows) -> list[tuple[dict, int]]:
 def noised_dit_inputs(row: dict, clip: int, sigma: float, generator: torch.Generator) -> tuple[dict, torch.Tensor]:
     """DiT forward kwargs for clip `clip` of a reference row at noise level `sigma` in (0, 1], and the
     flow-matching target velocity (noise - clean latents)."""
-    clean = row_tensor(row, "latents")[clip : clip + 1].float()
+    clean = decode_tensor(row, "latents")[clip : clip + 1].float()
     noise = torch.randn(clean.shape, generator=generator)
     frames = 4 * clean.shape[2]  # audio steps per clip: 4 per latent frame
-    audio = row_tensor(row, "audio_features")[None, :, :, clip * frames : (clip + 1) * frames].float()
+    audio = decode_tensor(row, "audio_features")[None, :, :, clip * frames : (clip + 1) * frames].float()
     inputs = dict(
         hidden_states=(1 - sigma) * clean + sigma * noise,
         timestep=torch.tensor([sigma * NUM_TRAIN_TIMESTEPS]),
-        encoder_hidden_states=row_tensor(row, "text_embeds")[None].float(),
+        encoder_hidden_states=decode_tensor(row, "text_embeds")[None].float(),
         audio_features=audio,
-        ref_latents=row_tensor(row, "ref_latents")[None].float(),
-        motion_latents=row_tensor(row, "motion_latents")[clip : clip + 1].float(),
+        ref_latents=decode_tensor(row, "ref_latents")[None].float(),
+        motion_latents=decode_tensor(row, "motion_latents")[clip : clip + 1].float(),
         drop_motion_frames=clip == 0,
     )
     return inputs, noise - clean

@@ -15,10 +15,9 @@ class Calibrated(BaseModel):
         default=None, description="a reference stage whose dataset gives the calibration inputs (default: random)")
 
     def calibration_inputs(self, model, ctx) -> list[dict]:
-        from compress.reference import ReferenceArtifact
         from compress.reference.calibration import dit_calibration_inputs, random_dit_inputs
 
         if self.reference is None:
             return random_dit_inputs(model, self.calibration_batches, ctx.seed, ctx.device)
-        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
+        reference = ctx.reference(self.reference)
         return dit_calibration_inputs(reference, self.calibration_batches, ctx.seed, ctx.device)

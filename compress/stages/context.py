@@ -5,17 +5,19 @@ The runner builds one `StageContext` per run; stages only read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Protocol
 
 from compress.artifacts import Artifact
 from compress.errors import UserInputError
 from compress.utils.console import Console
-from compress.utils.paths import allowed_roots, is_inside
+from compress.utils.paths import resolve_within
 
 if TYPE_CHECKING:
     import torch
+
+    from compress.reference import ReferenceArtifact
 
 
 class RecipeSettings(Protocol):
@@ -36,6 +38,7 @@ class StageContext:
     seed: int = 0
     rank: int = 0
     world_size: int = 1
+    _references: dict = field(default_factory=dict, repr=False)
 
     def barrier(self) -> None:
         """Wait for every rank (a no-op without torchrun)."""
@@ -48,6 +51,15 @@ class StageContext:
             raise UserInputError(f"no finished artifact named '{name}'; have: {', '.join(self.artifacts)}")
         return self.artifacts[name]
 
+    def reference(self, name: str, max_inputs: int | None = None) -> "ReferenceArtifact":
+        """The finished reference stage `name`, opened once per run (its first `max_inputs` inputs)."""
+        from compress.reference import ReferenceArtifact  # datasets, torch
+
+        key = (name, max_inputs)
+        if key not in self._references:
+            self._references[key] = ReferenceArtifact(self.artifact(name), self, max_inputs)
+        return self._references[key]
+
     def track(self, iterable: Iterable, description: str, total: int | None = None) -> Iterable:
         return self.console.track(iterable, description, total)
 
@@ -56,7 +68,4 @@ class StageContext:
 
     def resolve_path(self, value: str) -> Path:
         """A path named in the recipe, refused if it leaves the working root and the declared roots."""
-        path = (self.root / value).resolve()
-        if not is_inside(path, allowed_roots(self.root, self.recipe.roots)):
-            raise UserInputError(f"path '{value}' is outside the working root and the recipe's roots")
-        return path
+        return resolve_within(self.root, self.recipe.roots, value)

@@ -134,18 +134,15 @@ class DistillStage(Stage):
     def _run_lora(self, source, out, ctx, checkpoints) -> dict:
         from compress.distill.lora import run_lora_recovery
 
-        from compress.reference import ReferenceArtifact
-
         teacher = ctx.artifact(self.teacher).load_model(device=ctx.device)
-        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx) if self.reference else None
+        reference = ctx.reference(self.reference) if self.reference else None
         return run_lora_recovery(source, teacher, reference, LoraRecoveryConfig.model_validate(self.lora),
                                  self.train, out, ctx, checkpoint_dir=checkpoints)
 
     def _run_student(self, out, ctx, checkpoints) -> dict:
         from compress.distill.trainer import train
-        from compress.reference import ReferenceArtifact
 
-        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
+        reference = ctx.reference(self.reference)
         model = self._build_student(ctx)
         task = self._task(model, reference, ctx, checkpoints)
         params = sum(p.numel() for p in model.parameters())
@@ -214,9 +211,6 @@ class DistillStage(Stage):
         from compress.reference.mouth import mouth_tracks
 
         artifact = ctx.artifact(self.sync_expert)
-        if artifact.manifest.get("kind") != "sync_expert":
-            raise UserInputError(f"distill sync_expert: '{self.sync_expert}' is a {artifact.manifest.get('kind')} "
-                                 f"stage, not sync_expert")
         mouth = artifact.manifest["stage_config"]["mouth"]
         boxes = {row["id"]: crops for row, _, crops in mouth_tracks(reference, mouth)}
         return SyncSetup(load_sync_expert(artifact).to(ctx.device), boxes)

@@ -53,13 +53,12 @@ class EvaluateStage(Stage):
         from compress.evaluate.leaderboard import Board, html_page, markdown
         from compress.evaluate.records import make_record, write_record
         from compress.evaluate.report import evaluate_artifact
-        from compress.reference import ReferenceArtifact
 
         suite = self._suite(ctx)
         if self.sync_expert:
             lipsync = suite.lipsync.model_copy(update={"sync_expert": str(ctx.artifact(self.sync_expert).path)})
             suite = suite.model_copy(update={"lipsync": lipsync})
-        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx, suite.max_inputs)
+        reference = ctx.reference(self.reference, suite.max_inputs)
         records = []
         for name in self._names(ctx):
             ctx.log(f"  evaluating {name} on {len(reference)} inputs (suite {suite.name})")

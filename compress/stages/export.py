@@ -69,21 +69,14 @@ class ExportStage(Stage):
 
     def run(self, source, out, ctx) -> dict:
         from compress.export import ExportRequest, example_inputs, load_target, run_export
-        from compress.export.calibration import calibration_from_reference
-        from compress.reference import ReferenceArtifact
-        from compress.reference.calibration import shaped_calibration
+        from compress.export.calibration import export_calibration
 
         target = load_target(ctx.resolve_path(self.target) if Path(self.target).suffix else self.target)
         target = target.model_copy(update={"shapes": target.shapes.model_copy(update=self.shapes)})
         model = source.load_model(device="cpu").float().eval()
         example = example_inputs(model, target)
-        if self.reference is None:
-            batches = shaped_calibration(example, {}, self.calibration_batches, ctx.seed)
-            sources = {name: "random with the example input's mean and std (no reference stage named)"
-                       for name in example}
-        else:
-            batches, sources = calibration_from_reference(model, example, ReferenceArtifact(
-                ctx.artifact(self.reference), ctx), self.calibration_batches, ctx.seed)
+        reference = ctx.reference(self.reference) if self.reference else None
+        batches, sources = export_calibration(model, example, reference, self.calibration_batches, ctx.seed)
         request = ExportRequest(model, target, self.quantize, batches, sources, latency_repeats=self.latency_repeats)
         report = run_export(request, out.path, log=ctx.log, track=ctx.track)
         metrics = stage_metrics(report)

@@ -87,9 +87,8 @@ class QuantizeStage(Calibrated, Stage):
     def _final_latent_error(self, model, ctx) -> float:
         """Relative error of the final latents: the reference's first input generated again with this model."""
         from compress.quant import relative_error
-        from compress.reference import ReferenceArtifact
 
-        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
+        reference = ctx.reference(self.reference)
         return relative_error(reference.regenerate(model)(0).latents, reference.teacher(0)["latents"])
 
     def _run_streaming(self, source, out) -> dict:

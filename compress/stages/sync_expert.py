@@ -57,10 +57,9 @@ class SyncExpertStage(Stage):
 
     def _clips(self, ctx) -> list:
         from compress.face.sync_clip import SyncClip
-        from compress.reference import ReferenceArtifact
         from compress.reference.mouth import mouth_tracks
 
-        reference = ReferenceArtifact(ctx.artifact(self.reference), ctx)
+        reference = ctx.reference(self.reference)
         clips = [SyncClip(frames, decode_array(row, "audio").astype(np.float32), row["fps"], boxes)
                  for row, frames, boxes in mouth_tracks(reference, self.mouth)]
         if not clips:

@@ -17,3 +17,10 @@ def encode_array(array: np.ndarray, name: str) -> dict:
 def decode_array(row: dict, name: str) -> np.ndarray:
     """The array `name` of a row, a read-only view of its bytes (copy it to modify it)."""
     return np.frombuffer(row[name], dtype=np.dtype(row[f"{name}_dtype"])).reshape(row[f"{name}_shape"])
+
+
+def decode_tensor(row: dict, name: str):
+    """The array `name` of a row as a writable torch tensor of its stored dtype."""
+    import torch  # this module stays numpy-only for light importers (recipe parsing)
+
+    return torch.from_numpy(decode_array(row, name).copy())

@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 
 from compress.models.auto import build_preset, get_preset
 from compress.models.demo import DEMO_CONFIG, DEMO_DIR
-from compress.pipelines.demo_check import heldout_check, heldout_set, lagged_correlation
 from compress.pipelines import S2VComponents
+from compress.pipelines.demo_check import heldout_check, heldout_set, lagged_correlation
 from tests.helpers import needs_espeak
 
 # issue #10's bar for the mouth (lag-0 correlation with the true schedule, |best lag| <= 1), met by both measures;

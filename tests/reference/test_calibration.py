@@ -6,7 +6,8 @@ import torch
 
 from compress.reference import ReferenceArtifact
 from compress.reference.calibration import dit_calibration_inputs, shaped_calibration, spread
-from compress.reference.samples import noised_dit_inputs, row_tensor
+from compress.reference.samples import noised_dit_inputs
+from compress.utils.arrays import decode_tensor
 
 
 def test_spread_strides_over_many_items_and_cycles_over_few():
@@ -22,7 +23,7 @@ def test_dit_inputs_are_noised_reference_clips_at_spread_levels(run):
     assert [float(b["timestep"]) for b in batches] == pytest.approx([125, 375, 625, 875])
     assert [b["drop_motion_frames"] for b in batches] == [True] * 4  # every input is one clip: clip 0
     row = reference.rows[1]
-    assert torch.equal(batches[1]["ref_latents"], row_tensor(row, "ref_latents")[None].float())
+    assert torch.equal(batches[1]["ref_latents"], decode_tensor(row, "ref_latents")[None].float())
     generator = torch.Generator().manual_seed(3)
     noised_dit_inputs(reference.rows[0], 0, 0.125, generator)  # the first batch's draw
     again, _ = noised_dit_inputs(row, 0, 0.375, generator)

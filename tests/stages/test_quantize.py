@@ -10,7 +10,7 @@ from compress.errors import RecipeError
 from compress.models import WanS2VTransformer3DModel
 from compress.quant import Fp8KernelUnavailableError, relative_error
 from compress.reference import ReferenceArtifact
-from compress.runner import StageContext
+from compress.stages.context import StageContext
 from compress.stages.quantize import QuantizeStage
 from compress.stages.reference import ReferenceStage
 from compress.utils.console import Console

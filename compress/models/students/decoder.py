@@ -15,7 +15,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from compress.utils.arrays import decode_array
+from compress.utils.arrays import decode_tensor
 
 from .layers import ResBlock, Upsample, norm
 from .vae_io import pixels_to_frames
@@ -72,9 +72,9 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
 
 def decoder_inputs(row: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """A reference row's latent frames and the latent before each, both [clips * F, C, h, w], in frame order."""
-    latents = torch.from_numpy(decode_array(row, "latents").copy())  # [clips, C, F, h, w]
-    ref = torch.from_numpy(decode_array(row, "ref_latents").copy())  # [C, 1, h, w]
-    motion = torch.from_numpy(decode_array(row, "motion_latents").copy())  # [clips, C, M, h, w]
+    latents = decode_tensor(row, "latents")  # [clips, C, F, h, w]
+    ref = decode_tensor(row, "ref_latents")  # [C, 1, h, w]
+    motion = decode_tensor(row, "motion_latents")  # [clips, C, M, h, w]
     first = torch.cat([ref[None, :, -1:], motion[1:, :, -1:]])  # what each clip is decoded behind
     previous = torch.cat([first, latents[:, :, :-1]], dim=2)
     return latents.transpose(1, 2).flatten(0, 1), previous.transpose(1, 2).flatten(0, 1)

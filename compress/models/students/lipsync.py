@@ -21,7 +21,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from compress.utils.arrays import decode_array
+from compress.utils.arrays import decode_array, decode_tensor
 
 from .audio import MEL_BINS, SILENCE, mel_windows
 from .layers import ResBlock, Upsample, norm
@@ -132,7 +132,7 @@ class LipSyncStudent(ModelMixin, ConfigMixin):
         teacher = decode_array(row, "frames")
         device = self.device
         driving = encode_frames(components.vae, teacher).to(device)
-        ref = torch.from_numpy(decode_array(row, "ref_latents").copy())[:, 0][None].to(device)
+        ref = decode_tensor(row, "ref_latents")[:, 0][None].to(device)
         mel = mel_windows(decode_array(row, "audio").copy(), row["fps"], len(teacher), self.config.audio_window)
         latents = torch.cat([self(m.to(device), ref.expand(len(m), -1, -1, -1), x) for m, x in
                              zip(mel.split(batch_size), self.masked(driving, ref).split(batch_size))])

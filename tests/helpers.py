@@ -25,9 +25,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                   reason="ffmpeg is not installed (apt-get install ffmpeg): no mp4 is written")
-needs_espeak = pytest.mark.skipif(not espeak_available(),
-                                  reason="espeak-ng is not installed (apt-get install espeak-ng): speech falls back "
-                                         "to synthetic tones")
+ESPEAK_MISSING = "espeak-ng is not installed (apt-get install espeak-ng): speech falls back to synthetic tones"
+needs_espeak = pytest.mark.skipif(not espeak_available(), reason=ESPEAK_MISSING)
 
 
 @functools.cache

@@ -8,7 +8,6 @@ A tier that cannot run says why in its `status`.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -90,44 +89,23 @@ def _sync_pairs(pairs, mouth: bool) -> list[tuple]:
     """(student, teacher) `SyncClip`s per clip, on the input's audio. Mouth boxes (`mouth`): from the input
     set's relative mouth_box where given (as the sync_expert stage trains), else from face landmarks of each
     clip's own frames; otherwise the whole frame."""
-    from compress.face.crops import boxes_from_mouth_box, full_frame_boxes
+    from compress.face.crops import full_frame_boxes, mouth_boxer
     from compress.face.sync_clip import SyncClip
 
     missing = sorted({key for _, t in pairs for key in ("audio", "fps") if t.get(key) is None})
     if missing:
         raise _NoSyncInput(f"the reference outputs give no {' and '.join(missing)} to score lip sync against")
     out = []
-    with contextlib.ExitStack() as stack:
-        detector = None
+    with mouth_boxer() as boxes:
         for student, teacher in pairs:
             clips = []
             for frames in (student["frames"], teacher["frames"]):
                 shape = frames.shape[1:3]
-                if not mouth:
-                    boxes = full_frame_boxes(len(frames), *shape)
-                elif teacher.get("mouth_box") is not None:
-                    boxes = boxes_from_mouth_box(teacher["mouth_box"], *shape, len(frames))
-                else:
-                    detector = detector or stack.enter_context(_detector())
-                    boxes = _landmark_boxes(detector, frames)
-                clips.append(SyncClip(frames, np.asarray(teacher["audio"], np.float32), teacher["fps"], boxes,
+                crop = boxes(frames, teacher.get("mouth_box")) if mouth else full_frame_boxes(len(frames), *shape)
+                clips.append(SyncClip(frames, np.asarray(teacher["audio"], np.float32), teacher["fps"], crop,
                                       teacher.get("sample_rate", 16_000)))
             out.append(tuple(clips))
     return out
-
-
-def _detector():
-    try:
-        from compress.face.landmarks import LandmarkDetector
-    except ImportError as err:
-        raise _NoSyncInput(f"no mouth_box in the input set and face landmarks are not available ({err})") from err
-    return LandmarkDetector()
-
-
-def _landmark_boxes(detector, frames) -> np.ndarray:
-    from compress.face.mouth import mouth_boxes
-
-    return mouth_boxes(detector.detect(frames).points, frames.shape[1:])
 
 
 POOLED = ("lse_d", "lse_c", "av_offset", "av_offset_s")

@@ -7,7 +7,8 @@ Boxes are int [T, 4] (x0, y0, x1, y1) pixel bounds, x1 / y1 exclusive, one per f
 
 from __future__ import annotations
 
-from typing import Mapping
+import contextlib
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -16,7 +17,9 @@ import torch.nn.functional as F
 from compress.data.faces import MouthBox
 from compress.errors import UserInputError
 
+from .landmarks import LandmarkDetector
 from .mfcc import WINDOW
+from .mouth import mouth_boxes
 
 
 def boxes_from_mouth_box(box: MouthBox | Mapping, height: int, width: int, num_frames: int) -> np.ndarray:
@@ -32,6 +35,24 @@ def boxes_from_mouth_box(box: MouthBox | Mapping, height: int, width: int, num_f
 
 def full_frame_boxes(num_frames: int, height: int, width: int) -> np.ndarray:
     return np.tile(np.asarray([0, 0, width, height], np.int64), (num_frames, 1))
+
+
+@contextlib.contextmanager
+def mouth_boxer() -> Iterator[Callable[..., np.ndarray]]:
+    """`boxes(frames, mouth_box=None)` -> int [T, 4] mouth boxes of uint8 frames [T, H, W, 3]: from the relative
+    `mouth_box` where given, else from face landmarks of the frames (a detector started on first need, closed
+    on exit)."""
+    with contextlib.ExitStack() as stack:
+        detector = None
+
+        def boxes(frames: np.ndarray, mouth_box: MouthBox | Mapping | None = None) -> np.ndarray:
+            nonlocal detector
+            if mouth_box is not None:
+                return boxes_from_mouth_box(mouth_box, *frames.shape[1:3], len(frames))
+            detector = detector or stack.enter_context(LandmarkDetector())
+            return mouth_boxes(detector.detect(frames).points, frames.shape[1:])
+
+        yield boxes
 
 
 def check_clip(frames: np.ndarray, boxes: np.ndarray) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from compress.errors import RecipeError
 from compress.stages.base import Stage
 from compress.stages.refs import SOURCE, Refers
+from compress.utils.problems import field_path
 
 
 class StageGraphError(RecipeError):
@@ -26,11 +27,10 @@ def check_stage_graph(stages: list[Stage]) -> None:
         if stage.display_name in earlier:
             problems.append((("stages", i, "name"), f"{label}.name: expected a unique stage name; found a second "
                                                     f"'{stage.display_name}'"))
-        refers = stage.reference_fields()
-        for field, name in stage.referenced_stages().items():
-            problem = _reference_problem(refers[field.partition("[")[0]], name, earlier)
+        for loc, name, refers in stage.references():
+            problem = _reference_problem(refers, name, earlier)
             if problem:
-                problems.append((("stages", i, *_loc(field)), f"{label}.{field}: {problem}"))
+                problems.append((("stages", i, *loc), f"{label}.{field_path(loc)}: {problem}"))
         earlier[stage.display_name] = stage
     if problems:
         raise StageGraphError(problems)
@@ -50,8 +50,3 @@ def _reference_problem(refers: Refers, name: str, earlier: dict[str, Stage | Non
 def _accepts(refers: Refers, stage: Stage | None) -> bool:
     return refers.models if stage is None else refers.accepts(stage.kind, stage.produces_model)
 
-
-def _loc(field: str) -> tuple:
-    """'artifacts[2]' -> ('artifacts', 2)."""
-    name, _, index = field.partition("[")
-    return (name, int(index.rstrip("]"))) if index else (name,)

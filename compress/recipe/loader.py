@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from compress.errors import RecipeError, UserInputError
 from compress.recipe.graph import StageGraphError
 from compress.recipe.schema import Recipe, parse_stage
-from compress.utils.problems import problems_from
-from compress.utils.yamlio import LocDict, LocList, line_of, load_located, to_plain
+from compress.utils.problems import located, problems_from
+from compress.utils.yamlio import LocDict, LocList, load_located, to_plain
 
 
 def _include_list(data: LocDict, where: str) -> list[str]:
@@ -119,21 +119,17 @@ def recipe_from_tree(data: dict) -> Recipe:
                 problems.extend(err.problems)
     header = {k: v for k, v in data.items() if k != "stages"}
     try:
-        Recipe.model_validate({**to_plain(header), "stages": stages if isinstance(raw_stages, list) else raw_stages})
+        recipe = Recipe.model_validate({**to_plain(header),
+                                        "stages": stages if isinstance(raw_stages, list) else raw_stages})
     except ValidationError as err:
         # with bad stages the list is incomplete: their own problems say why
         problems = problems_from(err, data, Recipe, skip=("stages",) if problems else ()) + problems
     except StageGraphError as err:
         if not problems:  # with bad stages the graph is incomplete (and its indices shifted): fix those first
-            problems = [_with_line(data, loc, text) for loc, text in err.located]
+            problems = [located(data, loc, text) for loc, text in err.located]
     if problems:
         raise RecipeError(problems)
-    return Recipe.model_validate({**to_plain(header), "stages": stages})
-
-
-def _with_line(data: dict, loc: tuple, text: str) -> str:
-    where = line_of(data, loc)
-    return f"{where}: {text}" if where else text
+    return recipe
 
 
 def load_recipe(path: Path, overrides=(), recipes_root: Path | None = None) -> Recipe:

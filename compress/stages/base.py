@@ -7,6 +7,7 @@ by their `kind`.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from typing import ClassVar
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from compress.artifacts import Artifact, ArtifactWriter
 from compress.stages.context import StageContext
 from compress.stages.refs import ModelRef, Refers, find_refers
+from compress.utils.problems import field_path
 
 _REGISTRY: dict[str, type["Stage"]] = {}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -65,22 +67,26 @@ class Stage(BaseModel):
         return {"kind": self.kind, **self.model_dump(mode="json", exclude={"name"})}
 
     @classmethod
+    @functools.cache
     def reference_fields(cls) -> dict[str, Refers]:
         """{field: what it accepts} of the fields annotated with a `StageRef` (`input` among them)."""
         found = {name: find_refers(f.annotation, f.metadata) for name, f in cls.model_fields.items()}
         return {name: refers for name, refers in found.items() if refers is not None}
 
-    def referenced_stages(self) -> dict[str, str]:
-        """{field: stage name} of the earlier stages this one reads (a list field gives `field[i]` entries): the
-        recipe checks their kinds, the runner puts their artifact hashes in the resume key."""
-        refs = {}
-        for field in self.reference_fields():
+    def references(self) -> list[tuple[tuple, str, Refers]]:
+        """(location, stage name, what the field accepts) of every earlier stage this one reads; the location is
+        `(field,)`, or `(field, i)` for the i-th name of a list field."""
+        found = []
+        for field, refers in self.reference_fields().items():
             value = getattr(self, field)
-            if isinstance(value, list):
-                refs.update({f"{field}[{i}]": name for i, name in enumerate(value)})
-            elif value is not None:
-                refs[field] = value
-        return refs
+            names = enumerate(value) if isinstance(value, list) else [(None, value)] if value is not None else []
+            found += [((field,) if i is None else (field, i), name, refers) for i, name in names]
+        return found
+
+    def referenced_stages(self) -> dict[str, str]:
+        """{field (`field[i]` in a list): stage name} of `references()`: the runner puts their artifact hashes in
+        the resume key."""
+        return {field_path(loc): name for loc, name, _ in self.references()}
 
     def data_fingerprint(self, ctx: StageContext) -> dict | None:
         """Identity of external data the stage reads (files named in its config), part of its resume key."""

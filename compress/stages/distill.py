@@ -109,10 +109,9 @@ class DistillStage(Stage):
             raise ValueError(f"sync_expert: the sync loss trains lip-sync students (lipsync-*), not "
                              f"{self.student or 'LoRA adapters'}")
 
-    def referenced_stages(self) -> dict[str, str]:
+    def references(self) -> list:
         """`teacher` is read by LoRA recovery only (a student's resume key does not name it)."""
-        refs = super().referenced_stages()
-        return refs if self.method == "lora" else {k: v for k, v in refs.items() if k != "teacher"}
+        return [ref for ref in super().references() if self.method == "lora" or ref[0] != ("teacher",)]
 
     def run(self, source, out, ctx) -> dict:
         checkpoints = self._checkpoint_dir(source, ctx)

@@ -51,9 +51,9 @@ from pathlib import Path
 from compress.errors import UserInputError
 from compress.reference.config import BUILTIN_CLIPS, INPUTS_DIR, ReferenceConfig
 from compress.reference.inputs import InputClip, input_set_fingerprint, read_input_set
+from compress.sources import resolve
 from compress.stages.base import Stage
 from compress.utils.hashing import fingerprint_dir
-from compress.utils.paths import looks_like_path
 
 
 class ReferenceStage(Stage, ReferenceConfig):
@@ -95,7 +95,7 @@ class ReferenceStage(Stage, ReferenceConfig):
         from compress.reference.dataset import reference_features, reference_row, save_rows
         from compress.reference.generation import TeacherPipeline, torch_dtype
 
-        if self.preset_components and looks_like_path(ctx.recipe.model, ctx.root):
+        if self.preset_components and resolve(ctx.recipe.model, ctx.root).kind != "preset":
             raise UserInputError("reference: the model is not a preset, so its vae, text_encoder and "
                                  "audio_encoder folders must be given")
         shard = out.path / "shards" / f"rank-{ctx.rank}"

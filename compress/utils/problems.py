@@ -39,7 +39,12 @@ def problems_from(
     for error in err.errors():
         if error["loc"][:1] in [(field,) for field in skip]:
             continue
-        where = line_of(data, error["loc"])
-        place = f"{where}: " if where else ""
-        lines.append(f"{place}{field_path(tuple(error['loc']), prefix)}: {_describe(error, model)}")
+        text = f"{field_path(tuple(error['loc']), prefix)}: {_describe(error, model)}"
+        lines.append(located(data, error["loc"], text))
     return lines
+
+
+def located(data, loc: tuple, text: str) -> str:
+    """`text` prefixed with `file:line: ` of `loc` in `data` (a loaded YAML tree) where it is known."""
+    where = line_of(data, loc)
+    return f"{where}: {text}" if where else text

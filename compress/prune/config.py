@@ -58,6 +58,10 @@ class PruneConfig(BaseModel):
     injectors_on_dropped_blocks: Literal["drop", "nearest"] = Field(
         default="drop", description="depth: an audio injector after a dropped block goes with it, or moves to the "
                                     "nearest surviving block (earlier on a tie) if that block has none")
+    depth_importance: Literal["ablation", "cosine"] = Field(
+        default="ablation", description="depth: how calibration scores a block: ablation, the model's output error "
+                                        "without it (one forward per block and input); cosine, 1 - cos(block input, "
+                                        "block output) (ShortGPT; one forward per input, a rougher proxy)")
     parts: list[WidthPart] = Field(default_factory=lambda: ["ffn", "heads"], min_length=1,
                                    description="width: what a ratio or params target shrinks; count targets "
                                                "shrink the parts they name")

@@ -1,7 +1,9 @@
 """Importance scores measured on calibration inputs, and the placeholder orders used without them.
 
-Depth (ShortGPT / Minitron block influence): 1 - cos(block input, block output) per token, averaged over
-tokens and calibration inputs; a block that barely changes the residual stream is cheap to drop.
+Depth, two measures: "ablation" (default), the relative error of the model's output without the block against
+the full model's, averaged over calibration inputs: what dropping that block alone costs, one forward per block
+and input; "cosine" (ShortGPT / Minitron block influence), 1 - cos(block input, block output) per token, averaged
+over tokens and inputs: one forward per input, a proxy that can rank blocks of similar influence the wrong way.
 Width: mean |activation| per FFN channel; per attention head, the mean norm of that head's contribution
 to the output projection (loss-free, one forward per input).
 """
@@ -12,7 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from compress.prune.surgery import InjectorMode, drop_blocks
+from compress.quant.sensitivity import relative_error
+
 PLACEHOLDER_DEPTH = "placeholder (no calibration): blocks nearest 2/3 depth drop first, the later one on a tie"
+#: depth measure -> (the plan's scores source, the importance plot's axis label)
+DEPTH_MEASURES = {
+    "ablation": ("calibration: relative output error without the block", "output error without it"),
+    "cosine": ("calibration: 1 - cos(block input, block output)", "1 - cos(input, output)"),
+}
 PLACEHOLDER_WIDTH = "placeholder (no calibration): the first channels / heads are kept"
 
 
@@ -34,17 +44,40 @@ def _run_with_hooks(model: nn.Module, hooks: list, calibration: list[dict], trac
 
 
 def block_importance(model: nn.Module, calibration: list[dict], track=None) -> list[float]:
-    """Per transformer block, 1 - cosine similarity of its input and output (audio injectors excluded)."""
-    sums = [0.0] * len(model.blocks)
+    """Per transformer block, 1 - cosine similarity of its input and output (audio injectors excluded). A block
+    adds its residuals to its input in place, so the input is copied before the block runs."""
+    inputs, sums = {}, [0.0] * len(model.blocks)
 
-    def hook(i):
-        def fn(_module, args, output):
-            sums[i] += (1 - F.cosine_similarity(args[0].float(), output.float(), dim=-1)).mean().item()
+    def keep_input(i):
+        def fn(_module, args):
+            inputs[i] = args[0].detach().clone()
         return fn
 
-    hooks = [(b.register_forward_hook, hook(i)) for i, b in enumerate(model.blocks)]
+    def score(i):
+        def fn(_module, _args, output):
+            x = inputs.pop(i)
+            sums[i] += (1 - F.cosine_similarity(x.float(), output.float(), dim=-1)).mean().item()
+        return fn
+
+    hooks = [hook for i, b in enumerate(model.blocks)
+             for hook in ((b.register_forward_pre_hook, keep_input(i)), (b.register_forward_hook, score(i)))]
     _run_with_hooks(model, hooks, calibration, track)
     return [s / len(calibration) for s in sums]
+
+
+def block_ablation(model: nn.Module, calibration: list[dict], injectors: InjectorMode = "drop",
+                   track=None) -> list[float]:
+    """Per transformer block, the mean relative error of the model's output without that block (`drop_blocks`,
+    its audio injector handled as `injectors` says) against the full model's."""
+    blocks = range(len(model.blocks))
+    with torch.no_grad():
+        full = [model(**inputs).sample for inputs in calibration]
+        scores = []
+        for block in (track or _no_track)(blocks, "scoring blocks by ablation", len(blocks)):
+            pruned = drop_blocks(model, [block], injectors)
+            errors = [relative_error(pruned(**inputs).sample, y) for inputs, y in zip(calibration, full)]
+            scores.append(sum(errors) / len(errors))
+    return scores
 
 
 def width_modules(model: nn.Module, parts) -> dict[str, nn.Module]:

@@ -17,8 +17,10 @@ from torch import nn
 from compress.errors import UserInputError
 from compress.prune.config import PruneConfig
 from compress.prune.importance import (
+    DEPTH_MEASURES,
     PLACEHOLDER_DEPTH,
     PLACEHOLDER_WIDTH,
+    block_ablation,
     block_importance,
     placeholder_block_scores,
     placeholder_width_scores,
@@ -110,7 +112,10 @@ def _plan_depth(model, config: PruneConfig, calibration, track) -> PrunePlan:
     cfg, target, mode = model_config(model), config.target, config.injectors_on_dropped_blocks
     n = cfg["num_layers"]
     if calibration:
-        scores, source = block_importance(model, calibration, track), "calibration: 1 - cos(block input, block output)"
+        measure = config.depth_importance
+        scores = (block_ablation(model, calibration, mode, track) if measure == "ablation"
+                  else block_importance(model, calibration, track))
+        source = DEPTH_MEASURES[measure][0]
     else:
         scores, source = placeholder_block_scores(n), PLACEHOLDER_DEPTH
     order = sorted(range(n), key=lambda i: (scores[i], -i))  # least important first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compress.prune.importance import DEPTH_MEASURES
 from compress.prune.plan import PrunePlan
 
 
@@ -24,7 +25,8 @@ def plot_importance(plan: PrunePlan, path: Path) -> Path:
 
     if plan.method == "depth":
         blocks = plan.scores["blocks"]
-        panels = [("block", [str(i) for i in range(len(blocks))], blocks, "1 - cos(input, output)",
+        label = next((axis for source, axis in DEPTH_MEASURES.values() if source == plan.scores_source), "score")
+        panels = [("block", [str(i) for i in range(len(blocks))], blocks, label,
                    [i in plan.dropped_blocks for i in range(len(blocks))])]
     elif plan.method == "width":
         panels = [(xlabel, *_kept_share(plan, suffix), "importance share kept", None)

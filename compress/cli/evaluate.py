@@ -81,14 +81,21 @@ def leaderboard_command(
     sort: Optional[str] = typer.Option(None, "--sort", help="a metric, e.g. fidelity.frame_psnr, "
                                        "cost.latency_ms_per_frame, tier_a.timing.lag"),
     descending: bool = typer.Option(False, "--descending", help="largest first"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="comma-separated metrics to show (default: the "
+                                          "suite's, then tier_a.timing.lag, tier_a.timing.zero_lag_corr, "
+                                          "tier_a.articulation.gain, tier_b.lse_d, tier_b.lse_c, tier_b.av_offset "
+                                          "and tier C's), e.g. cost.bytes,cost.dit_forwards_per_clip,"
+                                          "tier_a.timing.zero_lag_corr; a wrong name lists the valid ones"),
     markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as Markdown"),
     html_path: Optional[Path] = typer.Option(None, "--html", help="also write a static HTML page with plots"),
 ) -> None:
-    """The newest record per artifact and suite, as a table (gates pass / FAIL / n/a); Markdown and HTML."""
+    """The newest record per artifact and suite: one line each, numbers only (reasons as numbered footnotes, gates
+    as a pass count with the failing ones below); Markdown and HTML."""
     from compress.evaluate.leaderboard import Board, rich_table, write_outputs  # matplotlib
 
-    board = Board.load(directory, suite, sort, descending)
-    out = stdout(width=200)
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    board = Board.load(directory, suite, sort, descending, chosen)
+    out = stdout(width=120)
     out.print(rich_table(board))
     for path in write_outputs(board, markdown_path, html_path):
         out.print(f"wrote {path}", highlight=False)

@@ -10,7 +10,6 @@ from compress.evaluate.records import write_record
 from tests.evaluate.records_fixtures import quickstart_records, record
 from tests.helpers import CHROMIUM, needs_chromium
 
-pytestmark = needs_chromium
 #: after load: the page's widths, then the artifact order after two clicks on the "bytes" header (ascending, then
 #: descending), written into the DOM for --dump-dom to show
 PROBE = """<script>addEventListener("load", () => {
@@ -29,6 +28,7 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@needs_chromium
 def test_html_loads_without_errors_and_shows_every_artifact(tmp_path):
     records = [record("int8", 70.0, 120.0, 2_000_000, series=[0.1, 0.3, 0.2, 0.1]),
                record("fp8", 50.0, 100.0, 1_500_000), record("student", None, 10.0, 300_000)]
@@ -52,6 +52,7 @@ def test_html_loads_without_errors_and_shows_every_artifact(tmp_path):
     assert "Pareto front" in dom and "FAIL: tier_a.timing.lag &lt;= 1: int8 (2)" in dom
 
 
+@needs_chromium
 def test_quickstart_page_fits_1280_px_sorts_and_plots_sync_against_cost(tmp_path):
     board = Board.of(quickstart_records())
     text = html_page(board)
@@ -87,3 +88,19 @@ def test_quickstart_page_fits_1280_px_sorts_and_plots_sync_against_cost(tmp_path
     assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
     width, height = struct.unpack(">II", shot.read_bytes()[16:24])  # the PNG header's IHDR chunk
     assert (width, height) == (1280, 900)
+
+
+def test_sync_c_is_plotted_where_tier_c_was_computed():
+    records = quickstart_records()
+    for r, lse_c in zip(records[:3], (7.1, 7.0, 6.2)):  # source, int8, fp8 scored by SyncNet; the others not
+        r["tiers"]["C"]["status"] = "ok"
+        r["metrics"]["tier_c"] = {"tier": "C", "status": "ok", "lse_d": 7.5, "lse_c": lse_c, "av_offset": 0}
+    board = Board.of(records)
+    text = html_page(board)
+    titles = re.findall(r"<!-- (lip sync against [\w ]+) -->", text)
+    assert len(titles) == 6 and text.count("<!-- tier C Sync-C (SyncNet LSE-C) -->") == 3
+    grid = board.grid()
+    assert "C\nLSE-C" in grid.header  # tier C has numbers now: all of its columns
+    c = grid.header.index("C\nLSE-D")
+    mark = f"-[{grid.notes.index('tier C not computed: no SyncNet weights given') + 1}]"  # a note shown once
+    assert [row[c].text for row in grid.rows] == ["7.5", "7.5", "7.5", mark, mark, mark]

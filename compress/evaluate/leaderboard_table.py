@@ -32,10 +32,10 @@ LEGEND = ("PSNR, SSIM: frames against the teacher's; lat.err: latent relative er
           "correlation, gain articulation); B: the toolkit's sync expert, C: published SyncNet (LSE-D lower is "
           "better, LSE-C higher, offset in frames); fit: GPUs of {targets} the memory planner predicts it fits; "
           "gates: passed of all")
-
-
+#: the text columns; inputs: whether the artifact trained on the clips it is scored on (held-out, seen, partly
+#: seen; records from before this was recorded: unknown)
 IDENTITY = {"artifact": lambda r: r["artifact"]["name"], "kind": lambda r: r["artifact"]["kind"],
-            "suite": lambda r: r["suite"], "inputs": lambda r: inputs_status(r)}
+            "suite": lambda r: r["suite"], "inputs": lambda r: r.get("inputs", {}).get("status", "unknown")}
 
 
 @dataclass
@@ -105,11 +105,6 @@ def compact(metric: str, value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def inputs_status(record: dict) -> str:
-    """Whether the artifact was scored on inputs it trained on: held-out, seen, partly seen (older records: unknown)."""
-    return record.get("inputs", {}).get("status", "unknown")
-
-
 def tier_of(metric: str) -> str | None:
     return metric[5].upper() if metric in TIER_COLUMNS else None
 
@@ -136,9 +131,8 @@ def gates_cell(record: dict) -> Cell:
     if not gates:
         return Cell("-")
     passed = sum(g["passed"] is True for g in gates)
-    verdicts = [g["passed"] for g in gates]
-    state = "fail" if False in verdicts else "partial" if None in verdicts and passed else (
-        "none" if None in verdicts else "pass")
+    failed, unknown = (any(g["passed"] is verdict for g in gates) for verdict in (False, None))
+    state = "fail" if failed else "pass" if not unknown else "partial" if passed else "none"
     return Cell(f"{passed}/{len(gates)}", passed, state)
 
 

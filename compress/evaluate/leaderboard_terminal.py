@@ -20,7 +20,7 @@ def rich_table(board: Board) -> Group:
     grid = board.grid(identity)
     table = Table(title=board.title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False)
     for index, name in enumerate(grid.header):
-        table.add_column(name, no_wrap=True, justify="left" if index < grid.identity else "right")
+        table.add_column(Text(name), no_wrap=True, justify="left" if index < grid.identity else "right")
     for row in grid.rows:
         table.add_row(*(Text(c.text, style=GATE_STYLES.get(c.state, "")) for c in row))
     notes = [f"[{i}] {escape(text)}" for i, text in enumerate(grid.notes, 1)]

@@ -81,11 +81,10 @@ def leaderboard_command(
     sort: Optional[str] = typer.Option(None, "--sort", help="a metric, e.g. fidelity.frame_psnr, "
                                        "cost.latency_ms_per_frame, tier_a.timing.lag"),
     descending: bool = typer.Option(False, "--descending", help="largest first"),
-    columns: Optional[str] = typer.Option(None, "--columns", help="comma-separated metrics to show (default: the "
-                                          "suite's, then tier_a.timing.lag, tier_a.timing.zero_lag_corr, "
-                                          "tier_a.articulation.gain, tier_b.lse_d, tier_b.lse_c, tier_b.av_offset "
-                                          "and tier C's), e.g. cost.bytes,cost.dit_forwards_per_clip,"
-                                          "tier_a.timing.zero_lag_corr; a wrong name lists the valid ones"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="comma-separated metrics to show, e.g. "
+                                          "cost.bytes,tier_a.timing.zero_lag_corr (default: the suite's, then "
+                                          "each tier's: lag, zero_lag_corr, gain; lse_d, lse_c, av_offset); a "
+                                          "wrong name lists the valid ones"),
     markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as Markdown"),
     html_path: Optional[Path] = typer.Option(None, "--html", help="also write a static HTML page with plots"),
 ) -> None:

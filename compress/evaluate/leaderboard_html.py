@@ -11,7 +11,7 @@ import html
 from datetime import datetime, timezone
 
 from compress.evaluate import plots
-from compress.evaluate.leaderboard_table import Board, metric_value, provenance
+from compress.evaluate.leaderboard_table import Board, Cell, metric_value, provenance
 from compress.evaluate.lipsync import LABELS
 
 SYNC = (("tier_a.timing.zero_lag_corr", "A", "tier A r0 (zero-lag mouth correlation)"),
@@ -79,21 +79,23 @@ def html_page(board: Board) -> str:
 
 def _table(board: Board) -> str:
     e, grid = html.escape, board.grid()
-    identity = grid.identity
-    head = "".join(f'<th data-type="{"text" if i < identity else "num"}">{e(name)}</th>'
+    head = "".join(f'<th data-type="{"text" if i < grid.identity else "num"}">{e(name)}</th>'
                    for i, name in enumerate(grid.header))
-    rows = []
-    for record, row in zip(board.records, grid.rows):
-        cells = "".join("<td" + (f' class="{" ".join(filter(None, ["num", c.state]))}"' if i >= identity else "")
-                        + ("" if c.value is None else f' data-v="{c.value}"') + f">{e(c.text)}</td>"
-                        for i, c in enumerate(row))
-        rows.append(f'<tr data-artifact="{e(record["id"])}">{cells}</tr>')
+    rows = [f'<tr data-artifact="{e(record["id"])}">' + "".join(_td(c, i >= grid.identity) for i, c in enumerate(row))
+            + "</tr>" for record, row in zip(board.records, grid.rows)]
     notes = "".join(f'<li id="note-{i}">[{i}] {e(text)}</li>' for i, text in enumerate(grid.notes, 1))
     gates = "".join(f'<li class="{"fail" if line.startswith("FAIL") else ""}">{e(line)}</li>'
                     for line in grid.gate_lines)
     return (f'<div class="wrap"><table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
             f'</tbody></table></div><ul id="notes">{notes}</ul><h2>Gates not passed</h2>'
             f'<ul id="gates">{gates or "<li>every gate passed</li>"}</ul><p>{e(grid.legend)}</p>')
+
+
+def _td(cell: Cell, number: bool) -> str:
+    """A cell: numbers right-aligned with their value for sorting, gate cells classed by verdict."""
+    classes = " ".join(filter(None, ["num" if number else "", cell.state]))
+    attributes = (f' class="{classes}"' if classes else "") + ("" if cell.value is None else f' data-v="{cell.value}"')
+    return f"<td{attributes}>{html.escape(cell.text)}</td>"
 
 
 def _banners(records: list[dict]) -> str:

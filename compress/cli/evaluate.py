@@ -81,14 +81,20 @@ def leaderboard_command(
     sort: Optional[str] = typer.Option(None, "--sort", help="a metric, e.g. fidelity.frame_psnr, "
                                        "cost.latency_ms_per_frame, tier_a.timing.lag"),
     descending: bool = typer.Option(False, "--descending", help="largest first"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="comma-separated metrics to show, e.g. "
+                                          "cost.bytes,tier_a.timing.zero_lag_corr (default: the suite's, then "
+                                          "each tier's: lag, zero_lag_corr, gain; lse_d, lse_c, av_offset); a "
+                                          "wrong name lists the valid ones"),
     markdown_path: Optional[Path] = typer.Option(None, "--markdown", help="also write the table as Markdown"),
     html_path: Optional[Path] = typer.Option(None, "--html", help="also write a static HTML page with plots"),
 ) -> None:
-    """The newest record per artifact and suite, as a table (gates pass / FAIL / n/a); Markdown and HTML."""
+    """The newest record per artifact and suite: one line each, numbers only (reasons as numbered footnotes, gates
+    as a pass count with the failing ones below); Markdown and HTML."""
     from compress.evaluate.leaderboard import Board, rich_table, write_outputs  # matplotlib
 
-    board = Board.load(directory, suite, sort, descending)
-    out = stdout(width=200)
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    board = Board.load(directory, suite, sort, descending, chosen)
+    out = stdout(width=120)
     out.print(rich_table(board))
     for path in write_outputs(board, markdown_path, html_path):
         out.print(f"wrote {path}", highlight=False)

@@ -38,24 +38,29 @@ def pareto_front(points: list[tuple[float, float]], higher_is_better: bool) -> l
     return front
 
 
-def pareto_svg(records: list[dict], quality: str, cost: str, higher_is_better: bool, cost_label: str) -> str:
-    """Quality against cost for every record that has both; the Pareto front is drawn as a line."""
+def pareto_svg(records: list[dict], quality: str, cost: str, higher_is_better: bool, cost_label: str,
+               quality_label: str) -> str:
+    """Quality against cost for every record that has both; the Pareto front's points ringed and joined."""
     rows = [(r["artifact"]["name"], _value(r, cost), _value(r, quality)) for r in records]
     rows = [row for row in rows if row[1] is not None and row[2] is not None]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     if rows:
         points = [(x, y) for _, x, y in rows]
-        front = sorted((points[i] for i in pareto_front(points, higher_is_better)))
-        ax.plot(*zip(*front), "-", color="tab:orange", label="Pareto front", zorder=1)
+        front = sorted(points[i] for i in pareto_front(points, higher_is_better))
+        ax.plot(*zip(*front), "-o", color="tab:orange", markersize=11, markerfacecolor="none", label="Pareto front",
+                zorder=1)
         ax.scatter(*zip(*points), zorder=2)
         for name, x, y in rows:
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if min(points)[0] > 0 and max(points)[0] / min(points)[0] > 20:
+            ax.set_xscale("log")  # costs spanning orders of magnitude
         ax.legend(fontsize=8)
     else:
-        ax.text(0.5, 0.5, f"no artifact has both {quality} and {cost}", ha="center", va="center",
+        ax.text(0.5, 0.5, f"no artifact has both\n{quality_label} and {cost_label}", ha="center", va="center",
                 transform=ax.transAxes)
-    ax.set_xlabel(cost_label)
-    ax.set_ylabel(f"{quality} ({'higher' if higher_is_better else 'lower'} is better)")
+    ax.set_xlabel(f"{cost_label} (lower is better)")
+    ax.set_ylabel(f"{quality_label}\n({'higher' if higher_is_better else 'lower'} is better)", fontsize=9)
+    ax.set_title(f"lip sync against {cost_label}", fontsize=9)
     ax.grid(alpha=0.3)
     return _svg(fig)
 

@@ -12,6 +12,7 @@ from compress.evaluate.fidelity import clip_fidelity, pool
 from compress.evaluate.generate import generator
 from compress.evaluate.lipsync import LABELS, lipsync_tiers, not_computed
 from compress.evaluate.suite import Suite
+from compress.models.s2v import WanS2VTransformer3DModel
 from compress.reference.artifact import ReferenceArtifact
 
 
@@ -46,7 +47,7 @@ def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Sui
     tiers = lipsync_tiers(pairs, suite.lipsync)
     frames = len(pairs[0][0]["frames"])
     cost = {**costs.size_cost(artifact), **peak.result(), **_speed(artifact, model, generate, suite, ctx, frames),
-            "fit": _fit(artifact, suite, reference)}
+            **_dit_forwards(model, reference), "fit": _fit(artifact, suite, reference)}
     return {"metrics": _metrics(pool(clips), tiers, cost), "tiers": _labels(tiers), "clips": _clips(clips, tiers),
             "tier_gates": _tier_gates(tiers)}
 
@@ -59,6 +60,15 @@ def _speed(artifact: Artifact, model, generate, suite: Suite, ctx, frames: int) 
     if options.onnx and costs.onnx_file(artifact):
         out.update(costs.onnx_latency(costs.onnx_file(artifact), options))
     return out
+
+
+def _dit_forwards(model, reference: ReferenceArtifact) -> dict:
+    """DiT forwards per clip of an S2V DiT: the reference's sampling steps, twice each with classifier-free guidance
+    (as the pipeline runs them); none for other models (students and decoders replace part of the pipeline)."""
+    if not isinstance(model, WanS2VTransformer3DModel):
+        return {}
+    config = reference.config
+    return {"dit_forwards_per_clip": config.num_inference_steps * (2 if config.guidance_scale > 1 else 1)}
 
 
 def _fit(artifact: Artifact, suite: Suite, reference: ReferenceArtifact) -> dict:

@@ -43,6 +43,7 @@ def test_evaluate_stage_scores_every_model_and_fills_the_leaderboard(workdir):
         result["int8"].metrics["final_latent_rel_error"], rel=1e-4)  # the quantize stage's own check agrees
     cost = int8["metrics"]["cost"]
     assert cost["bytes_by_dtype"]["int8"] > 0 and cost["latency_ms_per_frame"] > 0 and "gmacs_per_frame" not in cost
+    assert cost["dit_forwards_per_clip"] == 2 * 2  # the reference's 2 steps, twice each with guidance (4.5)
     assert cost["fit"]["status"] == "ok" and "rtx4090" in cost["fit"]["targets"]
     for tier, record in [(t, int8) for t in "ABC"]:
         assert record["tiers"][tier]["status"].startswith(("ok", "not computed: "))

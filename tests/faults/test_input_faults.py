@@ -1,0 +1,169 @@
+"""Bad input is refused before any work, with exit 2 and a message naming the file, field or option (issue #24).
+
+Each case is a row of `table.Case`: what to write and run, the exit code and a fragment of the message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.faults.table import Case, check
+from tests.helpers import run_cli
+
+HEAD = "name: faults\nmodel: test-mlp\noutput: runs/x\n"
+NOTE = "stages:\n  - kind: test-note\n    text: hi\n"
+
+
+def recipe(tmp: Path, text: str, name: str = "r.yaml") -> Path:
+    path = tmp / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def validate(text: str, *args: str):
+    return lambda tmp: ["recipe", "validate", str(recipe(tmp, text).name), *args]
+
+
+def run(text: str, *args: str, prepare=lambda tmp: None):
+    def setup(tmp: Path) -> list[str]:
+        prepare(tmp)
+        return ["run", "-q", recipe(tmp, text).name, *args]
+    return setup
+
+
+def alias_bomb(tmp: Path) -> list[str]:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = recipe(tmp, HEAD + "\n".join(lines) + "\n" + NOTE, "bomb.yaml")
+    assert path.stat().st_size < 1200  # 9**9 strings once expanded
+    return ["recipe", "validate", path.name]
+
+
+def huge_recipe(tmp: Path) -> list[str]:
+    path = recipe(tmp, HEAD + NOTE + ("# padding" * 100 + "\n") * 1200, "huge.yaml")
+    return ["recipe", "validate", path.name]
+
+
+def latin1_recipe(tmp: Path) -> list[str]:
+    (tmp / "latin1.yaml").write_bytes((HEAD + "# caf\xe9\n" + NOTE).encode("latin-1"))
+    return ["recipe", "validate", "latin1.yaml"]
+
+
+def symlinked_recipe(tmp: Path) -> list[str]:
+    outside = recipe(tmp, HEAD + NOTE, "outside/real.yaml")
+    (tmp / "recipes").mkdir()
+    (tmp / "recipes" / "link.yaml").symlink_to(outside)
+    return ["recipe", "validate", "recipes/link.yaml"]
+
+
+def symlinked_include(tmp: Path) -> list[str]:
+    outside = recipe(tmp, "seed: 3\n", "outside/base.yaml")
+    recipe(tmp, "include: base.yaml\n" + HEAD + NOTE, "recipes/r.yaml")
+    (tmp / "recipes" / "base.yaml").symlink_to(outside)
+    return ["recipe", "validate", "recipes/r.yaml"]
+
+
+def escaping_include(tmp: Path) -> list[str]:
+    recipe(tmp, "seed: 3\n", "outside/base.yaml")
+    recipe(tmp, "include: ../outside/base.yaml\n" + HEAD + NOTE, "recipes/r.yaml")
+    return ["recipe", "validate", "recipes/r.yaml"]
+
+
+def output_file(tmp: Path) -> None:
+    (tmp / "runs").mkdir()
+    (tmp / "runs" / "x").write_text("my notes\n")
+
+
+def unchanged(name: str, text: str):
+    def after(tmp: Path) -> None:
+        assert (tmp / name).read_text() == text
+    return after
+
+
+def binary_inputs(tmp: Path) -> None:
+    (tmp / "clips.yaml").write_bytes(bytes(range(256)) * 4)
+
+
+REFERENCE = "stages:\n  - kind: reference\n    inputs: {inputs}\n"
+COMPONENTS = REFERENCE + "    vae: {vae}\n    text_encoder: te\n    audio_encoder: ae\n"
+
+
+def component_folders(tmp: Path) -> None:
+    for name in ("work/te", "work/ae", "shared/vae"):
+        (tmp / name).mkdir(parents=True)
+    (tmp / "work" / "clips.yaml").write_text("[]\n")
+
+
+def in_work(text: str):
+    def setup(tmp: Path) -> list[str]:
+        component_folders(tmp)
+        os.chdir(tmp / "work")
+        return ["recipe", "validate", recipe(tmp / "work", text).name]
+    return setup
+
+
+RECIPE_CASES = [
+    Case("yaml-alias-bomb", alias_bomb, 2, "bomb.yaml:5: aliases (*name) are not supported", seconds=5),
+    Case("yaml-too-large", huge_recipe, 2, "huge.yaml: expected a text file of at most 1,048,576 bytes"),
+    Case("yaml-not-utf8", latin1_recipe, 2, "latin1.yaml: expected UTF-8 text"),
+    Case("recipe-symlink-out", symlinked_recipe, 2, "recipe: 'recipes/link.yaml' resolves to"),
+    Case("include-symlink-out", symlinked_include, 2, "base.yaml' resolves to"),
+    Case("include-escapes", escaping_include, 2, "outside the recipes root"),
+    Case("set-bad-value", validate(HEAD + NOTE, "--set", "name=[oops"), 2,
+         "override 'name=[oops': the value of 'name' is not valid yaml"),
+    Case("set-into-scalar", validate(HEAD + NOTE, "--set", "name.x=1"), 2,
+         "override 'name.x=1': 'name' is 'faults', not a mapping; cannot set 'x'"),
+    Case("set-into-stage-scalar", validate(HEAD + NOTE, "--set", "stages.test-note.text.size=1"), 2,
+         "'text' is 'hi', not a mapping; cannot set 'size'"),
+    Case("set-unknown-stage", validate(HEAD + NOTE, "--set", "stages.nope.text=1"), 2, "no stage 'nope'"),
+    Case("set-alias", validate(HEAD + NOTE, "--set", "name=*a"), 2, "aliases (*name) are not supported"),
+    Case("device-tpu9", validate(HEAD + "device: tpu9\n" + NOTE), 2,
+         "r.yaml:4: device: expected cpu, cuda, cuda:N (N a GPU index) or auto; found 'tpu9'"),
+    Case("output-is-a-file", run(HEAD + NOTE, prepare=output_file), 2, "output: expected a directory",
+         after=unchanged("runs/x", "my notes\n")),
+    Case("inputs-binary", run(HEAD + REFERENCE.format(inputs="clips.yaml"), prepare=binary_inputs), 2,
+         "clips.yaml': expected UTF-8 text"),
+    Case("validate-inputs-missing", validate(HEAD + REFERENCE.format(inputs="clips.yaml")), 2,
+         "stages[0] (reference).inputs: expected an existing file or folder; found 'clips.yaml'"),
+    Case("validate-vae-outside-roots", in_work(HEAD + COMPONENTS.format(inputs="clips.yaml", vae="../shared/vae")), 2,
+         "stages[0] (reference).vae: expected a path inside"),
+    Case("validate-suite-missing", validate(HEAD + REFERENCE.format(inputs="builtin:quickstart") + "  - kind: evaluate\n"
+                                            "    reference: reference\n    suite: suites/mine.yaml\n"), 2,
+         "stages[1] (evaluate).suite: expected an existing file or folder; found 'suites/mine.yaml'"),
+]
+
+
+@pytest.mark.parametrize("case", RECIPE_CASES, ids=str)
+def test_recipe_faults(case, tmp_path, monkeypatch, capsys):
+    check(case, tmp_path, monkeypatch, capsys)
+
+
+def test_validate_accepts_what_run_accepts(tmp_path, monkeypatch, capsys):
+    """Paths inside a declared root that exist pass `recipe validate`; the same recipe passes `run`'s check."""
+    from compress.recipe import load_recipe
+
+    component_folders(tmp_path)
+    path = recipe(tmp_path / "work", HEAD + "roots: [../shared]\n" + COMPONENTS.format(inputs="clips.yaml",
+                                                                                          vae="../shared/vae"))
+    monkeypatch.chdir(tmp_path / "work")
+    code, out, err = run_cli(monkeypatch, capsys, "recipe", "validate", path.name)
+    assert code == 0, err
+    load_recipe(path).check_paths(Path.cwd())  # what the runner calls first
+
+
+def test_unforeseen_error_is_one_line_exit_1(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr("compress.cli.recipe.load_recipe", broken)
+    code, out, err = run_cli(monkeypatch, capsys, "recipe", "validate", "r.yaml")
+    assert (code, "Traceback" in err) == (1, False) and "error: RuntimeError: the disk caught fire" in err
+    code, out, err = run_cli(monkeypatch, capsys, "--debug", "recipe", "validate", "r.yaml")
+    assert code == 1 and "Traceback" in err and "the disk caught fire" in err
+    monkeypatch.setenv("COMPRESS_DEBUG", "1")
+    code, out, err = run_cli(monkeypatch, capsys, "recipe", "validate", "r.yaml")
+    assert code == 1 and "Traceback" in err

@@ -137,6 +137,37 @@ RECIPE_CASES = [
 ]
 
 
+def vram(*args: str):
+    return lambda tmp: ["vram", "tiny", "--target", "h100", *args]
+
+
+VRAM_CASES = [
+    Case("vram-fragmentation-nan", vram("--fragmentation", "nan"), 2, "'--fragmentation': expected a finite number"),
+    Case("vram-fragmentation-negative", vram("--fragmentation", "-0.5"), 2, "'--fragmentation'"),
+    Case("vram-context-negative", vram("--context-gib", "-100"), 2, "'--context-gib': expected a finite number"),
+    Case("vram-context-inf", vram("--context-gib", "inf"), 2, "'--context-gib'"),
+    Case("vram-billion-frames", vram("--frames", "1000000000"), 2, "frames must be a multiple of 4 from 4 to 2048",
+         seconds=30),
+    Case("vram-huge-size", vram("--size", "1000000*1000000"), 2, "multiples of 16 from 64 to 8192", seconds=30),
+    Case("vram-huge-batch", vram("--batch", "1000000"), 2, "batch must be from 1 to 1024"),
+    Case("vram-huge-cluster", vram("--layout", "fsdp:100000000"), 2, "cannot use 100000000 gpus (at most 4096)"),
+]
+
+
+@pytest.mark.parametrize("case", VRAM_CASES, ids=str)
+def test_vram_faults(case, tmp_path, monkeypatch, capsys):
+    check(case, tmp_path, monkeypatch, capsys)
+
+
+def test_overheads_refuse_what_cannot_be_a_cost():
+    from compress.errors import UserInputError
+    from compress.memory.overheads import Overheads
+
+    for bad in ({"fragmentation": float("nan")}, {"fragmentation": -0.1}, {"cuda_context_bytes": -1}):
+        with pytest.raises(UserInputError):
+            Overheads(**bad)
+
+
 @pytest.mark.parametrize("case", RECIPE_CASES, ids=str)
 def test_recipe_faults(case, tmp_path, monkeypatch, capsys):
     check(case, tmp_path, monkeypatch, capsys)

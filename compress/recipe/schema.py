@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from compress.errors import RecipeError, UserInputError
+from compress.models.config_check import read_model_config
 from compress.recipe.graph import check_stage_graph
 from compress.stages.base import Stage, registered_kinds, stage_class
 from compress.utils.paths import allowed_roots, is_inside, looks_like_path
@@ -102,8 +103,9 @@ class Recipe(BaseModel):
         raise UserInputError(f"no stage named '{name}'; stages: {', '.join(s.display_name for s in self.stages)}")
 
     def check_paths(self, root: Path) -> None:
-        """Every path the recipe names must stay inside the working root or a declared root, and every file or
-        folder a stage reads must exist: `recipe validate` and `run` both check this."""
+        """Every path the recipe names must stay inside the working root or a declared root, every file or folder a
+        stage reads must exist, and a model folder's config.json must be sound: `recipe validate` and `run` both
+        check this."""
         root = root.resolve()
         allowed = allowed_roots(root, self.roots)
         problems = []
@@ -120,6 +122,8 @@ class Recipe(BaseModel):
             problems += stage.path_problems(f"stages[{i}] ({stage.display_name})", root, allowed)
         if problems:
             raise RecipeError(problems)
+        if looks_like_path(self.model, root) and (root / self.model / "config.json").is_file():
+            read_model_config(root / self.model / "config.json")  # sizes in range before the run does any work
 
     def run(self, root: str | Path = ".", force: bool = False, from_stage: str | None = None, quiet: bool = False):
         """Run this recipe: `compress.run(recipe, ...)` (see `compress.runner.run`)."""

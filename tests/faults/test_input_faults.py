@@ -5,6 +5,7 @@ Each case is a row of `table.Case`: what to write and run, the exit code and a f
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -135,6 +136,74 @@ RECIPE_CASES = [
                                             "    reference: reference\n    suite: suites/mine.yaml\n"), 2,
          "stages[1] (evaluate).suite: expected an existing file or folder; found 'suites/mine.yaml'"),
 ]
+
+
+TINY_DIT = {"_class_name": "WanS2VTransformer3DModel", "attention_head_dim": 16, "audio_dim": 32,
+            "audio_inject_layers": [0, 2], "ffn_dim": 128, "freq_dim": 32, "num_attention_heads": 4, "num_layers": 3,
+            "text_dim": 32, "text_len": 16}
+
+
+def model_dir(config: dict | str):
+    def make(tmp: Path) -> None:
+        (tmp / "m").mkdir()
+        (tmp / "m" / "config.json").write_text(config if isinstance(config, str) else json.dumps(config))
+    return make
+
+
+def inspect_model(config: dict | str):
+    return lambda tmp: (model_dir(config)(tmp), ["inspect", "m"])[1]
+
+
+def nothing_written(tmp: Path) -> None:
+    assert not (tmp / "runs").exists()
+
+
+QUANTIZE = "stages:\n  - kind: quantize\n    scheme: int8_weight_only\n"
+MODEL_DIR_RECIPE = "model: m\noutput: runs/x\n" + QUANTIZE
+
+MODEL_CASES = [
+    Case("config-not-json-inspect", inspect_model("{not json"), 2, "m/config.json: not valid JSON"),
+    Case("config-not-json-run", run(MODEL_DIR_RECIPE, prepare=model_dir("{not json")), 2,
+         "m/config.json: not valid JSON", after=nothing_written),
+    Case("config-not-a-mapping", inspect_model("[3]"), 2, "m/config.json: expected a JSON object"),
+    Case("config-ten-million-layers-inspect", inspect_model({**TINY_DIT, "num_layers": 10_000_000}), 2,
+         "m/config.json: num_layers: expected a whole number from 1 to 256; found 10000000", seconds=60),
+    Case("config-ten-million-layers-run", run(MODEL_DIR_RECIPE, prepare=model_dir({**TINY_DIT, "num_layers": 10**7})),
+         2, "config.json: num_layers: expected a whole number from 1 to 256", after=nothing_written, seconds=60),
+    Case("config-heads-not-a-number", inspect_model({**TINY_DIT, "num_attention_heads": "four"}), 2,
+         "num_attention_heads: expected a whole number from 1 to 65,536; found 'four'"),
+    Case("config-zero-heads", inspect_model({**TINY_DIT, "num_attention_heads": 0}), 2,
+         "num_attention_heads: expected a whole number from 1 to 65,536; found 0"),
+    Case("config-bool-layers", inspect_model({**TINY_DIT, "num_layers": True}), 2, "num_layers: expected a whole"),
+    Case("config-inject-past-the-end", inspect_model({**TINY_DIT, "audio_inject_layers": [0, 7]}), 2,
+         "not a valid WanS2VTransformer3DModel config: audio_inject_layers must be increasing block indices"),
+    Case("config-unknown-class", inspect_model({"_class_name": "Nope"}), 2, "m/config.json: _class_name: unknown"),
+    Case("official-dim-not-divisible", inspect_model({"dim": 100, "num_heads": 3, "num_layers": 2}), 2,
+         "dim: expected a multiple of num_heads (3); found 100"),
+    Case("official-zero-heads", inspect_model({"dim": 100, "num_heads": 0}), 2,
+         "num_heads: expected a whole number from 1 to 65,536; found 0"),
+]
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=str)
+def test_model_config_faults(case, tmp_path, monkeypatch, capsys):
+    check(case, tmp_path, monkeypatch, capsys)
+
+
+def test_a_model_larger_than_memory_is_refused_before_allocation(tmp_path, monkeypatch):
+    """Sizes in range, but 256 layers 65,536 wide: counted on the meta device, refused before any weight loads."""
+    import psutil
+
+    from compress.errors import UserInputError
+    from compress.models.auto import load_model
+
+    huge = {**TINY_DIT, "num_layers": 256, "num_attention_heads": 1024, "attention_head_dim": 64, "ffn_dim": 65536}
+    model_dir(huge)(tmp_path)
+    rss = psutil.Process().memory_info().rss
+    with pytest.raises(UserInputError, match=r"m/config.json: the config describes a WanS2VTransformer3DModel of "
+                                             r"[\d,]+ parameters: at least [\d.]+ GB, more than the"):
+        load_model(tmp_path / "m")
+    assert psutil.Process().memory_info().rss - rss < 2**30
 
 
 def vram(*args: str):

@@ -206,6 +206,24 @@ def test_a_model_larger_than_memory_is_refused_before_allocation(tmp_path, monke
     assert psutil.Process().memory_info().rss - rss < 2**30
 
 
+def no_export_written(tmp: Path) -> None:
+    assert not (tmp / "export").exists()
+
+
+EXPORT_CASES = [
+    Case("export-onnx-dit-preset", lambda tmp: ["export", "onnx", "tiny", "--target", "cpu"], 2,
+         "tiny: a WanS2VTransformer3DModel is not exported to ONNX", after=no_export_written, seconds=60),
+    Case("export-onnx-dit-folder", lambda tmp: (model_dir(TINY_DIT)(tmp), ["export", "onnx", "m"])[1], 2,
+         "m: a WanS2VTransformer3DModel is not exported to ONNX: the S2V DiT is no device model",
+         after=no_export_written, seconds=60),
+]
+
+
+@pytest.mark.parametrize("case", EXPORT_CASES, ids=str)
+def test_export_faults(case, tmp_path, monkeypatch, capsys):
+    check(case, tmp_path, monkeypatch, capsys)
+
+
 def vram(*args: str):
     return lambda tmp: ["vram", "tiny", "--target", "h100", *args]
 

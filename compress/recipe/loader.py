@@ -12,7 +12,7 @@ from compress.recipe.graph import StageGraphError
 from compress.recipe.schema import Recipe, parse_stage
 from compress.utils.paths import is_inside
 from compress.utils.problems import located, problems_from
-from compress.utils.yamlio import LocDict, LocList, SafeLineLoader, load_located, to_plain
+from compress.utils.yamlio import LocDict, LocList, SafeLineLoader, YAMLInputError, load_located, to_plain
 
 
 def _include_list(data: LocDict, where: str) -> list[str]:
@@ -68,8 +68,8 @@ def read_recipe_tree(path: Path, root: Path, chain: tuple[Path, ...] = ()) -> Lo
         raise RecipeError([f"{where}recipe file not found: {display}"])
     try:
         data = load_located(path, display)
-    except yaml.YAMLError as err:
-        raise RecipeError([f"{display}: not valid YAML: {err}"]) from None
+    except YAMLInputError as err:
+        raise RecipeError([str(err)]) from None
     if not isinstance(data, dict):
         raise RecipeError([f"{display}: expected a mapping of recipe fields at the top level; found {type(data).__name__}"])
     merged = LocDict(loc=data.loc)

@@ -37,6 +37,10 @@ class LocList(list):
         self.loc = loc
 
 
+class YAMLInputError(UserInputError, yaml.YAMLError):
+    """A YAML file that does not parse, repeats a key or uses an alias: bad input (exit 2), naming file and line."""
+
+
 class DuplicateKeyError(yaml.YAMLError):
     pass
 
@@ -94,21 +98,21 @@ def read_text(path: Path, display_name: str | None = None, limit: int = MAX_YAML
 
 
 def load_located(path: Path, display_name: str | None = None):
-    """Parse one YAML file safely (`read_text`'s limits, no aliases); mappings become LocDicts."""
+    """Parse one YAML file safely (`read_text`'s limits, no aliases); mappings become LocDicts. YAMLInputError for
+    a file that does not parse."""
     loader = SafeLineLoader(read_text(path, display_name))
     loader.name = display_name or str(path)
     try:
         return loader.get_single_data()
+    except yaml.YAMLError as err:
+        raise YAMLInputError(f"{loader.name}: not valid YAML: {err}") from None
     finally:
         loader.dispose()
 
 
 def load_plain(path: Path, display_name: str | None = None):
-    """`load_located` as plain dicts and lists; UserInputError naming the file for YAML that does not parse."""
-    try:
-        return to_plain(load_located(path, display_name))
-    except yaml.YAMLError as err:
-        raise UserInputError(f"{display_name or path}: not valid YAML: {err}") from None
+    """`load_located` as plain dicts and lists."""
+    return to_plain(load_located(path, display_name))
 
 
 def line_of(data, loc: tuple) -> Loc | None:

@@ -79,6 +79,10 @@ def output_file(tmp: Path) -> None:
     (tmp / "runs" / "x").write_text("my notes\n")
 
 
+def nothing_written(tmp: Path) -> None:
+    assert not (tmp / "runs").exists()
+
+
 def unchanged(name: str, text: str):
     def after(tmp: Path) -> None:
         assert (tmp / name).read_text() == text
@@ -121,6 +125,12 @@ RECIPE_CASES = [
     Case("set-into-stage-scalar", validate(HEAD + NOTE, "--set", "stages.test-note.text.size=1"), 2,
          "'text' is 'hi', not a mapping; cannot set 'size'"),
     Case("set-unknown-stage", validate(HEAD + NOTE, "--set", "stages.nope.text=1"), 2, "no stage 'nope'"),
+    Case("set-bad-type", validate(HEAD + NOTE, "--set", "seed=abc"), 2, "seed: expected a valid integer"),
+    Case("set-no-key", validate(HEAD + NOTE, "--set", "=3"), 2, "override '=3': expected KEY.PATH=VALUE"),
+    Case("set-stage-index-past-end", validate(HEAD + NOTE, "--set", "stages.4.text=x"), 2,
+         "no stage '4'; stages: test-note"),
+    Case("from-stage-unknown", run(HEAD + NOTE, "--from-stage", "nope"), 2, "no stage named 'nope'",
+         after=nothing_written),
     Case("set-alias", validate(HEAD + NOTE, "--set", "name=*a"), 2, "aliases (*name) are not supported"),
     Case("device-tpu9", validate(HEAD + "device: tpu9\n" + NOTE), 2,
          "r.yaml:4: device: expected cpu, cuda, cuda:N (N a GPU index) or auto; found 'tpu9'"),
@@ -152,10 +162,6 @@ def model_dir(config: dict | str):
 
 def inspect_model(config: dict | str):
     return lambda tmp: (model_dir(config)(tmp), ["inspect", "m"])[1]
-
-
-def nothing_written(tmp: Path) -> None:
-    assert not (tmp / "runs").exists()
 
 
 QUANTIZE = "stages:\n  - kind: quantize\n    scheme: int8_weight_only\n"
@@ -210,7 +216,17 @@ def no_export_written(tmp: Path) -> None:
     assert not (tmp / "export").exists()
 
 
+def with_file(name: str, content: bytes, *args: str):
+    return lambda tmp: ((tmp / name).write_bytes(content), list(args))[1]
+
+
 EXPORT_CASES = [
+    Case("target-profile-not-yaml", with_file("phone.yaml", b"name: [phone\n", "export", "onnx", "lipsync-30m",
+                                              "--target", "phone.yaml"), 2, "phone.yaml: not valid YAML",
+         after=no_export_written),
+    Case("target-profile-binary", with_file("phone.yaml", bytes(range(128, 256)), "export", "onnx", "lipsync-30m",
+                                            "--target", "phone.yaml"), 2, "phone.yaml: expected UTF-8 text",
+         after=no_export_written),
     Case("export-onnx-dit-preset", lambda tmp: ["export", "onnx", "tiny", "--target", "cpu"], 2,
          "tiny: a WanS2VTransformer3DModel is not exported to ONNX", after=no_export_written, seconds=60),
     Case("export-onnx-dit-folder", lambda tmp: (model_dir(TINY_DIT)(tmp), ["export", "onnx", "m"])[1], 2,
@@ -229,6 +245,8 @@ def vram(*args: str):
 
 
 VRAM_CASES = [
+    Case("vram-catalog-alias", with_file("gpus.yaml", b"gpus: &g {}\ncomponents: *g\n", "vram", "tiny", "-t", "h100",
+                                         "--catalog", "gpus.yaml"), 2, "gpus.yaml: not valid YAML: gpus.yaml:2: aliases"),
     Case("vram-fragmentation-nan", vram("--fragmentation", "nan"), 2, "'--fragmentation': expected a finite number"),
     Case("vram-fragmentation-negative", vram("--fragmentation", "-0.5"), 2, "'--fragmentation'"),
     Case("vram-context-negative", vram("--context-gib", "-100"), 2, "'--context-gib': expected a finite number"),

@@ -122,8 +122,19 @@ class Recipe(BaseModel):
             problems += stage.path_problems(f"stages[{i}] ({stage.display_name})", root, allowed)
         if problems:
             raise RecipeError(problems)
-        if looks_like_path(self.model, root) and (root / self.model / "config.json").is_file():
-            read_model_config(root / self.model / "config.json")  # sizes in range before the run does any work
+        self._check_model(root)
+
+    def _check_model(self, root: Path) -> None:
+        """The model resolves as `run` resolves it (preset, model folder or artifact); a folder's config.json is
+        sound (sizes in range) before the run does any work."""
+        from compress.sources import resolve
+
+        try:
+            model = resolve(self.model, root)
+        except UserInputError as err:
+            raise RecipeError([f"model: {err}"]) from None
+        if model.kind == "directory":
+            read_model_config(model.path / "config.json")
 
     def run(self, root: str | Path = ".", force: bool = False, from_stage: str | None = None, quiet: bool = False):
         """Run this recipe: `compress.run(recipe, ...)` (see `compress.runner.run`)."""

@@ -138,6 +138,8 @@ RECIPE_CASES = [
          after=unchanged("runs/x", "my notes\n")),
     Case("inputs-binary", run(HEAD + REFERENCE.format(inputs="clips.yaml"), prepare=binary_inputs), 2,
          "clips.yaml': expected UTF-8 text"),
+    Case("validate-model-missing", validate("model: ./missing\noutput: runs/x\n" + NOTE), 2,
+         "model: './missing' is not an artifact, a model directory or a preset: no such path"),
     Case("validate-inputs-missing", validate(HEAD + REFERENCE.format(inputs="clips.yaml")), 2,
          "stages[0] (reference).inputs: expected an existing file or folder; found 'clips.yaml'"),
     Case("validate-vae-outside-roots", in_work(HEAD + COMPONENTS.format(inputs="clips.yaml", vae="../shared/vae")), 2,

@@ -144,8 +144,9 @@ RECIPE_CASES = [
          "stages[0] (reference).inputs: expected an existing file or folder; found 'clips.yaml'"),
     Case("validate-vae-outside-roots", in_work(HEAD + COMPONENTS.format(inputs="clips.yaml", vae="../shared/vae")), 2,
          "stages[0] (reference).vae: expected a path inside"),
-    Case("validate-suite-missing", validate(HEAD + REFERENCE.format(inputs="builtin:quickstart") + "  - kind: evaluate\n"
-                                            "    reference: reference\n    suite: suites/mine.yaml\n"), 2,
+    Case("validate-suite-missing", validate(HEAD + REFERENCE.format(inputs="builtin:quickstart")
+                                            + "  - kind: evaluate\n    reference: reference\n"
+                                              "    suite: suites/mine.yaml\n"), 2,
          "stages[1] (evaluate).suite: expected an existing file or folder; found 'suites/mine.yaml'"),
 ]
 
@@ -256,7 +257,8 @@ def vram(*args: str):
 
 VRAM_CASES = [
     Case("vram-catalog-alias", with_file("gpus.yaml", b"gpus: &g {}\ncomponents: *g\n", "vram", "tiny", "-t", "h100",
-                                         "--catalog", "gpus.yaml"), 2, "gpus.yaml: not valid YAML: gpus.yaml:2: aliases"),
+                                         "--catalog", "gpus.yaml"), 2,
+         "gpus.yaml: not valid YAML: gpus.yaml:2: aliases"),
     Case("vram-fragmentation-nan", vram("--fragmentation", "nan"), 2, "'--fragmentation': expected a finite number"),
     Case("vram-fragmentation-negative", vram("--fragmentation", "-0.5"), 2, "'--fragmentation'"),
     Case("vram-context-negative", vram("--context-gib", "-100"), 2, "'--context-gib': expected a finite number"),

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from compress.models.auto import inspect_preset
+from compress.models.config_check import read_model_config
 from compress.sources import resolve
 from compress.utils.weights import summarize, weight_files
 
@@ -14,7 +13,7 @@ def inspect_target(target: str) -> dict:
     if model.kind == "preset":
         return {"type": "preset", "name": target, **inspect_preset(target)}
     if model.kind == "directory":
-        config = json.loads((model.path / "config.json").read_text())
+        config = read_model_config(model.path / "config.json")
         return {"type": "model_dir", "path": str(model.path), "config": config,
                 "model": summarize(weight_files(model.path))}
     artifact = model.artifact()

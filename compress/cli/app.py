@@ -7,6 +7,7 @@ when its command runs, so `compress --help` and `compress recipe validate` start
 from __future__ import annotations
 
 import sys
+import traceback
 
 import typer
 from rich.console import Console as RichConsole
@@ -18,7 +19,9 @@ from compress.cli.run import run
 from compress.errors import CompressError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Compress and distil talking-head video diffusion models.")
+                  help="Compress and distil talking-head video diffusion models.\n\nExit codes: 0 done, 1 a failure "
+                       "while running, 2 bad input. Errors print one line; --debug (or COMPRESS_DEBUG=1) adds the "
+                       "traceback.")
 app.command("vram")(vram.vram)
 app.command("eval")(evaluate.eval_command)
 app.command("leaderboard")(evaluate.leaderboard_command)
@@ -28,11 +31,32 @@ app.add_typer(recipe.app, name="recipe")
 app.add_typer(prune.app, name="prune")
 app.add_typer(export.app, name="export")
 
+_options = {"debug": False}
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", envvar="COMPRESS_DEBUG",
+                               help="print the traceback of an error (also: COMPRESS_DEBUG=1)"),
+) -> None:
+    _options["debug"] = debug
+
 
 def main() -> None:
-    """Entry point: usage errors exit 2 (click), bad input 2, failures while running 1."""
+    """Entry point: usage errors exit 2 (click), bad input 2, failures while running 1; anything unforeseen is
+    reported in one line `error: <type>: <message>` and exits 1."""
+    _options["debug"] = False
     try:
         app()
     except CompressError as err:
-        RichConsole(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
-        sys.exit(err.exit_code)
+        _fail(str(err), err.exit_code)
+    except Exception as err:  # the last resort: a bug, or a failure nothing above foresaw
+        _fail(f"{type(err).__name__}: {err}", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    console = RichConsole(stderr=True)
+    if _options["debug"]:
+        console.print(escape(traceback.format_exc()), highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # whole lines
+    sys.exit(code)

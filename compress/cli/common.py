@@ -1,9 +1,11 @@
-"""What the command modules share: the stdout console and the `--set` help."""
+"""What the command modules share: the stdout console, the `--set` help, a range check for numeric options."""
 
 from __future__ import annotations
 
+import math
 import sys
 
+import typer
 from rich.console import Console as RichConsole
 
 SET_HELP = "override a recipe field, e.g. --set stages.int8.scheme=fp8_weight_only (repeatable)"
@@ -12,3 +14,12 @@ SET_HELP = "override a recipe field, e.g. --set stages.int8.scheme=fp8_weight_on
 def stdout(width: int = 160) -> RichConsole:
     """The console for results; logs and pipes get the whole table (`width` columns), a terminal its own width."""
     return RichConsole(width=None if sys.stdout.isatty() else width)
+
+
+def bounded(low: float, high: float):
+    """A typer callback refusing (exit 2, the option named) a number that is not finite or not in [low, high]."""
+    def check(value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise typer.BadParameter(f"expected a finite number from {low:g} to {high:g}; found {value}")
+        return value
+    return check

@@ -31,12 +31,15 @@ def onnx_command(
     """Export to ONNX for a target, check parity, quantize (QDQ) and run on the HTP simulator when available."""
     from compress.export import ExportRequest, example_inputs, run_export  # onnx, onnxruntime, torch
     from compress.export.calibration import export_calibration
+    from compress.export.onnx_export import check_exportable
     from compress.reference import ReferenceArtifact
 
     if quantize not in (None, "w8a16", "w8a8", "none"):
         raise UserInputError(f"--quantize: expected w8a16, w8a8 or none; found '{quantize}'")
     profile = load_target(target)
-    loaded = resolve(model).load(device="cpu").float().eval()
+    source = resolve(model)
+    check_exportable(source.layout()[0], model)
+    loaded = source.load(device="cpu").float().eval()
     example = example_inputs(loaded, profile)
     calibration, sources = export_calibration(loaded, example, ReferenceArtifact(reference) if reference else None,
                                                batches)

@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 
-from compress.cli.common import stdout
+from compress.cli.common import bounded, stdout
 from compress.errors import UserInputError
-from compress.memory.overheads import Overheads
+from compress.memory.overheads import MAX_CONTEXT_GIB, Overheads
 
 GIB = 2**30
 
@@ -52,8 +52,9 @@ def vram(
     memory_mode: str = typer.Option("lean", "--memory-mode", help="our DiT forward: lean | plain (upstream's "
                                     "memory behaviour; simulated or measured)"),
     catalog: list[Path] = typer.Option([], "--catalog", help="extra catalog YAML (GPUs, components); repeatable"),
-    context_gib: float = typer.Option(Overheads.cuda_context_bytes / GIB, "--context-gib", help="CUDA context per GPU"),
-    fragmentation: float = typer.Option(Overheads.fragmentation, "--fragmentation",
+    context_gib: float = typer.Option(Overheads.cuda_context_bytes / GIB, "--context-gib", help="CUDA context per GPU",
+                                      callback=bounded(0, MAX_CONTEXT_GIB)),
+    fragmentation: float = typer.Option(Overheads.fragmentation, "--fragmentation", callback=bounded(0, 1),
                                         help="allocator slack, fraction of the non-weight bytes"),
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
 ) -> None:

@@ -85,6 +85,14 @@ def make_exportable(model: nn.Module) -> list[str]:
     return replaced
 
 
+def check_exportable(model_class: type, spec: str) -> None:
+    """Refuse, before any loading or tracing, a model whose class says it is no device model
+    (`onnx_export_refusal`: why, and what to export instead)."""
+    reason = getattr(model_class, "onnx_export_refusal", None)
+    if reason:
+        raise UserInputError(f"{spec}: a {model_class.__name__} is not exported to ONNX: {reason}")
+
+
 def check_static_inputs(inputs: dict) -> None:
     """Example inputs must be tensors (or plain constants that the export bakes in)."""
     for name, value in inputs.items():

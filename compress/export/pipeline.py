@@ -53,6 +53,7 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
                track: Callable = lambda it, description, total=None: it) -> dict:
     out_dir = Path(out_dir)
     model, target = request.model.eval(), request.target
+    onnx_export.check_exportable(type(model), type(model).__name__)
     precision = request.precision or target.precision
     inputs = example_inputs(model, target)
     batches = [inputs] + [_check_shapes(b, inputs) for b in request.calibration]

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 
 from compress.errors import UserInputError
+from compress.utils.yamlio import load_plain
 
 BUILTIN = Path(__file__).with_name("catalog.yaml")
 MIB = 2**20
@@ -58,8 +58,8 @@ def _dtype(name: str, where: str) -> torch.dtype:
 
 def _read(path: Path) -> dict:
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
+        data = load_plain(Path(path)) or {}
+    except OSError as err:
         raise UserInputError(f"{path}: cannot read GPU catalog ({err})") from None
     if not isinstance(data, dict) or set(data) - {"gpus", "components"}:
         raise UserInputError(f"{path}: a catalog is a mapping with 'gpus' and/or 'components'")

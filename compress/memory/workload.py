@@ -15,6 +15,8 @@ LAYOUTS = ("single", "offload", "block-offload", "fsdp", "pipeline")
 WRAPS = ("block", "module", "model")
 VAE_STRIDE, TEMPORAL_STRIDE, PATCH = 8, 4, 2
 FPS = 16
+# bounds far above any real clip or cluster, so an absurd request is refused at once instead of planned for minutes
+MAX_SIDE, MAX_FRAMES, MAX_BATCH, MAX_GPUS = 8192, 2048, 1024, 4096
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,13 @@ class Workload:
     motion: bool = True  # FramePack motion tokens (every clip but the first)
 
     def __post_init__(self):
-        if self.width % 16 or self.height % 16 or min(self.width, self.height) < 64:
-            raise UserInputError(f"size {self.size}: width and height must be multiples of 16 and at least 64")
-        if self.frames < 4 or self.frames % TEMPORAL_STRIDE:
-            raise UserInputError(f"frames must be a positive multiple of 4, got {self.frames}")
-        if self.batch < 1:
-            raise UserInputError(f"batch must be >= 1, got {self.batch}")
+        if self.width % 16 or self.height % 16 or not 64 <= min(self.width, self.height) <= max(
+                self.width, self.height) <= MAX_SIDE:
+            raise UserInputError(f"size {self.size}: width and height must be multiples of 16 from 64 to {MAX_SIDE}")
+        if not 4 <= self.frames <= MAX_FRAMES or self.frames % TEMPORAL_STRIDE:
+            raise UserInputError(f"frames must be a multiple of 4 from 4 to {MAX_FRAMES}, got {self.frames}")
+        if not 1 <= self.batch <= MAX_BATCH:
+            raise UserInputError(f"batch must be from 1 to {MAX_BATCH}, got {self.batch}")
 
     size = property(lambda self: f"{self.width}*{self.height}")
     latent_frames = property(lambda self: self.frames // TEMPORAL_STRIDE)
@@ -119,8 +122,8 @@ class Layout:
         if min(self.units, self.frames_per_block, self.kv_blocks) < 1 or self.sink_frames < 0:
             raise UserInputError("units, frames_per_block and kv_blocks must be >= 1, sink_frames >= 0")
         multi = self.kind in ("fsdp", "pipeline")
-        if self.gpus < (2 if self.kind == "pipeline" else 1) or (not multi and self.gpus != 1):
-            raise UserInputError(f"layout {self.kind} cannot use {self.gpus} GPUs")
+        if not (2 if self.kind == "pipeline" else 1) <= self.gpus <= MAX_GPUS or (not multi and self.gpus != 1):
+            raise UserInputError(f"layout {self.kind} cannot use {self.gpus} GPUs (at most {MAX_GPUS})")
         defaults = dict.fromkeys(COMPONENTS, "gpu")
         if self.kind in ("offload", "block-offload"):
             defaults = {"text_encoder": "cpu", "audio_encoder": "cpu", "vae": "sequential"}

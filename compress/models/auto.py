@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from compress.errors import UserInputError
+from compress.models.config_check import check_fits, read_model_config
 from compress.utils.hashing import sha256_file
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def checkpoint_layout(path: Path) -> tuple[type, dict, Callable[[str], str | Non
     config_path = Path(path) / "config.json"
     if not config_path.is_file():
         raise UserInputError(f"{path}: no config.json, not a model directory")
-    raw = json.loads(config_path.read_text())
+    raw = read_model_config(config_path)
     if is_official_config(raw):
         return WanS2VTransformer3DModel, from_official_config(raw), native_to_ours
     if "_class_name" not in raw:
@@ -162,6 +163,7 @@ def load_model(path: Path, device=None, torch_dtype=None):
     from compress.quant import QUANT_CONFIG_NAME, load_quantized
 
     cls, config, _ = checkpoint_layout(path)
+    check_fits(cls, config, Path(path) / "config.json")
     if (Path(path) / QUANT_CONFIG_NAME).is_file():
         return load_quantized(meta_model(cls, config), path, device=device or "cpu")
     model = cls.from_pretrained(path, torch_dtype=torch_dtype)

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from compress.errors import RecipeError, UserInputError
 from compress.recipe.graph import StageGraphError
 from compress.recipe.schema import Recipe, parse_stage
+from compress.utils.paths import is_inside
 from compress.utils.problems import located, problems_from
-from compress.utils.yamlio import LocDict, LocList, load_located, to_plain
+from compress.utils.yamlio import LocDict, LocList, SafeLineLoader, YAMLInputError, load_located, to_plain
 
 
 def _include_list(data: LocDict, where: str) -> list[str]:
@@ -54,20 +55,21 @@ def _merge_stages(base: list, override: list) -> LocList:
 
 def read_recipe_tree(path: Path, root: Path, chain: tuple[Path, ...] = ()) -> LocDict:
     """Load a recipe file and everything it includes, merged (the including file wins)."""
-    path = path.resolve()
+    given, path = path, path.resolve()
     display = _display(path, root)
     if path in chain:
         cycle = " -> ".join(_display(p, root) for p in (*chain, path))
         raise RecipeError([f"include cycle: {cycle}"])
-    if root not in path.parents:
-        raise RecipeError([f"{_display(chain[-1], root)}: include: '{path}' is outside the recipes root {root}"])
+    if not is_inside(path, [root]):
+        where = f"{_display(chain[-1], root)}: include" if chain else "recipe"
+        raise RecipeError([f"{where}: '{given}' resolves to '{path}', outside the recipes root {root}"])
     if not path.is_file():
         where = f"{_display(chain[-1], root)}: include: " if chain else ""
         raise RecipeError([f"{where}recipe file not found: {display}"])
     try:
         data = load_located(path, display)
-    except yaml.YAMLError as err:
-        raise RecipeError([f"{display}: not valid YAML: {err}"]) from None
+    except YAMLInputError as err:
+        raise RecipeError([str(err)]) from None
     if not isinstance(data, dict):
         raise RecipeError([f"{display}: expected a mapping of recipe fields at the top level; found {type(data).__name__}"])
     merged = LocDict(loc=data.loc)
@@ -82,20 +84,25 @@ def apply_override(data: dict, assignment: str) -> None:
     if not sep or not path:
         raise UserInputError(f"override '{assignment}': expected KEY.PATH=VALUE")
     *parents, last = path.split(".")
-    node = data
+    node, where = data, "the recipe"
     for part in parents:
-        node = _child(node, part, assignment)
+        node, where = _child(node, part, where, assignment), part
+    if not isinstance(node, (dict, list)):
+        raise UserInputError(f"override '{assignment}': '{where}' is {node!r}, not a mapping; cannot set '{last}'")
     if isinstance(node, list):
         last = _stage_index(node, last, assignment)
-    node[last] = yaml.safe_load(raw)
+    try:
+        node[last] = yaml.load(raw, SafeLineLoader)
+    except yaml.YAMLError as err:
+        raise UserInputError(f"override '{assignment}': the value of '{path}' is not valid YAML: {err}") from None
 
 
-def _child(node, part: str, assignment: str):
+def _child(node, part: str, where: str, assignment: str):
     if isinstance(node, list):
         return node[_stage_index(node, part, assignment)]
     if isinstance(node, dict):
         return node.setdefault(part, {})
-    raise UserInputError(f"override '{assignment}': '{part}' is not a mapping")
+    raise UserInputError(f"override '{assignment}': '{where}' is {node!r}, not a mapping; cannot set '{part}'")
 
 
 def _stage_index(stages: list, key: str, assignment: str) -> int:

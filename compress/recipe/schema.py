@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from compress.errors import RecipeError, UserInputError
+from compress.models.config_check import read_model_config
 from compress.recipe.graph import check_stage_graph
 from compress.stages.base import Stage, registered_kinds, stage_class
 from compress.utils.paths import allowed_roots, is_inside, looks_like_path
@@ -37,6 +39,10 @@ def parse_stage(data: Any, index: int) -> Stage:
         raise RecipeError(problems_from(err, data, cls, prefix)) from None
 
 
+DEVICES = "cpu, cuda, cuda:N (N a GPU index) or auto"
+DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+|auto)$")
+
+
 class Recipe(BaseModel):
     """What to compress, where to write it, and how: `Recipe.from_yaml(path)` or `Recipe(stages=[...])`."""
 
@@ -46,7 +52,7 @@ class Recipe(BaseModel):
     model: str = Field(description="a preset name, a local model directory, or an earlier artifact directory")
     output: str = Field(description="directory for this recipe's artifacts, relative to the working root")
     seed: int = 0
-    device: str = Field(default="cpu", description="'cpu', 'cuda', 'cuda:N' or 'auto'")
+    device: str = Field(default="cpu", description=DEVICES)
     roots: list[str] = Field(default_factory=list, description="extra directories the recipe may read from")
     wandb_project: str = "compress"
     stages: list[Stage] = Field(min_length=1)
@@ -59,6 +65,13 @@ class Recipe(BaseModel):
         if not isinstance(value, list):
             return value
         return [item if isinstance(item, Stage) else parse_stage(item, i) for i, item in enumerate(value)]
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not DEVICE.match(value):
+            raise ValueError(DEVICES)
+        return value
 
     @model_validator(mode="after")
     def _check_stage_graph(self) -> "Recipe":
@@ -90,19 +103,38 @@ class Recipe(BaseModel):
         raise UserInputError(f"no stage named '{name}'; stages: {', '.join(s.display_name for s in self.stages)}")
 
     def check_paths(self, root: Path) -> None:
-        """Every path the recipe names must stay inside the working root or a declared root."""
+        """Every path the recipe names must stay inside the working root or a declared root, every file or folder a
+        stage reads must exist, and a model folder's config.json must be sound: `recipe validate` and `run` both
+        check this."""
         root = root.resolve()
         allowed = allowed_roots(root, self.roots)
         problems = []
         if not is_inside(root / self.output, [root]):
             problems.append(f"output: expected a directory inside the working root {root}; found '{self.output}'")
+        elif (root / self.output).exists() and not (root / self.output).is_dir():
+            problems.append(f"output: expected a directory (new or existing); found '{self.output}', a file")
         if looks_like_path(self.model, root) and not is_inside(root / self.model, allowed):
             problems.append(
                 f"model: expected a path inside {', '.join(map(str, allowed))} (add its directory to 'roots:'); "
                 f"found '{self.model}'"
             )
+        for i, stage in enumerate(self.stages):
+            problems += stage.path_problems(f"stages[{i}] ({stage.display_name})", root, allowed)
         if problems:
             raise RecipeError(problems)
+        self._check_model(root)
+
+    def _check_model(self, root: Path) -> None:
+        """The model resolves as `run` resolves it (preset, model folder or artifact); a folder's config.json is
+        sound (sizes in range) before the run does any work."""
+        from compress.sources import resolve
+
+        try:
+            model = resolve(self.model, root)
+        except UserInputError as err:
+            raise RecipeError([f"model: {err}"]) from None
+        if model.kind == "directory":
+            read_model_config(model.path / "config.json")
 
     def run(self, root: str | Path = ".", force: bool = False, from_stage: str | None = None, quiet: bool = False):
         """Run this recipe: `compress.run(recipe, ...)` (see `compress.runner.run`)."""

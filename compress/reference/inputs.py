@@ -9,16 +9,16 @@ Entries keep the order of the file.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import MISSING, dataclass, fields
 from numbers import Real
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
 from compress.errors import UserInputError
 from compress.utils.hashing import sha256_file
+from compress.utils.yamlio import load_plain, read_text
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,9 @@ def read_input_set(path: Path, resolve: Callable[[str], Path] = Path) -> list[In
     if not path.is_file():
         raise UserInputError(f"inputs: no such file '{path}'")
     if path.suffix.lower() == ".csv":
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = list(csv.DictReader(io.StringIO(read_text(path, f"inputs: '{path}'"), newline="")))
     else:
-        data = yaml.safe_load(path.read_text())
+        data = load_plain(path, f"inputs: '{path}'")
         rows = data.get("clips") if isinstance(data, dict) else data
     if not isinstance(rows, list) or not rows:
         raise UserInputError(f"inputs: '{path}' lists no clips (expected a list, or a mapping with 'clips:')")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import re
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from compress.artifacts import Artifact, ArtifactWriter
 from compress.stages.context import StageContext
 from compress.stages.refs import ModelRef, Refers, find_refers
+from compress.utils.paths import is_inside
 from compress.utils.problems import field_path
 
 _REGISTRY: dict[str, type["Stage"]] = {}
@@ -37,6 +39,8 @@ class Stage(BaseModel):
     produces_model: ClassVar[bool] = True
     #: whether every torchrun rank runs `run` (sharing one output directory); otherwise rank 0 alone
     distributed: ClassVar[bool] = False
+    #: fields of `paths()` naming what the stage writes (they need not exist yet)
+    written_paths: ClassVar[tuple[str, ...]] = ()
 
     name: str | None = Field(default=None, description="unique name in the recipe; defaults to the kind")
     input: ModelRef | None = Field(
@@ -87,6 +91,22 @@ class Stage(BaseModel):
         """{field (`field[i]` in a list): stage name} of `references()`: the runner puts their artifact hashes in
         the resume key."""
         return {field_path(loc): name for loc, name, _ in self.references()}
+
+    def paths(self) -> dict[str, str]:
+        """{field: path as written} of the files and folders the stage reads (or, `written_paths`, writes)."""
+        return {}
+
+    def path_problems(self, label: str, root: Path, allowed: list[Path]) -> list[str]:
+        """One line per path of `paths()` outside the `allowed` roots, or read but missing."""
+        problems = []
+        for field, value in self.paths().items():
+            path = (root / value).resolve()
+            if not is_inside(path, allowed):
+                problems.append(f"{label}.{field}: expected a path inside {', '.join(map(str, allowed))} (add its "
+                                f"directory to 'roots:'); found '{value}'")
+            elif field not in self.written_paths and not path.exists():
+                problems.append(f"{label}.{field}: expected an existing file or folder; found '{value}' (not there)")
+        return problems
 
     def data_fingerprint(self, ctx: StageContext) -> dict | None:
         """Identity of external data the stage reads (files named in its config), part of its resume key."""

@@ -31,6 +31,16 @@ class EvaluateStage(Stage):
     sync_expert: StageRef["sync_expert"] | None = Field(
         default=None, description="a sync_expert stage for lip-sync tier B (instead of the suite's)")
 
+    written_paths = ("leaderboard",)
+
+    def paths(self) -> dict[str, str]:
+        return {k: v for k, v in {"suite": self.suite if self._suite_is_path else None,
+                                  "leaderboard": self.leaderboard}.items() if v}
+
+    @property
+    def _suite_is_path(self) -> bool:
+        return self.suite.endswith((".yaml", ".yml")) or "/" in self.suite
+
     def data_fingerprint(self, ctx) -> dict:
         """The suite's content, and (default `artifacts`) which artifacts are evaluated: both are in the resume key."""
         return {"suite": self._suite(ctx).model_dump(mode="json"),
@@ -39,8 +49,7 @@ class EvaluateStage(Stage):
     def _suite(self, ctx):
         from compress.evaluate.suite import load_suite
 
-        is_path = self.suite.endswith((".yaml", ".yml")) or "/" in self.suite
-        return load_suite(str(ctx.resolve_path(self.suite)) if is_path else self.suite)
+        return load_suite(str(ctx.resolve_path(self.suite)) if self._suite_is_path else self.suite)
 
     def _names(self, ctx) -> list[str]:
         from compress.evaluate.cost import onnx_file

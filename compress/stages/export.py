@@ -60,6 +60,9 @@ class ExportStage(Stage):
         StaticShapes.model_validate(value)
         return value
 
+    def paths(self) -> dict[str, str]:
+        return {"target": self.target} if Path(self.target).suffix else {}
+
     def data_fingerprint(self, ctx) -> dict | None:
         if not Path(self.target).suffix:
             return None

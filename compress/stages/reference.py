@@ -65,6 +65,10 @@ class ReferenceStage(Stage, ReferenceConfig):
     produces_model = False
     distributed = True
 
+    def paths(self) -> dict[str, str]:
+        folders = {k: v for k, v in self.component_dirs().items() if v}
+        return folders if self.builtin else {"inputs": self.inputs, **folders}
+
     def data_fingerprint(self, ctx) -> dict:
         components = {k: fingerprint_dir(ctx.resolve_path(v)) for k, v in self.component_dirs().items() if v}
         if self.builtin:

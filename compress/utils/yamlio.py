@@ -1,4 +1,5 @@
-"""Safe YAML loading that remembers where every key came from (file and line)."""
+"""Safe YAML loading that remembers where every key came from (file and line), with limits checked before any
+work: a size cap (checked before reading), UTF-8 text, and no aliases (so no alias bomb is ever expanded)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from compress.errors import UserInputError
+
+MAX_YAML_BYTES = 1 << 20  # recipes, suites, targets and input sets are small; a larger file is a mistake
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,26 @@ class LocList(list):
         self.loc = loc
 
 
+class YAMLInputError(UserInputError, yaml.YAMLError):
+    """A YAML file that does not parse, repeats a key or uses an alias: bad input (exit 2), naming file and line."""
+
+
 class DuplicateKeyError(yaml.YAMLError):
     pass
 
 
+class AliasError(yaml.YAMLError):
+    pass
+
+
 class SafeLineLoader(yaml.SafeLoader):
-    """yaml.SafeLoader (no arbitrary objects) whose mappings and sequences carry line numbers."""
+    """yaml.SafeLoader (no arbitrary objects, no aliases) whose mappings and sequences carry line numbers."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):  # refused as parsed: nothing has been expanded yet
+            mark = self.peek_event().start_mark
+            raise AliasError(f"{self.name}:{mark.line + 1}: aliases (*name) are not supported; write the value out")
+        return super().compose_node(parent, index)
 
 
 def _mark(loader: SafeLineLoader, node: yaml.Node) -> Loc:
@@ -64,14 +83,36 @@ SafeLineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 SafeLineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
+def read_text(path: Path, display_name: str | None = None, limit: int = MAX_YAML_BYTES) -> str:
+    """A small UTF-8 text file's content; UserInputError naming the file if it is larger than `limit` bytes (checked
+    before reading) or not UTF-8 text."""
+    name = display_name or str(path)
+    size = Path(path).stat().st_size
+    if size > limit:
+        raise UserInputError(f"{name}: expected a text file of at most {limit:,} bytes; found {size:,} bytes")
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserInputError(f"{name}: expected UTF-8 text; found byte 0x{err.object[err.start]:02x} at offset "
+                             f"{err.start} (a binary file?)") from None
+
+
 def load_located(path: Path, display_name: str | None = None):
-    """Parse one YAML file safely; mappings become LocDicts."""
-    loader = SafeLineLoader(path.read_text())
+    """Parse one YAML file safely (`read_text`'s limits, no aliases); mappings become LocDicts. YAMLInputError for
+    a file that does not parse."""
+    loader = SafeLineLoader(read_text(path, display_name))
     loader.name = display_name or str(path)
     try:
         return loader.get_single_data()
+    except yaml.YAMLError as err:
+        raise YAMLInputError(f"{loader.name}: not valid YAML: {err}") from None
     finally:
         loader.dispose()
+
+
+def load_plain(path: Path, display_name: str | None = None):
+    """`load_located` as plain dicts and lists."""
+    return to_plain(load_located(path, display_name))
 
 
 def line_of(data, loc: tuple) -> Loc | None:

@@ -100,12 +100,15 @@ def test_output_may_not_escape_the_working_root(workdir):
         recipe.check_paths(workdir)
 
 
-def test_model_path_outside_roots_is_refused(workdir):
-    (workdir / "r.yaml").write_text("model: /opt/models/wan\noutput: runs/x\nstages:\n  - kind: test-note\n    text: x\n")
+def test_model_path_outside_roots_is_refused(workdir, tmp_path_factory):
+    models = tmp_path_factory.mktemp("models")
+    (models / "mlp").mkdir()
+    (models / "mlp" / "config.json").write_text('{"_class_name": "TinyMLP", "width": 8, "depth": 2}')
+    (workdir / "r.yaml").write_text(f"model: {models}/mlp\noutput: runs/x\nstages:\n  - kind: test-note\n    text: x\n")
     with pytest.raises(RecipeError, match=r"model: expected a path inside .*add its directory to 'roots:'"):
         load_recipe(workdir / "r.yaml").check_paths(workdir)
     (workdir / "r.yaml").write_text(
-        "model: /opt/models/wan\noutput: runs/x\nroots: [/opt/models]\nstages:\n  - kind: test-note\n    text: x\n")
+        f"model: {models}/mlp\noutput: runs/x\nroots: [{models}]\nstages:\n  - kind: test-note\n    text: x\n")
     load_recipe(workdir / "r.yaml").check_paths(workdir)
 
 

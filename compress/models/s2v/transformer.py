@@ -62,6 +62,8 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
     # Linear layers that quantization keeps in high precision by default (LiveAvatar's FP8 recipe, our names)
     _keep_in_high_precision = ["condition_embedder.*", "proj_out", "audio_encoder.final_linear"]
     example_inputs = example_inputs
+    onnx_export_refusal = ("the S2V DiT is no device model (tracing it takes minutes, and no phone runs it); export "
+                           "a student distilled from it: lipsync-30m, lipsync-120m or tiny-vae-decoder")
 
     @register_to_config
     def __init__(

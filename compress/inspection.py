@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import json
 
+from compress.errors import CheckpointError
 from compress.models.auto import inspect_preset
 from compress.sources import resolve
 from compress.utils.weights import summarize, weight_files
 
 
 def inspect_target(target: str) -> dict:
+    """What `target` holds; a damaged artifact (a recorded file missing, resized or changed) is an error."""
     model = resolve(target)
     if model.kind == "preset":
         return {"type": "preset", "name": target, **inspect_preset(target)}
     if model.kind == "directory":
-        config = json.loads((model.path / "config.json").read_text())
+        config = _read_json(model.path / "config.json")
         return {"type": "model_dir", "path": str(model.path), "config": config,
                 "model": summarize(weight_files(model.path))}
-    artifact = model.artifact()
+    artifact = model.artifact().verify()
     m = artifact.manifest
     return {"type": "artifact", "path": str(model.path), "name": artifact.name, "kind": artifact.kind,
             "hash": artifact.hash, "lineage": artifact.lineage, "model": m.get("model"),
             "disk_bytes": sum(f["bytes"] for f in m.get("files", {}).values()),
             "metrics": artifact.metrics, "timing": m.get("timing"), "stage_config": m.get("stage_config")}
+
+
+def _read_json(path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not readable JSON ({err})") from None

@@ -105,7 +105,7 @@ class SourceSpec:
 
 def resolve_source(spec: str, root: Path, roots: list[Path], seed: int = 0) -> SourceSpec:
     """The recipe's `model:` (`resolve`), with the key that identifies it for resuming; a directory (and each file
-    in it, symlinks resolved) must lie inside `roots` and hold readable safetensors weights."""
+    in it, symlinks resolved) must lie inside `roots`."""
     try:
         model = resolve(spec, root)
     except UserInputError as err:
@@ -114,10 +114,7 @@ def resolve_source(spec: str, root: Path, roots: list[Path], seed: int = 0) -> S
         artifact = Artifact.open(model.path.resolve())
         return SourceSpec(spec, artifact.hash, artifact=artifact)
     if model.kind == "directory":
-        from compress.models.loading import weight_files as model_weight_files  # torch
-
         path = check_folder(model.path, roots, "model")
-        summarize(model_weight_files(path))  # safetensors only, readable headers: refused before anything is written
         return SourceSpec(spec, sha256_json({"external": str(path), "files": fingerprint_dir(path)}), external_dir=path)
     return SourceSpec(spec, sha256_json({"preset": spec, "seed": seed, "weights": preset_fingerprint(spec)}),
                       preset=spec, seed=seed)

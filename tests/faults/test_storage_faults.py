@@ -247,3 +247,16 @@ def test_a_truncated_artifact_names_both_sizes(tmp_path, monkeypatch, capsys):
     _truncate(weights)
     check(Case("sizes", lambda tmp: ["inspect", "runs/t/01-a"], 2, f"has {full // 2} bytes, expected {full}"),
           tmp_path, monkeypatch, capsys)
+
+
+def test_component_folders_with_pickled_weights_only_are_refused(tmp_path):
+    """The S2V components (VAE, text and audio encoders) load safetensors only: a pickled file is named, never read."""
+    from compress.errors import CheckpointError
+    from compress.pipelines.components import S2VComponents
+
+    for name in ("vae", "text_encoder", "audio_encoder"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    (tmp_path / "vae" / "diffusion_pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(CheckpointError, match=r"vae: no .* found only pickled weights \(diffusion_pytorch_model.bin\)"):
+        S2VComponents.from_dirs(tmp_path / "dit", *(tmp_path / n for n in ("vae", "text_encoder", "audio_encoder")))

@@ -16,7 +16,7 @@ from pathlib import Path
 from compress.artifacts.card import render_card
 from compress.errors import CheckpointError, UserInputError
 from compress.utils.hashing import hash_files, sha256_file, sha256_json
-from compress.utils.paths import check_inside, is_inside
+from compress.utils.paths import check_folder, is_inside
 from compress.utils.weights import summarize, weight_files
 
 MANIFEST = "manifest.json"
@@ -91,17 +91,11 @@ class Artifact:
         return self
 
     def check_pointers(self, roots: list[Path]) -> "Artifact":
-        """Refuse a manifest whose pointers to other directories (`external_model_dir`, `input.path`) lead outside
-        `roots`; an external model directory's entries are checked too, symlinks resolved."""
+        """Refuse a manifest whose `external_model_dir` (where its weights are loaded from) or any entry of that
+        directory leads outside `roots`, symlinks resolved."""
         external = self.manifest.get("external_model_dir")
-        where = f"{self.path / MANIFEST}: external_model_dir"
         if external:
-            check_inside(Path(external), roots, where)
-            for entry in Path(external).iterdir():
-                check_inside(entry, roots, where)
-        parent = (self.manifest.get("input") or {}).get("path")
-        if parent:
-            check_inside(Path(parent), roots, f"{self.path / MANIFEST}: input.path")
+            check_folder(Path(external), roots, f"{self.path / MANIFEST}: external_model_dir")
         return self
 
     def load_model(self, device=None, torch_dtype=None):
@@ -109,6 +103,7 @@ class Artifact:
 
         if self.model_dir is None:
             raise UserInputError(f"artifact {self.path} ({self.kind}) holds no model weights")
+        self.verify()
         return load_model(self.model_dir, device=device, torch_dtype=torch_dtype)
 
 

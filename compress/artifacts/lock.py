@@ -46,7 +46,7 @@ class OutputLock:
     def _take_over(self) -> None:
         held = _owner(self.path)
         if held:
-            self.log(f"removing a stale lock {self.path}: its run (pid {held.get('pid')}, started "
+            self.log(f"taking over a stale lock {self.path}: its run (pid {held.get('pid')}, started "
                      f"{held.get('started')}) is gone")
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         os.ftruncate(self.fd, 0)

@@ -73,8 +73,8 @@ def test_manifest_pointers_must_stay_in_the_roots(tmp_path):
     (root / "models" / "w.safetensors").symlink_to(elsewhere / "w.safetensors")
     with pytest.raises(UserInputError, match=r"external_model_dir: .*w.safetensors \(which leads to"):
         a.check_pointers([root])
-    b = artifact(root, {}, input={"path": str(elsewhere)})
-    with pytest.raises(UserInputError, match="manifest.json: input.path: .* is outside the working root"):
+    b = artifact(root, {}, external_model_dir=str(elsewhere))
+    with pytest.raises(UserInputError, match="manifest.json: external_model_dir: .* is outside the working root"):
         b.check_pointers([root])
 
 

@@ -32,8 +32,9 @@ from compress.utils.resources import ResourceMonitor
 RUNNER_VERSION = 1
 #: written into the output directories the runner creates: they hold nothing but what it wrote
 OUTPUT_MARK = ".compress-output"
-#: what the runner writes into an output directory (besides the mark): artifacts, leftovers, the lock
-_OWN_NAME = re.compile(rf"\d{{2,}}-.+|{LEFTOVER.pattern}|\.lock")
+#: what runs write into an output directory (besides the mark): artifacts, leftovers, the lock, distillation
+#: checkpoints, the evaluate stage's leaderboard, wandb's files; an unmarked folder holding only these is adopted
+_OWN_NAME = re.compile(rf"\d{{2,}}-.+|{LEFTOVER.pattern}|\.lock|\.checkpoints|leaderboard|wandb")
 
 
 class RunnableRecipe(RecipeSettings, Protocol):
@@ -126,7 +127,8 @@ class Runner:
         foreign = sorted(p.name for p in out.iterdir() if not _OWN_NAME.fullmatch(p.name)) if out.exists() else []
         if foreign:
             raise UserInputError(f"{where}: {out} holds files this toolkit did not write ({', '.join(foreign[:5])}"
-                                 f"{', ...' if len(foreign) > 5 else ''}); choose a new or empty folder")
+                                 f"{', ...' if len(foreign) > 5 else ''}); choose a new or empty folder (or, if "
+                                 f"an earlier version wrote them, mark the folder as the toolkit's: touch {out / OUTPUT_MARK})")
         out.mkdir(parents=True, exist_ok=True)
         (out / OUTPUT_MARK).write_text("compress: this folder holds a recipe's artifacts\n")
 

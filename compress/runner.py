@@ -127,8 +127,9 @@ class Runner:
         foreign = sorted(p.name for p in out.iterdir() if not _OWN_NAME.fullmatch(p.name)) if out.exists() else []
         if foreign:
             raise UserInputError(f"{where}: {out} holds files this toolkit did not write ({', '.join(foreign[:5])}"
-                                 f"{', ...' if len(foreign) > 5 else ''}); choose a new or empty folder (or, if "
-                                 f"an earlier version wrote them, mark the folder as the toolkit's: touch {out / OUTPUT_MARK})")
+                                 f"{', ...' if len(foreign) > 5 else ''}); choose a new or empty folder (or, if an "
+                                 f"earlier version wrote them, mark the folder as the toolkit's: touch "
+                                 f"{out / OUTPUT_MARK})")
         out.mkdir(parents=True, exist_ok=True)
         (out / OUTPUT_MARK).write_text("compress: this folder holds a recipe's artifacts\n")
 

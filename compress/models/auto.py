@@ -161,9 +161,8 @@ def load_model(path: Path, device=None, torch_dtype=None):
     (quantization_config.json beside the weights; its stored dtypes are kept)."""
     from safetensors import SafetensorError
 
-    from compress.quant import QUANT_CONFIG_NAME, load_quantized
-
     from compress.models.loading import check_model_finite, weight_files
+    from compress.quant import QUANT_CONFIG_NAME, load_quantized
 
     cls, config, _ = checkpoint_layout(path)
     files = weight_files(path)  # safetensors only: refuses a directory without them before diffusers looks further

@@ -53,10 +53,9 @@ def weight_files(directory: Path) -> list[Path]:
     names any pickled weight file found instead (those are never loaded)."""
     files = checkpoint_weight_files(directory)
     if not files:
-        pickled = sorted(p.name for pattern in PICKLED for p in Path(directory).glob(pattern))
-        found = f"; found only pickled weights ({', '.join(pickled)}), which are not loaded: convert them to " \
-                f"safetensors" if pickled else ""
-        raise CheckpointError(f"{directory}: no {WEIGHTS_NAME} or {INDEX_NAME}{found}")
+        pickled = ", ".join(sorted(p.name for pattern in PICKLED for p in Path(directory).glob(pattern)))
+        found = f"; found only pickled weights ({pickled}), which are never loaded: convert them to safetensors"
+        raise CheckpointError(f"{directory}: no {WEIGHTS_NAME} or {INDEX_NAME}{found if pickled else ''}")
     return files
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from compress.errors import UserInputError
@@ -33,11 +34,13 @@ def check_inside(path: Path, roots: list[Path], what: str) -> Path:
 
 
 def check_folder(path: Path, roots: list[Path], what: str) -> Path:
-    """`check_inside` for a path and, when it is a directory, for each of its entries (symlinked files or folders)."""
+    """`check_inside` for a path and, when it is a directory, for everything below it (symlinked files or folders;
+    symlinked folders are not descended, as the toolkit's own walks do not descend them)."""
     resolved = check_inside(path, roots, what)
     if resolved.is_dir():
-        for entry in path.iterdir():
-            check_inside(entry, roots, what)
+        for folder, dirs, files in os.walk(path):
+            for name in dirs + files:
+                check_inside(Path(folder) / name, roots, what)
     return resolved
 
 

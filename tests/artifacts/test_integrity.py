@@ -86,8 +86,9 @@ def test_recipe_paths_resolve_symlinks_and_check_a_folders_entries(tmp_path):
     (root / "link").symlink_to(tmp_path / "out.txt")
     with pytest.raises(UserInputError, match=r"path 'link': .*link \(which leads to .*out.txt\) is outside"):
         resolve_within(root, [], "link")
-    (root / "vae" / "w.safetensors").symlink_to(tmp_path / "out.txt")
-    with pytest.raises(UserInputError, match=r"path 'vae': .*w.safetensors \(which leads to"):
+    (root / "vae" / "sub").mkdir()
+    (root / "vae" / "sub" / "w.safetensors").symlink_to(tmp_path / "out.txt")
+    with pytest.raises(UserInputError, match=r"path 'vae': .*sub/w.safetensors \(which leads to"):
         resolve_within(root, [], "vae")
     assert resolve_within(root, [".."], "vae") == root / "vae"  # a declared root admits it
 

@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from compress import Recipe
 from compress.artifacts import Artifact
+from compress.runner import OUTPUT_MARK
 from tests.engine_fixtures import TinyMLP
 from tests.faults.table import Case, check
 
@@ -49,9 +50,12 @@ def finished_run(tmp: Path) -> Path:
     return tmp / "runs/t/01-a"
 
 
-def keeps(path: str, text: str = "mine"):
+def keeps(path: str, text: str = "mine", unmarked: str | None = None):
+    """After the run: the user's file `path` is intact (and, when refused, nothing was written into `unmarked`)."""
     def after(tmp: Path) -> None:
         assert (tmp / path).read_text() == text, f"{path} was changed or deleted"
+        if unmarked is not None:
+            assert not {OUTPUT_MARK, ".lock"} & {p.name for p in (tmp / unmarked).iterdir()}
     return after
 
 
@@ -201,9 +205,9 @@ def _nan_weights(tmp):
 
 
 CASES = [
-    Case("output-is-the-working-root", _output_dot, 2, "is the working root", keeps(".notes.old-2024/keep.txt")),
+    Case("output-is-the-working-root", _output_dot, 2, "is the working root", keeps(".notes.old-2024/keep.txt", unmarked=".")),
     Case("output-holds-user-files", _foreign_output, 2, "did not write (.notes.old-2024)",
-         keeps("runs/t/.notes.old-2024/keep.txt")),
+         keeps("runs/t/.notes.old-2024/keep.txt", unmarked="runs/t")),
     Case("cleanup-spares-lookalike-folders", _own_output_with_user_folder, 0, "",
          lambda tmp: (keeps("runs/t/.notes.old-2024/keep.txt")(tmp), _no_own_leftovers(tmp))),
     Case("output-is-a-file", _output_is_a_file, 2, "exists and is not a directory", keeps("runs/t")),

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,8 @@ from typing import Callable, Protocol
 
 import torch
 
-from compress.artifacts import Artifact, ArtifactWriter, OutputLock, remove_partials
+from compress.artifacts import Artifact, ArtifactWriter, DamagedArtifactError, OutputLock, remove_partials
+from compress.artifacts.artifact import LEFTOVER
 from compress.distributed import all_ranks_succeeded, broadcast, init_from_env
 from compress.errors import CompressError, StageError, UserInputError
 from compress.sources import SourceSpec, resolve_source
@@ -23,10 +25,16 @@ from compress.tracking import Tracker
 from compress.utils.console import Console
 from compress.utils.environment import environment
 from compress.utils.hashing import sha256_json
+from compress.utils.paths import allowed_roots, is_inside
 from compress.utils.resources import ResourceMonitor
 
 #: bump when a change to the runner makes old artifacts unsuitable for resuming
 RUNNER_VERSION = 1
+#: written into the output directories the runner creates: they hold nothing but what it wrote
+OUTPUT_MARK = ".compress-output"
+#: what runs write into an output directory (besides the mark): artifacts, leftovers, the lock, distillation
+#: checkpoints, the evaluate stage's leaderboard, wandb's files; an unmarked folder holding only these is adopted
+_OWN_NAME = re.compile(rf"\d{{2,}}-.+|{LEFTOVER.pattern}|\.lock|\.checkpoints|leaderboard|wandb")
 
 
 class RunnableRecipe(RecipeSettings, Protocol):
@@ -90,12 +98,13 @@ class Runner:
         self.rank, self.world_size = init_from_env()
         self.console = console or Console(quiet=quiet or self.rank != 0)
         self.output_dir = self.root / recipe.output
+        self.roots = allowed_roots(self.root, recipe.roots)
 
     def run(self) -> RunResult:
         self.recipe.check_paths(self.root)
         if self.rank != 0:  # rank 0 owns the output directory; the others follow its decisions
             return self._run_stages(Tracker.off())
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self._claim_output()
         with OutputLock(self.output_dir, log=self.console.log):
             remove_partials(self.output_dir, log=self.console.log)
             tracker = Tracker(self.recipe, self.output_dir)
@@ -104,11 +113,31 @@ class Runner:
             finally:
                 tracker.finish()
 
+    def _claim_output(self) -> None:
+        """Create the output directory and mark it as the runner's, or accept one it wrote: never a root itself, an
+        existing file, or a folder holding files the toolkit did not write (its cleanup would be free to touch)."""
+        out, where = self.output_dir, f"output: '{self.recipe.output}'"
+        if any(is_inside(r, [out]) for r in self.roots):
+            raise UserInputError(f"{where} is the working root or contains a declared root; name a folder of its "
+                                 f"own, e.g. runs/{self.recipe.name}")
+        if out.exists() and not out.is_dir():
+            raise UserInputError(f"{where}: {out} exists and is not a directory")
+        if (out / OUTPUT_MARK).is_file():
+            return
+        foreign = sorted(p.name for p in out.iterdir() if not _OWN_NAME.fullmatch(p.name)) if out.exists() else []
+        if foreign:
+            raise UserInputError(f"{where}: {out} holds files this toolkit did not write ({', '.join(foreign[:5])}"
+                                 f"{', ...' if len(foreign) > 5 else ''}); choose a new or empty folder (or, if an "
+                                 f"earlier version wrote them, mark the folder as the toolkit's: touch "
+                                 f"{out / OUTPUT_MARK})")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / OUTPUT_MARK).write_text("compress: this folder holds a recipe's artifacts\n")
+
     def _run_stages(self, tracker: Tracker) -> RunResult:
         result = RunResult(self.output_dir)
         ctx = StageContext(self.recipe, self.root, self.output_dir, {}, _device(self.recipe.device), self.console,
                            self.recipe.seed, self.rank, self.world_size)
-        source = resolve_source(self.recipe.model, self.root, self.recipe.seed)
+        source = resolve_source(self.recipe.model, self.root, self.roots, self.recipe.seed)
         ctx.artifacts["source"] = self._source_artifact(source, result)
         previous = "source"
         for index, stage in enumerate(self.recipe.stages, start=1):
@@ -130,21 +159,32 @@ class Runner:
 
     def _source_artifact(self, source: SourceSpec, result: RunResult) -> Artifact:
         if source.artifact is not None:
+            source.artifact.verify().check_pointers(self.roots)  # not ours to redo: refused when damaged
             result.results.append(StageResult("source", "artifact", "skipped", source.artifact))
             return source.artifact
         return self._execute(name="source", kind="source", key=source.key, config=source.describe(), parent=None,
                              final=self.output_dir / "00-source", redo=self.force, work=source.materialize,
                              result=result, all_ranks=False)
 
-    def _up_to_date(self, final: Path, key: str) -> bool:
-        return Artifact.is_artifact(final) and Artifact.open(final).manifest.get("stage_key") == key
+    def _finished(self, final: Path, key: str) -> Artifact | None:
+        """The finished artifact at `final` if it was built with `key` and is intact; a damaged one is logged (its
+        stage runs again); one whose manifest points outside the roots is refused."""
+        if not Artifact.is_artifact(final):
+            return None
+        try:
+            artifact = Artifact.open(final).verify()
+        except DamagedArtifactError as err:
+            self.console.log(f"[yellow]{err}: running its stage again[/]")
+            return None
+        return artifact.check_pointers(self.roots) if artifact.manifest.get("stage_key") == key else None
 
     def _execute(self, *, name: str, kind: str, key: str, config: dict, parent: Artifact | None, final: Path,
                  redo: bool, work: Callable[[ArtifactWriter], dict], result: RunResult, all_ranks: bool) -> Artifact:
         """Run one stage into an atomic writer, or skip it if its finished artifact matches `key`."""
-        if broadcast(not redo and self._up_to_date(final, key) if self.rank == 0 else None):
+        finished = self._finished(final, key) if self.rank == 0 and not redo else None
+        if broadcast(finished is not None if self.rank == 0 else None):
             self.console.log(f"[dim]{name}: up to date, skipping ({final.name})[/]")
-            result.results.append(StageResult(name, kind, "skipped", Artifact.open(final)))
+            result.results.append(StageResult(name, kind, "skipped", finished or Artifact.open(final)))
             return result.results[-1].artifact
         self.console.log(f"[bold]{name}[/] ({kind}) -> {final.relative_to(self.root)}")
         out = ArtifactWriter(final) if self.rank == 0 else None

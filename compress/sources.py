@@ -17,7 +17,7 @@ from compress.errors import UserInputError
 from compress.models.auto import (build_preset, checkpoint_layout, get_preset, load_model, preset_fingerprint,
                                   preset_names)
 from compress.utils.hashing import fingerprint_dir, sha256_json
-from compress.utils.paths import looks_like_path
+from compress.utils.paths import check_folder, looks_like_path
 from compress.utils.weights import summarize, weight_files
 
 if TYPE_CHECKING:
@@ -103,8 +103,9 @@ class SourceSpec:
         return {}
 
 
-def resolve_source(spec: str, root: Path, seed: int = 0) -> SourceSpec:
-    """The recipe's `model:` (`resolve`), with the key that identifies it for resuming."""
+def resolve_source(spec: str, root: Path, roots: list[Path], seed: int = 0) -> SourceSpec:
+    """The recipe's `model:` (`resolve`), with the key that identifies it for resuming; a directory (and each file
+    in it, symlinks resolved) must lie inside `roots`."""
     try:
         model = resolve(spec, root)
     except UserInputError as err:
@@ -113,7 +114,7 @@ def resolve_source(spec: str, root: Path, seed: int = 0) -> SourceSpec:
         artifact = Artifact.open(model.path.resolve())
         return SourceSpec(spec, artifact.hash, artifact=artifact)
     if model.kind == "directory":
-        path = model.path.resolve()
+        path = check_folder(model.path, roots, "model")
         return SourceSpec(spec, sha256_json({"external": str(path), "files": fingerprint_dir(path)}), external_dir=path)
     return SourceSpec(spec, sha256_json({"preset": spec, "seed": seed, "weights": preset_fingerprint(spec)}),
                       preset=spec, seed=seed)

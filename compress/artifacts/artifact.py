@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
 
 from compress.artifacts.card import render_card
-from compress.errors import UserInputError
-from compress.utils.hashing import hash_files, sha256_json
+from compress.errors import CheckpointError, UserInputError
+from compress.utils.hashing import hash_files, sha256_file, sha256_json
+from compress.utils.paths import check_folder, is_inside
 from compress.utils.weights import summarize, weight_files
 
 MANIFEST = "manifest.json"
 FORMAT = "compress-artifact/1"
 PARTIAL_MARK = ".partial-"
+#: what a writer leaves beside `NN-name` when killed: `.NN-name.partial-<pid>-<hex>` and `.NN-name.old-<hex>`
+LEFTOVER = re.compile(r"\.\d{2,}-.+\.(partial-\d+|old)-[0-9a-f]{6}")
+#: recorded files up to this size are checked by hash before reuse, larger ones by size
+HASH_LIMIT = 16 << 20
+_REQUIRED = {"name": str, "kind": str, "hash": str, "files": dict}
+
+
+class DamagedArtifactError(CheckpointError):
+    """A finished-looking artifact whose manifest or files do not match what was written."""
 
 
 class Artifact:
@@ -35,7 +46,7 @@ class Artifact:
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise UserInputError(f"{path} is not a finished artifact (no {MANIFEST})")
-        return cls(path, json.loads(manifest_path.read_text()))
+        return cls(path, _read_manifest(manifest_path))
 
     @staticmethod
     def is_artifact(path: str | Path) -> bool:
@@ -60,11 +71,39 @@ class Artifact:
         own = {"name": self.name, "kind": self.kind, "hash": self.hash}
         return [*self.manifest.get("lineage", []), own]
 
+    def verify(self) -> "Artifact":
+        """Raise DamagedArtifactError unless every recorded file is inside the artifact with its recorded size (and,
+        for files up to HASH_LIMIT bytes, its recorded sha256)."""
+        root = self.path.resolve()
+        for name, recorded in self.manifest["files"].items():
+            path = self.path / name
+            damaged = f"damaged artifact {self.path}: {name}"
+            if not is_inside(path, [root]):
+                raise DamagedArtifactError(f"{damaged} lies outside the artifact")
+            try:
+                size = path.stat().st_size
+            except OSError:
+                raise DamagedArtifactError(f"{damaged} is missing (expected {recorded['bytes']} bytes)") from None
+            if size != recorded["bytes"]:
+                raise DamagedArtifactError(f"{damaged} has {size} bytes, expected {recorded['bytes']}")
+            if size <= HASH_LIMIT and sha256_file(path) != recorded["sha256"]:
+                raise DamagedArtifactError(f"{damaged} was changed (its sha256 differs from the manifest's)")
+        return self
+
+    def check_pointers(self, roots: list[Path]) -> "Artifact":
+        """Refuse a manifest whose `external_model_dir` (where its weights are loaded from) or any entry of that
+        directory leads outside `roots`, symlinks resolved."""
+        external = self.manifest.get("external_model_dir")
+        if external:
+            check_folder(Path(external), roots, f"{self.path / MANIFEST}: external_model_dir")
+        return self
+
     def load_model(self, device=None, torch_dtype=None):
         from compress.models.auto import load_model
 
         if self.model_dir is None:
             raise UserInputError(f"artifact {self.path} ({self.kind}) holds no model weights")
+        self.verify()
         return load_model(self.model_dir, device=device, torch_dtype=torch_dtype)
 
 
@@ -117,10 +156,23 @@ class ArtifactWriter:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def _read_manifest(path: Path) -> dict:
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DamagedArtifactError(f"{path}: unreadable manifest ({err}); the artifact is damaged") from None
+    wrong = [key for key, kind in _REQUIRED.items()
+             if not isinstance(manifest, dict) or not isinstance(manifest.get(key), kind)]
+    if wrong:
+        raise DamagedArtifactError(f"{path}: damaged manifest, fields missing or of the wrong type: {', '.join(wrong)}")
+    return manifest
+
+
 def remove_partials(directory: Path, log=print) -> None:
-    """Delete unfinished artifacts left by killed runs (call only while holding the output lock)."""
+    """Delete unfinished artifacts left by killed runs (call only while holding the output lock): only directories
+    named as a writer names them (`LEFTOVER`)."""
     for path in sorted(Path(directory).glob(".*")):
-        if path.is_dir() and (PARTIAL_MARK in path.name or ".old-" in path.name):
+        if path.is_dir() and not path.is_symlink() and LEFTOVER.fullmatch(path.name):
             log(f"removing unfinished artifact {path.name} left by an interrupted run")
             shutil.rmtree(path, ignore_errors=True)
 

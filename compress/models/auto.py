@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from compress.errors import UserInputError
+from compress.errors import CheckpointError, UserInputError
 from compress.models.config_check import check_fits, read_model_config
 from compress.utils.hashing import sha256_file
 
@@ -160,11 +160,23 @@ def checkpoint_layout(path: Path) -> tuple[type, dict, Callable[[str], str | Non
 def load_model(path: Path, device=None, torch_dtype=None):
     """Load any model directory the toolkit knows: diffusers or official layout, or a quantized artifact
     (quantization_config.json beside the weights; its stored dtypes are kept)."""
+    from safetensors import SafetensorError
+
+    from compress.models.loading import check_model_finite, weight_files
     from compress.quant import QUANT_CONFIG_NAME, load_quantized
 
     cls, config, _ = checkpoint_layout(path)
     check_fits(cls, config, Path(path) / "config.json")
-    if (Path(path) / QUANT_CONFIG_NAME).is_file():
-        return load_quantized(meta_model(cls, config), path, device=device or "cpu")
-    model = cls.from_pretrained(path, torch_dtype=torch_dtype)
+    files = weight_files(path)  # safetensors only: refuses a directory without them before diffusers looks further
+    try:
+        if (Path(path) / QUANT_CONFIG_NAME).is_file():
+            model = load_quantized(meta_model(cls, config), path, device=device or "cpu")
+        else:
+            model = cls.from_pretrained(path, torch_dtype=torch_dtype)
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
+        raise CheckpointError(f"{path}: cannot load its weights ({', '.join(f.name for f in files)}): "
+                              f"{type(err).__name__}: {err}") from None
+    check_model_finite(model, path)
     return model.to(device) if device is not None else model

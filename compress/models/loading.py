@@ -22,6 +22,8 @@ from compress.utils.weights import weight_files as checkpoint_weight_files
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 INDEX_NAME = WEIGHTS_NAME + ".index.json"
 CONFIG_NAME = "config.json"
+#: weight files loading would unpickle: never loaded, named when they are all a directory holds
+PICKLED = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
 
 
 class CheckpointKeyError(CheckpointError):
@@ -47,11 +49,27 @@ def read_config(directory: Path) -> dict:
 
 
 def weight_files(directory: Path) -> list[Path]:
-    """The safetensors files of a checkpoint directory (from its index when there is one); none is an error."""
+    """The safetensors files of a checkpoint directory (from its index when there is one); none is an error, which
+    names any pickled weight file found instead (those are never loaded)."""
     files = checkpoint_weight_files(directory)
     if not files:
-        raise CheckpointError(f"{directory}: no {WEIGHTS_NAME} or {INDEX_NAME}")
+        pickled = ", ".join(sorted(p.name for pattern in PICKLED for p in Path(directory).glob(pattern)))
+        found = f"; found only pickled weights ({pickled}), which are never loaded: convert them to safetensors"
+        raise CheckpointError(f"{directory}: no {WEIGHTS_NAME} or {INDEX_NAME}{found if pickled else ''}")
     return files
+
+
+def check_finite(name: str, tensor: torch.Tensor, source) -> None:
+    """Refuse a floating tensor holding NaN or inf (float8 tensors are not checked)."""
+    if tensor.is_floating_point() and tensor.element_size() > 1 and not torch.isfinite(tensor).all():
+        raise CheckpointError(f"{source}: tensor {name!r} holds NaN or inf values; refusing to load it")
+
+
+def check_model_finite(model: nn.Module, source) -> nn.Module:
+    """`check_finite` for every parameter of a loaded model."""
+    for name, tensor in model.named_parameters():
+        check_finite(name, tensor.detach(), source)
+    return model
 
 
 def _read_shapes(files: list[Path]) -> dict[str, tuple[Path, tuple[int, ...]]]:
@@ -129,9 +147,12 @@ def load_weights(
             with safe_open(f, framework="pt", device=str(device)) as handle:
                 for key in handle.keys():
                     name, tensor = to_model(key), handle.get_tensor(key)
+                    check_finite(key, tensor, f)
                     if tensor.is_floating_point() and torch_dtype is not None:
                         tensor = tensor.to(torch.float32 if keeps_fp32(name, keep_in_fp32) else torch_dtype)
                     _assign(model, name, tensor)
+        except CheckpointError:
+            raise
         except Exception as err:
             raise CheckpointError(f"{f}: failed while reading tensors ({err})") from None
     return model.eval()

@@ -1,7 +1,8 @@
-"""Path checks: recipe paths may not escape their declared roots."""
+"""Path checks: recipe paths, and every file the toolkit opens on a recipe's behalf, may not escape their roots."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from compress.errors import UserInputError
@@ -22,9 +23,28 @@ def allowed_roots(root: Path, extra: list[str]) -> list[Path]:
     return [root, *((root / r).resolve() for r in extra)]
 
 
+def check_inside(path: Path, roots: list[Path], what: str) -> Path:
+    """`path` with symlinks resolved, refused (naming `what`) unless it lies inside one of `roots`."""
+    resolved = path.resolve()
+    if not is_inside(resolved, roots):
+        shown = f"{path} (which leads to {resolved})" if resolved != path.absolute() else str(path)
+        raise UserInputError(f"{what}: {shown} is outside the working root and the declared roots "
+                             f"({', '.join(map(str, roots))})")
+    return resolved
+
+
+def check_folder(path: Path, roots: list[Path], what: str) -> Path:
+    """`check_inside` for a path and, when it is a directory, for everything below it (symlinked files or folders;
+    symlinked folders are not descended, as the toolkit's own walks do not descend them)."""
+    resolved = check_inside(path, roots, what)
+    if resolved.is_dir():
+        for folder, dirs, files in os.walk(path):
+            for name in dirs + files:
+                check_inside(Path(folder) / name, roots, what)
+    return resolved
+
+
 def resolve_within(root: Path, extra: list[str], value: str) -> Path:
-    """`value` resolved against `root`, refused unless it lies in the working root or a declared root."""
-    path = (root / value).resolve()
-    if not is_inside(path, allowed_roots(root, extra)):
-        raise UserInputError(f"path '{value}' is outside the working root and the declared roots")
-    return path
+    """`value` resolved against `root`, refused unless it (and, for a directory, each entry) lies in the working root
+    or a declared root."""
+    return check_folder(root / value, allowed_roots(root, extra), f"path '{value}'")

@@ -23,6 +23,8 @@ def read_header(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             (length,) = struct.unpack("<Q", f.read(8))
+            if length > path.stat().st_size - 8:
+                raise ValueError(f"header of {length} bytes is longer than the file")
             header = json.loads(f.read(length))
     except (struct.error, ValueError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
@@ -53,6 +55,9 @@ def weight_files(directory: Path) -> list[Path]:
         names = sorted(set(json.loads(indexes[0].read_text())["weight_map"].values()))
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise CheckpointError(f"{indexes[0]}: not a valid safetensors index ({err!r})") from None
+    for name in names:
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise CheckpointError(f"{indexes[0]}: weight_map entry {name!r} is not a plain file name in {directory}")
     files = [directory / name for name in names]
     for path in files:
         if not path.is_file():

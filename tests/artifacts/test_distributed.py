@@ -4,6 +4,7 @@ import pytest
 
 from compress.artifacts import Artifact
 from compress.distributed import LEAVE_TIMEOUT
+from compress.runner import OUTPUT_MARK
 from tests.helpers import torchrun
 
 SCRIPT = """
@@ -21,7 +22,7 @@ def test_two_gloo_ranks_share_one_artifact(tmp_path):
     assert (shards.path / "merged.txt").read_text() == "0:0 1:1 2:0 3:1 4:0 5:1"
     assert shards.metrics == {"world_size": 2}
     assert Artifact.is_artifact(tmp_path / "runs/d/01-a")
-    assert not [p for p in (tmp_path / "runs/d").glob(".*")]
+    assert [p.name for p in (tmp_path / "runs/d").glob(".*")] == [OUTPUT_MARK]  # no leftovers, no lock
 
 
 def test_a_rank_that_dies_of_an_exception_leaves_without_waiting_for_its_peers(tmp_path):

@@ -15,6 +15,7 @@ import compress
 from compress import Recipe
 from compress.artifacts import Artifact, OutputLock
 from compress.errors import LockError, StageError
+from compress.runner import OUTPUT_MARK
 from tests.engine_fixtures import NoteStage, ScaleStage
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +33,8 @@ def statuses(result):
 def test_run_writes_artifacts_then_resumes(workdir):
     first = recipe().run(quiet=True)
     assert statuses(first) == [("source", "ran"), ("a", "ran"), ("test-note", "ran"), ("b", "ran")]
-    assert sorted(p.name for p in (workdir / "runs/t").iterdir()) == ["00-source", "01-a", "02-test-note", "03-b"]
+    assert sorted(p.name for p in (workdir / "runs/t").iterdir()) == [OUTPUT_MARK, "00-source", "01-a", "02-test-note",
+                                                                       "03-b"]
     again = compress.run(recipe(), quiet=True)  # Recipe.run is this call
     assert all(status == "skipped" for _, status in statuses(again))
     # the note stage has no model: 'b' starts from 'a', the latest model
@@ -62,7 +64,7 @@ def test_failed_stage_leaves_no_partial_artifact(workdir, monkeypatch):
     with pytest.raises(StageError, match=r"stage 'b' \(test-scale\) failed: RuntimeError: injected failure"):
         recipe().run(force=True, quiet=True)
     out = workdir / "runs/t"
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [OUTPUT_MARK]
     # the old 'b' is still there and complete: a failed redo replaced nothing
     assert Artifact.is_artifact(out / "03-b")
 
@@ -113,7 +115,7 @@ def test_killed_run_leaves_earlier_artifacts_and_resumes(workdir):
     result = Recipe(model="test-mlp", output="runs/t",
                     stages=[ScaleStage(name="a"), ScaleStage(name="slow", sleep_s=0.0)]).run(quiet=True)
     assert statuses(result) == [("source", "skipped"), ("a", "skipped"), ("slow", "ran")]
-    assert not [p for p in out.glob(".*")]
+    assert [p.name for p in out.glob(".*")] == [OUTPUT_MARK]
 
 
 def test_a_live_lock_refuses_a_second_run(workdir):

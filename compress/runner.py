@@ -114,14 +114,12 @@ class Runner:
                 tracker.finish()
 
     def _claim_output(self) -> None:
-        """Create the output directory and mark it as the runner's, or accept one it wrote: never a root itself, an
-        existing file, or a folder holding files the toolkit did not write (its cleanup would be free to touch)."""
+        """Create the output directory and mark it as the runner's, or accept one it wrote: never a root itself or
+        a folder holding files the toolkit did not write (its cleanup would be free to touch)."""
         out, where = self.output_dir, f"output: '{self.recipe.output}'"
         if any(is_inside(r, [out]) for r in self.roots):
             raise UserInputError(f"{where} is the working root or contains a declared root; name a folder of its "
                                  f"own, e.g. runs/{self.recipe.name}")
-        if out.exists() and not out.is_dir():
-            raise UserInputError(f"{where}: {out} exists and is not a directory")
         if (out / OUTPUT_MARK).is_file():
             return
         foreign = sorted(p.name for p in out.iterdir() if not _OWN_NAME.fullmatch(p.name)) if out.exists() else []

@@ -83,11 +83,6 @@ def _own_output_with_user_folder(tmp):
     return recipe(tmp)
 
 
-def _output_is_a_file(tmp):
-    user_file(tmp, "runs/t")
-    return recipe(tmp)
-
-
 def _no_own_leftovers(tmp: Path) -> None:
     assert not (tmp / "runs/t/.01-a.old-0a1b2c").exists()
 
@@ -210,7 +205,6 @@ CASES = [
          keeps("runs/t/.notes.old-2024/keep.txt", unmarked="runs/t")),
     Case("cleanup-spares-lookalike-folders", _own_output_with_user_folder, 0, "",
          lambda tmp: (keeps("runs/t/.notes.old-2024/keep.txt")(tmp), _no_own_leftovers(tmp))),
-    Case("output-is-a-file", _output_is_a_file, 2, "exists and is not a directory", keeps("runs/t")),
     Case("weight-map-escapes", _weight_map("../../outside/x.safetensors"), 2,
          "weight_map entry '../../outside/x.safetensors' is not a plain file name"),
     Case("weight-map-etc-passwd", _weight_map("../../../../etc/passwd"), 2, "index.json: weight_map entry"),

@@ -15,6 +15,7 @@ import torch
 from compress.data import DEFAULT_FAULTS, build_synthetic_set, load_synthetic_set
 from compress.evaluate.sync import compare_to_teacher, tier_b_clip, train_sync_expert
 from compress.evaluate.sync.expert import embed_clip
+from compress.errors import CheckpointError
 from compress.face.crops import boxes_from_mouth_box
 from compress.face.sync_clip import SyncClip
 from compress.models.sync_expert import SyncExpert, load_sync_expert
@@ -148,3 +149,11 @@ def test_a_poorly_validated_expert_is_reported_unreliable(trained):
     assert report["status"].startswith("unreliable: the sync expert found known lags in 20% of held-out checks")
     assert report["expert_offset_accuracy"] == 0.2 and "lse_c" in report
     assert compare_to_teacher(report, report)["status"] == report["status"]  # ratios carry the warning
+
+
+def test_an_expert_with_only_pickled_weights_is_refused_naming_the_file(tmp_path):
+    SyncExpert(width=8).save_pretrained(tmp_path)
+    (tmp_path / "diffusion_pytorch_model.safetensors").unlink()
+    torch.save({}, tmp_path / "diffusion_pytorch_model.bin")
+    with pytest.raises(CheckpointError, match=r"only pickled weights \(diffusion_pytorch_model.bin\)"):
+        load_sync_expert(tmp_path)

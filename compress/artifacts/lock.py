@@ -13,7 +13,7 @@ import socket
 import time
 from pathlib import Path
 
-from compress.errors import LockError
+from compress.errors import LockError, UserInputError
 
 
 class OutputLock:
@@ -26,7 +26,11 @@ class OutputLock:
 
     def __enter__(self) -> "OutputLock":
         while self.fd is None:
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o644)
+            except OSError as err:
+                raise UserInputError(f"{self.path}: cannot open the output's lock file ({err.strerror}); it must "
+                                     f"be a plain file (a symlink is never followed)") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from compress.artifacts import OutputLock
-from compress.errors import LockError
+from compress.errors import LockError, UserInputError
 
 CONTENDERS, TRIALS, STALL_S = 4, 100, 0.03
 
@@ -69,3 +69,14 @@ def test_a_live_owner_is_named_and_the_lock_released_on_exit(tmp_path):
     assert not (tmp_path / ".lock").exists()
     with OutputLock(tmp_path):  # free again
         assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
+
+
+def test_a_lock_file_that_is_a_symlink_is_not_followed(tmp_path):
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("user data\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".lock").symlink_to(target)
+    with pytest.raises(UserInputError, match="must be a plain file"):
+        with OutputLock(tmp_path / "out"):
+            pass
+    assert target.read_text() == "user data\n"

@@ -98,8 +98,7 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
                                                     request.latency_repeats)}
     if precision != "none":
         next(steps)
-        result["quantized"], qdq_session, qdq_out = _quantize(request, float_path, out_dir, batches, float_out,
-                                                               precision)
+        result["quantized"], qdq_session = _quantize(request, float_path, out_dir, batches, float_out, precision)
         latency["quantized_ms"] = report.median_latency_ms(qdq_session, report.feeds(qdq_session, inputs),
                                                            request.latency_repeats)
         latency["quantized_over_float"] = latency["quantized_ms"] / latency["float_ms"]
@@ -108,7 +107,9 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
             result["float"]["vs_teacher"] = _teacher_errors(float_session, request.teacher)
         next(steps)
         if target.runtime == "qnn-htp":
-            result["htp"] = _htp(out_dir, target, report.feeds(qdq_session, inputs), qdq_session, float_session)
+            checks = {"example input": inputs, **({"calibration batch 1": batches[1]} if len(batches) > 1 else {})}
+            result["htp"] = _htp(out_dir, target, {name: report.feeds(qdq_session, b) for name, b in checks.items()},
+                                 qdq_session, float_session)
     result["cpu_latency"] = {**latency, "source": "measured (onnxruntime CPU EP, median)",
                              "repeats": request.latency_repeats, "threads": "onnxruntime default"}
     next(steps, None)
@@ -134,34 +135,37 @@ def _quantize(request, float_path, out_dir, batches, float_out, precision):
             "ops": onnx_export.op_counts(onnx.load(qdq_path, load_external_data=False)),
             "types": qdq.qdq_summary(onnx.load(qdq_path, load_external_data=False)),
             "vs_float": report.worst([report.errors(q, f) for q, f in zip(outputs, float_out)])}
-    return info, session, outputs
+    return info, session
 
 
 def _teacher_errors(session, teacher: list[tuple[dict, torch.Tensor]]) -> dict:
     return report.worst([report.errors(session.run(None, report.feeds(session, x))[0], y) for x, y in teacher])
 
 
-def _htp(out_dir, target, feed, qdq_session, float_session) -> dict:
-    """Placement and, when the whole graph ran, each output's HTP errors against onnxruntime's QDQ and float
-    runs, judged against HTP_TOLERANCE (`numerics`: ok or WRONG, with the worst output and a suspect node)."""
+def _htp(out_dir, target, feeds: dict[str, dict], qdq_session, float_session) -> dict:
+    """Placement and, when the whole graph ran, the HTP's errors on each feed and output against onnxruntime's
+    QDQ and float runs; the worst is judged against HTP_TOLERANCE (`numerics`: ok or WRONG, with a suspect)."""
     settings = target.qnn
     options = qnn.htp_options(settings.htp_arch if settings else None, settings.soc_model if settings else None)
-    result = qnn.verify_on_htp(out_dir / QDQ_FILE, feed, out_dir, options)
+    result = qnn.verify_on_htp(out_dir / QDQ_FILE, list(feeds.values()), out_dir, options)
     outputs = result.pop("outputs", None)
     if outputs is None:
         return result
     names = [o.name for o in qdq_session.get_outputs()]
-    per_output = {name: _htp_errors(htp, cpu, ref) for name, htp, cpu, ref in
-                  zip(names, outputs, qdq_session.run(None, feed), float_session.run(None, feed))}
-    worst = max(per_output, key=lambda n: per_output[n]["excess"])
-    result.update(per_output[worst], worst_output=worst, outputs={n: e["vs_cpu_qdq"] for n, e in per_output.items()})
+    checks = {(feed, name): _htp_errors(htp, cpu, ref)
+              for (feed, values), htp_out in zip(feeds.items(), outputs)
+              for name, htp, cpu, ref in zip(names, htp_out, qdq_session.run(None, values),
+                                             float_session.run(None, values))}
+    feed, output = max(checks, key=lambda key: checks[key]["excess"])
+    result.update(checks[feed, output], worst_input=feed, worst_output=output,
+                  checks={f"{f}: {n}": e["vs_cpu_qdq"]["rel_l2"] for (f, n), e in checks.items()})
     result.pop("excess")
     problems = _htp_problems(result)
     result["numerics"] = WRONG if problems else "ok"
     if problems:
-        suspect = Bisector(out_dir / QDQ_FILE, feed, options, HTP_TOLERANCE).suspect()
+        suspect = Bisector(out_dir / QDQ_FILE, feeds[feed], options, HTP_TOLERANCE).suspect()
         result["suspect"] = suspect
-        result["problem"] = f"output '{worst}': {problems}" + (
+        result["problem"] = f"output '{output}' on the {feed}: {problems}" + (
             f"; suspect: {suspect['node']} (its output rel L2 {suspect['rel_l2']:.3g} on the HTP vs onnxruntime's "
             f"QDQ, its inputs within {HTP_TOLERANCE})" if suspect else "")
     return result

@@ -74,7 +74,7 @@ def test_trained_like_student_at_96_matches_onnxruntime_on_the_htp(qnn, tmp_path
     report = export(tmp_path)
     htp = report["htp"]
     assert htp["status"] == "ran" and htp["htp_share"] == 1.0, htp
-    assert htp["numerics"] == "ok"
+    assert htp["numerics"] == "ok" and set(htp["checks"]) == {"example input: add_15", "calibration batch 1: add_15"}
     assert htp["vs_cpu_qdq"]["rel_l2"] < 0.02  # measured 0.0004; before the SiLU rewrite 0.36
     assert htp["vs_float"]["rel_l2"] < report["quantized"]["vs_float"]["rel_l2"] + 0.02
     assert "Sigmoid" not in report["quantized"]["ops"]  # every SiLU rewritten
@@ -82,12 +82,12 @@ def test_trained_like_student_at_96_matches_onnxruntime_on_the_htp(qnn, tmp_path
 
 @pytest.mark.slow
 def test_wrong_htp_output_fails_the_export_and_names_the_suspect(qnn, tmp_path, without_the_fix):
-    with pytest.raises(WrongHtpOutputError, match=r"HTP output wrong: output '\w+': HTP vs onnxruntime QDQ rel L2 "
-                                                  r"0\.\d+ > 0\.02.*suspect: Mul \w+") as err:
+    with pytest.raises(WrongHtpOutputError, match=r"HTP output wrong: output '\w+' on the [\w ]+: HTP vs "
+                                                  r"onnxruntime QDQ rel L2 0\.\d+ > 0\.02.*suspect: Mul \w+") as err:
         export(tmp_path)
     assert err.value.exit_code == 1
     htp = json.loads((tmp_path / "report.json").read_text())["htp"]
-    assert htp["numerics"] == WRONG and htp["suspect"]["rel_l2"] > 0.1
+    assert htp["numerics"] == WRONG and htp["suspect"]["rel_l2"] > 0.1 and htp["vs_cpu_qdq"]["rel_l2"] > 0.1
     assert all(rel < 0.02 for rel in htp["suspect"]["inputs"].values())
 
 

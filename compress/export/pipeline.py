@@ -5,6 +5,10 @@ placement and run, latency, sizes and the frame budget, written as `report.json`
     out/model.qdq.onnx        QDQ quantized (w8a16 / w8a8)
     out/model.qnn_ctx.onnx    offline QNN context model + model.qnn_ctx_qnn.bin (HTP targets, when QNN runs)
     out/report.json
+
+The HTP's output is a gate: beyond HTP_TOLERANCE from onnxruntime's QDQ run (or from the float model, over
+the QDQ's own error) the export fails naming the worst output and a suspect node (`compress.export.bisect`),
+unless `allow_wrong_htp` keeps it, marked WRONG in the report.
 """
 
 from __future__ import annotations

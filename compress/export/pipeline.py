@@ -5,6 +5,10 @@ placement and run, latency, sizes and the frame budget, written as `report.json`
     out/model.qdq.onnx        QDQ quantized (w8a16 / w8a8)
     out/model.qnn_ctx.onnx    offline QNN context model + model.qnn_ctx_qnn.bin (HTP targets, when QNN runs)
     out/report.json
+
+The HTP's output is a gate: beyond HTP_TOLERANCE from onnxruntime's QDQ run (or from the float model, over
+the QDQ's own error) the export fails naming the worst output and a suspect node (`compress.export.bisect`),
+unless `allow_wrong_htp` keeps it, marked WRONG in the report.
 """
 
 from __future__ import annotations
@@ -18,15 +22,22 @@ from typing import Callable
 import onnx
 import torch
 
-from compress.errors import UserInputError
+from compress.errors import CompressError, UserInputError
 from compress.export import onnx_export, qdq, qnn, report
+from compress.export.bisect import Bisector
 from compress.export.targets import TargetProfile
 
 FLOAT_FILE, QDQ_FILE, REPORT_FILE = "model.onnx", "model.qdq.onnx", "report.json"
+HTP_TOLERANCE = 0.02  # rel L2: HTP vs onnxruntime's QDQ, and HTP vs float beyond the QDQ's own error
+WRONG = "HTP output wrong"
 
 
 class UnsupportedOpsError(UserInputError):
     """The float export uses ops the target does not run (listed in the report before quantizing)."""
+
+
+class WrongHtpOutputError(CompressError):
+    """The HTP ran the whole graph but its output departs from onnxruntime's QDQ or the float model."""
 
 
 @dataclass
@@ -38,6 +49,7 @@ class ExportRequest:
     calibration_source: str = "example_inputs"
     teacher: list[tuple[dict, torch.Tensor]] = field(default_factory=list)  # (inputs, teacher output) pairs
     latency_repeats: int = 20
+    allow_wrong_htp: bool = False  # keep an export whose HTP output is wrong (marked WRONG in the report)
 
 
 def example_inputs(model: torch.nn.Module, target: TargetProfile, **extra) -> dict:
@@ -91,8 +103,7 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
                                                     request.latency_repeats)}
     if precision != "none":
         next(steps)
-        result["quantized"], qdq_session, qdq_out = _quantize(request, float_path, out_dir, batches, float_out,
-                                                               precision)
+        result["quantized"], qdq_session = _quantize(request, float_path, out_dir, batches, float_out, precision)
         latency["quantized_ms"] = report.median_latency_ms(qdq_session, report.feeds(qdq_session, inputs),
                                                            request.latency_repeats)
         latency["quantized_over_float"] = latency["quantized_ms"] / latency["float_ms"]
@@ -101,14 +112,21 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
             result["float"]["vs_teacher"] = _teacher_errors(float_session, request.teacher)
         next(steps)
         if target.runtime == "qnn-htp":
-            result["htp"] = _htp(out_dir, target, report.feeds(qdq_session, inputs), qdq_out[0], float_out[0])
+            checks = {"example input": inputs, **({"calibration batch 1": batches[1]} if len(batches) > 1 else {})}
+            result["htp"] = _htp(out_dir, target, {name: report.feeds(qdq_session, b) for name, b in checks.items()},
+                                 qdq_session, float_session)
     result["cpu_latency"] = {**latency, "source": "measured (onnxruntime CPU EP, median)",
                              "repeats": request.latency_repeats, "threads": "onnxruntime default"}
     next(steps, None)
     _write(out_dir, result)
+    if result.get("htp", {}).get("numerics") == WRONG and not request.allow_wrong_htp:
+        raise WrongHtpOutputError(f"{WRONG}: {result['htp']['problem']} ({out_dir / REPORT_FILE}; set "
+                                  "allow_wrong_htp to keep the export, marked)")
     log(f"  {target.name}: float parity {result['float']['parity_vs_torch']['rel_l2']:.2e}"
         + (f", {precision} error {result['quantized']['vs_float']['rel_l2']:.3g}" if "quantized" in result else "")
-        + (f", HTP {result['htp']['status']}" if "htp" in result else ""))
+        + (f", HTP {result['htp']['status']}" if "htp" in result else "")
+        + (f" ({result['htp']['numerics']}, rel L2 {result['htp']['vs_cpu_qdq']['rel_l2']:.3g} vs QDQ)"
+           if "numerics" in result.get("htp", {}) else ""))
     return result
 
 
@@ -122,22 +140,58 @@ def _quantize(request, float_path, out_dir, batches, float_out, precision):
             "ops": onnx_export.op_counts(onnx.load(qdq_path, load_external_data=False)),
             "types": qdq.qdq_summary(onnx.load(qdq_path, load_external_data=False)),
             "vs_float": report.worst([report.errors(q, f) for q, f in zip(outputs, float_out)])}
-    return info, session, outputs
+    return info, session
 
 
 def _teacher_errors(session, teacher: list[tuple[dict, torch.Tensor]]) -> dict:
     return report.worst([report.errors(session.run(None, report.feeds(session, x))[0], y) for x, y in teacher])
 
 
-def _htp(out_dir, target, feed, qdq_out, float_out) -> dict:
+def _htp(out_dir, target, feeds: dict[str, dict], qdq_session, float_session) -> dict:
+    """Placement and, when the whole graph ran, the HTP's errors on each feed and output against onnxruntime's
+    QDQ and float runs; the worst is judged against HTP_TOLERANCE (`numerics`: ok or WRONG, with a suspect)."""
     settings = target.qnn
     options = qnn.htp_options(settings.htp_arch if settings else None, settings.soc_model if settings else None)
-    result = qnn.verify_on_htp(out_dir / QDQ_FILE, feed, out_dir, options)
+    result = qnn.verify_on_htp(out_dir / QDQ_FILE, list(feeds.values()), out_dir, options)
     outputs = result.pop("outputs", None)
-    if outputs is not None:
-        result["vs_cpu_qdq"] = report.errors(outputs[0], qdq_out)
-        result["vs_float"] = report.errors(outputs[0], float_out)
+    if outputs is None:
+        return result
+    names = [o.name for o in qdq_session.get_outputs()]
+    checks = {(feed, name): _htp_errors(htp, cpu, ref)
+              for (feed, values), htp_out in zip(feeds.items(), outputs)
+              for name, htp, cpu, ref in zip(names, htp_out, qdq_session.run(None, values),
+                                             float_session.run(None, values))}
+    feed, output = max(checks, key=lambda key: checks[key]["excess"])
+    result.update(checks[feed, output], worst_input=feed, worst_output=output,
+                  checks={f"{f}: {n}": e["vs_cpu_qdq"]["rel_l2"] for (f, n), e in checks.items()})
+    result.pop("excess")
+    problems = _htp_problems(result)
+    result["numerics"] = WRONG if problems else "ok"
+    if problems:
+        suspect = Bisector(out_dir / QDQ_FILE, feeds[feed], options, HTP_TOLERANCE).suspect()
+        result["suspect"] = suspect
+        result["problem"] = f"output '{output}' on the {feed}: {problems}" + (
+            f"; suspect: {suspect['node']} (its output rel L2 {suspect['rel_l2']:.3g} on the HTP vs onnxruntime's "
+            f"QDQ, its inputs within {HTP_TOLERANCE})" if suspect else "")
     return result
+
+
+def _htp_errors(htp, cpu_qdq, float_out) -> dict:
+    errors = {"vs_cpu_qdq": report.errors(htp, cpu_qdq), "vs_float": report.errors(htp, float_out),
+              "qdq_vs_float": report.errors(cpu_qdq, float_out)}
+    over_qdq = errors["vs_float"]["rel_l2"] - errors["qdq_vs_float"]["rel_l2"]
+    return {**errors, "excess": max(errors["vs_cpu_qdq"]["rel_l2"], over_qdq)}
+
+
+def _htp_problems(errors: dict) -> str:
+    """What exceeds HTP_TOLERANCE, in words ('' when nothing does)."""
+    vs_qdq, vs_float, qdq = (errors[k]["rel_l2"] for k in ("vs_cpu_qdq", "vs_float", "qdq_vs_float"))
+    problems = []
+    if vs_qdq > HTP_TOLERANCE:
+        problems.append(f"HTP vs onnxruntime QDQ rel L2 {vs_qdq:.3g} > {HTP_TOLERANCE}")
+    if vs_float > qdq + HTP_TOLERANCE:
+        problems.append(f"HTP vs float rel L2 {vs_float:.3g} > QDQ's {qdq:.3g} + {HTP_TOLERANCE}")
+    return ", ".join(problems)
 
 
 def _output(model, inputs) -> torch.Tensor:

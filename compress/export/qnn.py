@@ -91,9 +91,11 @@ def placement(source: onnx.ModelProto, context: onnx.ModelProto) -> dict:
             "not_on_htp": dict(Counter(n.op_type for n in left)), "not_on_htp_nodes": [n.name for n in left][:50]}
 
 
-def verify_on_htp(qdq_path: Path, inputs: dict[str, np.ndarray], out_dir: Path, options: dict[str, str]) -> dict:
+def verify_on_htp(qdq_path: Path, feeds: list[dict[str, np.ndarray]], out_dir: Path, options: dict[str, str]
+                  ) -> dict:
     """Place `qdq_path` on the HTP, write its context model + binary into `out_dir`, and when every node is
-    on the HTP run it with CPU fallback disabled. Returns the placement, status and (if run) outputs."""
+    on the HTP run it with CPU fallback disabled on each feed. Returns the placement, status and (if run)
+    outputs: per feed, the list of graph outputs."""
     status = qnn_status()
     if not status.available:
         return {"status": "unavailable", "reason": status.reason}
@@ -109,5 +111,5 @@ def verify_on_htp(qdq_path: Path, inputs: dict[str, np.ndarray], out_dir: Path, 
         result["reason"] = f"ops left for the CPU: {result['not_on_htp']}; not run (CPU fallback is not NPU success)"
         return result
     session = htp_session(context_path, options, allow_cpu_fallback=False)
-    result["outputs"] = session.run(None, inputs)
+    result["outputs"] = [session.run(None, feed) for feed in feeds]
     return result

@@ -26,7 +26,8 @@ from compress.stages.refs import StageRef
 class ExportStage(Stage):
     kind = "export"
     summary = "ONNX export for a device: float parity, QDQ quantization, NPU (QNN HTP) placement, latency"
-    key_metrics = ("quant_rel_error", "htp_status", "htp_share", "gmacs_per_frame", "implied_fps")
+    key_metrics = ("quant_rel_error", "htp_status", "htp_share", "htp_rel_l2", "htp_numerics", "gmacs_per_frame",
+                   "implied_fps")
     produces_model = False
 
     target: str = Field(default="snapdragon-8gen3", description="a built-in target name or a profile YAML file")
@@ -36,6 +37,8 @@ class ExportStage(Stage):
     calibration_batches: int = Field(default=8, ge=1, le=256)
     latency_repeats: int = Field(default=20, ge=1)
     require_htp: bool = Field(default=False, description="fail unless the whole graph ran on the HTP")
+    allow_wrong_htp: bool = Field(default=False, description="keep an export whose HTP output departs from "
+                                  "onnxruntime's QDQ run (marked 'HTP output wrong') instead of failing")
     shapes: dict[str, int] = Field(default_factory=dict, description="overrides of the target's static shapes "
                                    "(batch_size, height, width, frames), e.g. {height: 96, width: 96}")
 
@@ -80,7 +83,8 @@ class ExportStage(Stage):
         example = example_inputs(model, target)
         reference = ctx.reference(self.reference) if self.reference else None
         batches, sources = export_calibration(model, example, reference, self.calibration_batches, ctx.seed)
-        request = ExportRequest(model, target, self.quantize, batches, sources, latency_repeats=self.latency_repeats)
+        request = ExportRequest(model, target, self.quantize, batches, sources, latency_repeats=self.latency_repeats,
+                                allow_wrong_htp=self.allow_wrong_htp)
         report = run_export(request, out.path, log=ctx.log, track=ctx.track)
         metrics = stage_metrics(report)
         if self.require_htp and metrics.get("htp_status") != "ran":
@@ -105,6 +109,9 @@ def stage_metrics(report: dict) -> dict:
         metrics["htp_status"] = report["htp"]["status"]
         if "htp_share" in report["htp"]:
             metrics["htp_share"] = report["htp"]["htp_share"]
+        if "numerics" in report["htp"]:
+            metrics.update(htp_rel_l2=report["htp"]["vs_cpu_qdq"]["rel_l2"], htp_numerics=report["htp"]["numerics"],
+                           htp_float_rel_error=report["htp"]["vs_float"]["rel_l2"])
     if report.get("budget"):
         metrics.update(gmacs_per_frame=report["budget"]["gmacs_per_frame"],
                        implied_fps=report["budget"]["implied_fps"], budget_fps=report["budget"]["budget_fps"])

@@ -1,0 +1,99 @@
+"""HTP numerics: the SiLU rewrite keeps the function, a small lip-sync student with trained-like weights at
+96x96 (12x12 latents, where the HTP's fused 16-bit Swish was wrong) matches onnxruntime's QDQ run on the
+HTP simulator, and a wrong HTP output fails the export (or, opted out, is marked)."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from compress.export import ExportRequest, load_target, run_export
+from compress.export import qdq
+from compress.export.pipeline import WRONG, WrongHtpOutputError
+from compress.export.report import cpu_session
+from compress.export.targets import StaticShapes
+from compress.models.students import LipSyncStudent
+from compress.stages.export import stage_metrics
+
+
+def test_split_silu_rewrites_only_silus_and_keeps_the_function(tmp_path):
+    x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 3, 5]) for n in "xy")
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 3, 5]) for n in ("a", "b", "c")]
+    nodes = [helper.make_node("Sigmoid", ["x"], ["sx"]), helper.make_node("Sigmoid", ["y"], ["sy"]),
+             helper.make_node("Mul", ["x", "sx"], ["a"]),  # SiLU
+             helper.make_node("Mul", ["sy", "y"], ["b"]),  # SiLU, operands swapped
+             helper.make_node("Mul", ["x", "sy"], ["c"])]  # a gate, not a SiLU: kept, and so is Sigmoid(y)
+    model = helper.make_model(helper.make_graph(nodes, "g", [x, y], outs), opset_imports=[helper.make_opsetid("", 21)])
+    feed = {"x": 4 * np.random.default_rng(0).standard_normal((2, 3, 5)).astype(np.float32),
+            "y": 4 * np.random.default_rng(1).standard_normal((2, 3, 5)).astype(np.float32)}
+    onnx.save(model, tmp_path / "before.onnx")
+    assert qdq.split_silu(model) == 2
+    onnx.checker.check_model(model)
+    onnx.save(model, tmp_path / "after.onnx")
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("Sigmoid") == 1 and ops.count("Tanh") == 2
+    before, after = (cpu_session(tmp_path / f"{n}.onnx").run(None, feed) for n in ("before", "after"))
+    for b, a in zip(before, after):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def student():
+    """A small lip-sync student whose norms and biases are moved off their init, as training does."""
+    torch.manual_seed(0)
+    model = LipSyncStudent(channels=32, channel_mult=(1, 2), mid_blocks=1, audio_channels=32, audio_dim=32)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.add_(0.3 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def export(out, allow_wrong_htp=False):
+    target = load_target("snapdragon-8gen3")
+    target = target.model_copy(update={"shapes": StaticShapes(height=96, width=96)})
+    model = student()
+    example = model.example_inputs(height=96, width=96)
+    calibration = [{k: v + 0.1 * torch.randn_like(v) for k, v in example.items()} for _ in range(3)]
+    return run_export(ExportRequest(model, target, calibration=calibration, latency_repeats=1,
+                                    allow_wrong_htp=allow_wrong_htp), out)
+
+
+@pytest.fixture
+def without_the_fix(monkeypatch):
+    """Quantize as before the fix: SiLUs stay Mul(x, Sigmoid(x)), which the HTP fuses into its Swish."""
+    monkeypatch.setattr(qdq, "split_silu", lambda model: 0)
+
+
+@pytest.mark.slow
+def test_trained_like_student_at_96_matches_onnxruntime_on_the_htp(qnn, tmp_path):
+    report = export(tmp_path)
+    htp = report["htp"]
+    assert htp["status"] == "ran" and htp["htp_share"] == 1.0, htp
+    assert htp["numerics"] == "ok" and set(htp["checks"]) == {"example input: add_15", "calibration batch 1: add_15"}
+    assert htp["vs_cpu_qdq"]["rel_l2"] < 0.02  # measured 0.0004; before the SiLU rewrite 0.36
+    assert htp["vs_float"]["rel_l2"] < report["quantized"]["vs_float"]["rel_l2"] + 0.02
+    assert "Sigmoid" not in report["quantized"]["ops"]  # every SiLU rewritten
+
+
+@pytest.mark.slow
+def test_wrong_htp_output_fails_the_export_and_names_the_suspect(qnn, tmp_path, without_the_fix):
+    with pytest.raises(WrongHtpOutputError, match=r"HTP output wrong: output '\w+' on the [\w ]+: HTP vs "
+                                                  r"onnxruntime QDQ rel L2 0\.\d+ > 0\.02.*suspect: Mul \w+") as err:
+        export(tmp_path)
+    assert err.value.exit_code == 1
+    htp = json.loads((tmp_path / "report.json").read_text())["htp"]
+    assert htp["numerics"] == WRONG and htp["suspect"]["rel_l2"] > 0.1 and htp["vs_cpu_qdq"]["rel_l2"] > 0.1
+    assert all(rel < 0.02 for rel in htp["suspect"]["inputs"].values())
+
+
+@pytest.mark.slow
+def test_allow_wrong_htp_keeps_the_export_marked(qnn, tmp_path, without_the_fix):
+    report = export(tmp_path, allow_wrong_htp=True)
+    assert report["htp"]["numerics"] == WRONG and (tmp_path / "model.qnn_ctx.onnx").is_file()
+    metrics = stage_metrics(report)
+    assert metrics["htp_numerics"] == WRONG and metrics["htp_rel_l2"] > 0.1 and metrics["htp_share"] == 1.0

@@ -26,6 +26,9 @@ def onnx_command(
     reference: Optional[Path] = typer.Option(None, "--reference", help="a reference artifact for calibration"),
     out: Path = typer.Option(Path("export"), "--out", "-o", help="output directory"),
     batches: int = typer.Option(8, "--calibration-batches", min=1),
+    allow_wrong_htp: bool = typer.Option(False, "--allow-wrong-htp", help="keep an export whose HTP output differs "
+                                         "from onnxruntime's (marked 'HTP output wrong' in the report) instead of "
+                                         "failing"),
     as_json: bool = typer.Option(False, "--json", help="print the whole report as JSON"),
 ) -> None:
     """Export to ONNX for a target, check parity, quantize (QDQ) and run on the HTP simulator when available."""
@@ -44,7 +47,8 @@ def onnx_command(
     calibration, sources = export_calibration(loaded, example, ReferenceArtifact(reference) if reference else None,
                                                batches)
     console = stdout()
-    report = run_export(ExportRequest(loaded, profile, quantize, calibration, sources), out,
+    report = run_export(ExportRequest(loaded, profile, quantize, calibration, sources,
+                                      allow_wrong_htp=allow_wrong_htp), out,
                         log=lambda m: console.print(m, highlight=False))
     if as_json:
         print(json.dumps(report, indent=2, default=str))

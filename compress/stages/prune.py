@@ -38,10 +38,13 @@ class PruneStage(Calibrated, Stage, PruneConfig):
         from compress.prune import MASKS_FILE, apply_plan, plan_prune, save_masks
         from compress.prune.report import plot_importance
         from compress.quant import relative_error
+        from compress.reference.seen import SEEN_FIELD, inputs_seen
 
         model = source.load_model(device=ctx.device).eval()
         calibration = self.calibration_inputs(model, ctx)
         plan = plan_prune(model, self, calibration, ctx.track)
+        if self.reference is not None and self.method in ("depth", "width"):  # importance measured on its clips
+            out.extra[SEEN_FIELD] = inputs_seen(ctx.reference(self.reference), "calibration")
         with torch.no_grad():
             reference = [model(**x).sample for x in calibration]
         params_before, bytes_before = _size(model)

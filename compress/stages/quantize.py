@@ -46,6 +46,7 @@ class QuantizeStage(Calibrated, Stage):
         import torch
 
         from compress.quant import layer_sensitivity, most_sensitive, quantize_, save_quantized
+        from compress.reference.seen import SEEN_FIELD, inputs_seen
 
         if self.streaming:
             return self._run_streaming(source, out)
@@ -55,6 +56,8 @@ class QuantizeStage(Calibrated, Stage):
         with torch.no_grad():
             reference = [model(**x).sample for x in inputs]
             if self.keep_most_sensitive:
+                if self.reference is not None:  # which layers stay unquantized is measured on its clips
+                    out.extra[SEEN_FIELD] = inputs_seen(ctx.reference(self.reference), "calibration")
                 scores = layer_sensitivity(model, config, lambda m: torch.cat([m(**x).sample for x in inputs]))
                 config = config.with_ignore(*most_sensitive(scores, self.keep_most_sensitive))
                 out.write_json("sensitivity.json", scores)

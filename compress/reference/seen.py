@@ -1,10 +1,10 @@
 """Which reference inputs shaped a model's weights.
 
-A stage that trains or calibrates on a reference records the clips it read in its manifest (`SEEN_FIELD`, made by
-`inputs_seen`): each clip's id, a content key (the same image and audio under another id or path have the same key)
-and its role: "train" (the weights were fitted to it), "calibration" (scales or importance measured on it) or
-"holdout" (read only to measure an error). An evaluation walks the evaluated artifact's ancestors' manifests
-(`lineage_inputs`) and says which of the reference's clips some ancestor saw in a role other than "holdout".
+A model stage that reads a reference records its clips in its manifest (`SEEN_FIELD`, made by `inputs_seen`): each
+clip's id, a content key (the same image and audio under another id or path have the same key) and its role: "train"
+(the weights were fitted to it), "calibration" (scales, importance or kept layers measured on it), or `UNSEEN_ROLES`:
+"holdout" / "measured" (read only to measure an error). An evaluation walks the evaluated artifact's ancestors'
+manifests (`lineage_inputs`) and says which of the reference's clips some ancestor saw in a shaping role.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from compress.utils.hashing import sha256_file, sha256_json
 
 SEEN_FIELD = "inputs_seen"
 HELD_OUT, SEEN, PARTLY_SEEN = "held-out", "seen", "partly seen"
+UNSEEN_ROLES = ("holdout", "measured")
 
 
 def content_keys(reference) -> dict[str, str]:
@@ -39,13 +40,23 @@ def lineage_inputs(artifact: Artifact, reference) -> dict:
     keys = content_keys(reference)
     seen_by = {}
     for ancestor in reversed(ancestors(artifact)):
-        record = ancestor.manifest.get(SEEN_FIELD) or {}
-        trained = {clip["key"] for clip in record.get("clips", []) if clip["role"] != "holdout"}
+        trained = {clip["key"] for clip in _record(ancestor)["clips"] if clip["role"] not in UNSEEN_ROLES}
         if ids := [clip_id for clip_id, key in keys.items() if key in trained]:
             seen_by[ancestor.name] = ids
     seen = [clip_id for clip_id in keys if any(clip_id in ids for ids in seen_by.values())]
     status = HELD_OUT if not seen else SEEN if len(seen) == len(keys) else PARTLY_SEEN
     return {"status": status, "evaluated": list(keys), "seen": seen, "seen_by": seen_by}
+
+
+def _record(artifact: Artifact) -> dict:
+    """The artifact's `SEEN_FIELD`; refused where its stage read a reference before stages recorded one."""
+    if SEEN_FIELD in artifact.manifest:
+        return artifact.manifest[SEEN_FIELD]
+    if (artifact.manifest.get("stage_config") or {}).get("reference"):
+        raise UserInputError(f"{artifact.path}: stage '{artifact.name}' read a reference but its manifest does not "
+                             f"say which inputs (made by an older version): run it again, e.g. `compress run "
+                             f"RECIPE --from-stage {artifact.name}`")
+    return {"clips": []}
 
 
 def ancestors(artifact: Artifact) -> list[Artifact]:

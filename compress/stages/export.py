@@ -81,8 +81,8 @@ class ExportStage(Stage):
         request = ExportRequest(model, target, self.quantize, batches, sources, latency_repeats=self.latency_repeats)
         report = run_export(request, out.path, log=ctx.log, track=ctx.track)
         metrics = stage_metrics(report)
-        if reference is not None and "quantized" in report:  # the QDQ scales are calibrated on its clips
-            out.extra[SEEN_FIELD] = inputs_seen(reference, "calibration")
+        if reference is not None:  # the QDQ scales are calibrated on its clips
+            out.extra[SEEN_FIELD] = inputs_seen(reference, "calibration" if "quantized" in report else "measured")
         if self.require_htp and metrics.get("htp_status") != "ran":
             raise StageError(f"export: the graph did not run wholly on the HTP: {report.get('htp', {})}")
         return metrics

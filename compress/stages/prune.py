@@ -43,8 +43,9 @@ class PruneStage(Calibrated, Stage, PruneConfig):
         model = source.load_model(device=ctx.device).eval()
         calibration = self.calibration_inputs(model, ctx)
         plan = plan_prune(model, self, calibration, ctx.track)
-        if self.reference is not None and self.method in ("depth", "width"):  # importance measured on its clips
-            out.extra[SEEN_FIELD] = inputs_seen(ctx.reference(self.reference), "calibration")
+        if self.reference is not None:  # depth and width choose what goes by importance measured on its clips
+            role = "calibration" if self.method in ("depth", "width") else "measured"
+            out.extra[SEEN_FIELD] = inputs_seen(ctx.reference(self.reference), role)
         with torch.no_grad():
             reference = [model(**x).sample for x in calibration]
         params_before, bytes_before = _size(model)

@@ -26,9 +26,10 @@ def _reference(root, name, contents):
     return SimpleNamespace(clips=clips, artifact=SimpleNamespace(name=name, hash=f"{name}-hash"))
 
 
-def _artifact(path, name, parent=None, seen=None) -> Artifact:
+def _artifact(path, name, parent=None, seen=None, stage_config=None) -> Artifact:
     manifest = {"name": name, "kind": "distill" if seen else "source", "hash": f"{name}-hash",
-                "input": parent and {"name": parent.name, "path": str(parent.path), "hash": parent.hash}}
+                "input": parent and {"name": parent.name, "path": str(parent.path), "hash": parent.hash},
+                "stage_config": stage_config or {}}
     manifest.update({SEEN_FIELD: seen} if seen else {})
     path.mkdir(parents=True)
     (path / "manifest.json").write_text(json.dumps(manifest))
@@ -84,3 +85,14 @@ def test_a_moved_run_is_walked_and_a_missing_ancestor_refused(lineage):
     shutil.rmtree(lineage.root / "moved/01-student")
     with pytest.raises(UserInputError, match="input artifact 'student' .* is missing or changed"):
         lineage_inputs(moved, only_trained)
+
+
+def test_measured_clips_are_unseen_and_an_unrecorded_reference_is_refused(lineage):
+    only_trained = _reference(lineage.root, "only", [(b"b", b"B")])
+    measured = _artifact(lineage.root / "run/03-int8", "int8", lineage.source,
+                         inputs_seen(only_trained, "measured"), {"reference": "only"})
+    assert lineage_inputs(measured, only_trained)["status"] == "held-out"
+    older = _artifact(lineage.root / "run/04-old", "old", lineage.source, stage_config={"reference": "train"})
+    with pytest.raises(UserInputError, match="stage 'old' read a reference but its manifest does not say which "
+                                             "inputs .* --from-stage old"):
+        lineage_inputs(older, only_trained)

@@ -67,7 +67,8 @@ def eval_command(
     ctx = EvalContext(torch.device(device), recipe_seed(ref), roots=[str(r) for r in roots],
                       console=Console(quiet=as_json))
     compared = ReferenceArtifact(ref, ctx, options.max_inputs)
-    inputs = checked_inputs(target, compared, allow_seen, "--allow-seen", Console().log)  # warns even with --json
+    advice = "give --reference a held-out reference artifact (e.g. of `inputs: builtin:heldout`), or --allow-seen"
+    inputs = checked_inputs(target, compared, allow_seen, advice, Console().log)  # warns even with --json
     record = make_record(evaluate_artifact(target, compared, options, ctx, inputs), options.model_dump(mode="json"))
     path = write_record(record, leaderboard, replace=replace)
     (target.path / "eval").mkdir(exist_ok=True)

@@ -17,9 +17,10 @@ from compress.reference.artifact import ReferenceArtifact
 from compress.reference.seen import HELD_OUT, lineage_inputs
 
 
-def checked_inputs(artifact: Artifact, reference: ReferenceArtifact, allow_seen: bool, opt_in: str, log) -> dict:
+def checked_inputs(artifact: Artifact, reference: ReferenceArtifact, allow_seen: bool, advice: str, log) -> dict:
     """Which of the reference's clips the artifact's lineage saw (`lineage_inputs`: an evaluation record's `inputs`).
-    Seen clips are refused unless `allow_seen` (`opt_in` says how to allow them); allowed, `log` warns loudly."""
+    Seen clips are refused unless `allow_seen` (`advice`: how to evaluate on others, or allow them); allowed, `log`
+    warns loudly."""
     inputs = lineage_inputs(artifact, reference)
     if inputs["status"] == HELD_OUT:
         return inputs
@@ -27,8 +28,7 @@ def checked_inputs(artifact: Artifact, reference: ReferenceArtifact, allow_seen:
     message = (f"artifact '{artifact.name}' ({artifact.path}) would be evaluated on inputs of reference "
                f"'{reference.artifact.name}' that its lineage trained on ({inputs['status']}: {stages})")
     if not allow_seen:
-        raise UserInputError(f"{message}. Evaluate it on a held-out reference (e.g. `inputs: builtin:heldout`), "
-                             f"or allow it with {opt_in}")
+        raise UserInputError(f"{message}; {advice}")
     log(f"[bold red]WARNING: {message}: its scores say nothing about unseen inputs (record labelled "
         f"'{inputs['status']}')[/]")
     return inputs

@@ -66,8 +66,9 @@ class EvaluateStage(Stage):
             lipsync = suite.lipsync.model_copy(update={"sync_expert": str(ctx.artifact(self.sync_expert).path)})
             suite = suite.model_copy(update={"lipsync": lipsync})
         reference = ctx.reference(self.reference, suite.max_inputs)
-        inputs = {name: checked_inputs(ctx.artifact(name), reference, self.allow_seen_inputs,
-                                       "`allow_seen_inputs: true` in the evaluate stage", ctx.log)
+        advice = ("name a held-out reference stage (e.g. `inputs: builtin:heldout`), or set `allow_seen_inputs: "
+                  "true` in the evaluate stage")
+        inputs = {name: checked_inputs(ctx.artifact(name), reference, self.allow_seen_inputs, advice, ctx.log)
                   for name in self._names(ctx)}
         records = []
         for name in inputs:

@@ -44,8 +44,12 @@ def eval_command(
     roots: list[Path] = typer.Option([], "--root", help="a directory the reference's input files may be in "
                                      "besides the working directory (repeatable)"),
     as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
+    allow_seen: bool = typer.Option(False, "--allow-seen", help="evaluate on reference clips the artifact's lineage "
+                                    "trained on (the record says 'seen'); default: refuse (exit 2)"),
 ) -> None:
     """Evaluate an artifact against a reference's teacher outputs; append a record to the leaderboard.
+
+    Refused (exit 2) when the artifact or one of its ancestors trained on the reference's clips, unless --allow-seen.
 
     The result is also written to ARTIFACT/eval/SUITE.json: the artifact's hash (its manifest's record of the
     files it was committed with) does not change, so resume keys that name it stay valid."""
@@ -53,7 +57,7 @@ def eval_command(
 
     from compress.evaluate.generate import EvalContext, recipe_seed
     from compress.evaluate.leaderboard import Board, rich_table  # matplotlib
-    from compress.evaluate.report import evaluate_artifact
+    from compress.evaluate.report import checked_inputs, evaluate_artifact
     from compress.reference import ReferenceArtifact
 
     target, options = Artifact.open(artifact), load_suite(suite)
@@ -62,8 +66,10 @@ def eval_command(
         raise UserInputError(f"--device {device}: no CUDA GPU is visible")
     ctx = EvalContext(torch.device(device), recipe_seed(ref), roots=[str(r) for r in roots],
                       console=Console(quiet=as_json))
-    record = make_record(evaluate_artifact(target, ReferenceArtifact(ref, ctx, options.max_inputs), options, ctx),
-                         options.model_dump(mode="json"))
+    compared = ReferenceArtifact(ref, ctx, options.max_inputs)
+    advice = "give --reference a held-out reference artifact (e.g. of `inputs: builtin:heldout`), or --allow-seen"
+    inputs = checked_inputs(target, compared, allow_seen, advice, Console().log)  # warns even with --json
+    record = make_record(evaluate_artifact(target, compared, options, ctx, inputs), options.model_dump(mode="json"))
     path = write_record(record, leaderboard, replace=replace)
     (target.path / "eval").mkdir(exist_ok=True)
     (target.path / "eval" / f"{options.name}.json").write_text(json.dumps(record, indent=1, default=str) + "\n")

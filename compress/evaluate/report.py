@@ -1,4 +1,5 @@
-"""Evaluate one artifact against a reference artifact under a suite: fidelity, lip-sync tiers, cost, gates."""
+"""Evaluate one artifact against a reference artifact under a suite: fidelity, lip-sync tiers, cost, gates; and
+whether its lineage saw the reference's inputs (`checked_inputs`)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,30 @@ from compress.evaluate.lipsync import LABELS, lipsync_tiers, not_computed
 from compress.evaluate.suite import Suite
 from compress.models.s2v import WanS2VTransformer3DModel
 from compress.reference.artifact import ReferenceArtifact
+from compress.reference.seen import HELD_OUT, lineage_inputs
 
 
-def evaluate_artifact(artifact: Artifact, reference: ReferenceArtifact, suite: Suite, ctx) -> dict:
-    """The evaluation of `artifact`: {artifact, reference, suite, metrics, tiers, clips, gates}."""
+def checked_inputs(artifact: Artifact, reference: ReferenceArtifact, allow_seen: bool, advice: str, log) -> dict:
+    """Which of the reference's clips the artifact's lineage saw (`lineage_inputs`: an evaluation record's `inputs`).
+    Seen clips are refused unless `allow_seen` (`advice`: how to evaluate on others, or allow them); allowed, `log`
+    warns loudly."""
+    inputs = lineage_inputs(artifact, reference)
+    if inputs["status"] == HELD_OUT:
+        return inputs
+    stages = "; ".join(f"stage '{stage}' saw {', '.join(ids)}" for stage, ids in inputs["seen_by"].items())
+    message = (f"artifact '{artifact.name}' ({artifact.path}) would be evaluated on inputs of reference "
+               f"'{reference.artifact.name}' that its lineage trained on ({inputs['status']}: {stages})")
+    if not allow_seen:
+        raise UserInputError(f"{message}; {advice}")
+    log(f"[bold red]WARNING: {message}: its scores say nothing about unseen inputs (record labelled "
+        f"'{inputs['status']}')[/]")
+    return inputs
+
+
+def evaluate_artifact(artifact: Artifact, reference: ReferenceArtifact, suite: Suite, ctx,
+                      inputs: dict | None = None) -> dict:
+    """The evaluation of `artifact`: {artifact, reference, suite, metrics, tiers, clips, gates}, and `inputs`
+    (`checked_inputs`'s answer) when given."""
     if artifact.model_dir is not None:
         result = _evaluate_model(artifact, reference, suite, ctx)
     elif costs.onnx_file(artifact):
@@ -27,7 +48,7 @@ def evaluate_artifact(artifact: Artifact, reference: ReferenceArtifact, suite: S
                              f"nothing to evaluate")
     gates = suite.check_gates(flat_metrics(result["metrics"])) + result.pop("tier_gates")
     return {"artifact": describe(artifact), "reference": describe(reference.artifact), "suite": suite.name, **result,
-            "gates": gates}
+            "gates": gates, **({"inputs": inputs} if inputs is not None else {})}
 
 
 def describe(artifact: Artifact) -> dict:

@@ -12,8 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-#: the built-in synthetic talking-face set, built into the artifact's INPUTS_DIR folder
-BUILTIN = "builtin:quickstart"
+#: the built-in synthetic talking-face sets (`compress.data.synthetic.BUILTIN_SETS`), built into the artifact's
+#: INPUTS_DIR folder: the quickstart's training set, and a held-out one sharing no sentence, face, voice or seed with it
+BUILTIN, BUILTIN_HELDOUT = "builtin:quickstart", "builtin:heldout"
+BUILTINS = (BUILTIN, BUILTIN_HELDOUT)
 BUILTIN_CLIPS = 4
 INPUTS_DIR = "inputs"
 
@@ -23,7 +25,8 @@ class ReferenceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    inputs: str = Field(default=BUILTIN, description=f"an inputs YAML/CSV file, or '{BUILTIN}'")
+    inputs: str = Field(default=BUILTIN, description=f"an inputs YAML/CSV file, or '{BUILTIN}' / "
+                                                     f"'{BUILTIN_HELDOUT}' (built-in sets)")
     num_inference_steps: int = Field(default=40, ge=1)
     guidance_scale: float = Field(default=4.5, ge=0)
     shift: float = Field(default=3.0, gt=0)
@@ -50,6 +53,13 @@ class ReferenceConfig(BaseModel):
     def _frames_multiple_of_4(cls, value: int) -> int:
         if value % 4:
             raise ValueError("a multiple of 4 (each clip is frames / 4 latent frames)")
+        return value
+
+    @field_validator("inputs")
+    @classmethod
+    def _known_builtin(cls, value: str) -> str:
+        if value.startswith("builtin:") and value not in BUILTINS:
+            raise ValueError(f"unknown built-in set; known: {', '.join(BUILTINS)}")
         return value
 
     @field_validator("size")
@@ -81,7 +91,12 @@ class ReferenceConfig(BaseModel):
 
     @property
     def builtin(self) -> bool:
-        return self.inputs == BUILTIN
+        return self.inputs in BUILTINS
+
+    @property
+    def builtin_set(self) -> str | None:
+        """The built-in set's name (a `compress.data.synthetic.BUILTIN_SETS` key), or None for an input file."""
+        return self.inputs.removeprefix("builtin:") if self.builtin else None
 
     @property
     def max_area(self) -> int:

@@ -30,6 +30,9 @@ Wav2Lip's expert loss (BCE of the cosine similarity mapped to [0, 1], target 1).
 that expert, so its tier-B scores from the same expert are not honest: give the evaluate stage a sync expert
 trained separately (another `sync_expert` stage, e.g. another seed, width or reference), or rely on tiers A / C.
 
+The manifest's `inputs_seen` lists the reference's clips (id, content key) and which trained the student ("train")
+or were held out ("holdout"); an evaluation on the clips it trained on is refused (`compress.reference.seen`).
+
 The artifact holds the student (`save_pretrained`: config.json + safetensors, loads with `Artifact.load_model`)
 and `train_history.json` (the loss of every step, and in `terms` that of each loss term). Metrics:
 `heldout_error_before` / `heldout_error` (MSE of the student's latents, or frames for the decoder, against the
@@ -132,18 +135,23 @@ class DistillStage(Stage):
 
     def _run_lora(self, source, out, ctx, checkpoints) -> dict:
         from compress.distill.lora import run_lora_recovery
+        from compress.reference.seen import SEEN_FIELD, inputs_seen
 
         teacher = ctx.artifact(self.teacher).load_model(device=ctx.device)
         reference = ctx.reference(self.reference) if self.reference else None
+        if reference is not None:  # its noised clips are the adapters' training data
+            out.extra[SEEN_FIELD] = inputs_seen(reference, "train")
         return run_lora_recovery(source, teacher, reference, LoraRecoveryConfig.model_validate(self.lora),
                                  self.train, out, ctx, checkpoint_dir=checkpoints)
 
     def _run_student(self, out, ctx, checkpoints) -> dict:
         from compress.distill.trainer import train
+        from compress.reference.seen import SEEN_FIELD, inputs_seen
 
         reference = ctx.reference(self.reference)
         model = self._build_student(ctx)
         task = self._task(model, reference, ctx, checkpoints)
+        out.extra[SEEN_FIELD] = inputs_seen(reference, "train", tuple(task.heldout_rows))
         params = sum(p.numel() for p in model.parameters())
         ctx.log(f"  {self.student}: {params:,} parameters, {len(task.train_rows)} training / "
                 f"{len(task.heldout_rows)} held-out inputs")

@@ -5,6 +5,11 @@ labelled; "not computed: <reason>" where a tier cannot run), cost (parameters, b
 latency, peak memory, the memory planner's fit per target) and the suite's gates. The stage writes its own
 artifact (`results/NAME.json` per artifact, `leaderboard.md`, `leaderboard.html`) and appends one record per
 artifact to the leaderboard directory; it never touches the artifacts it evaluates.
+
+Held-out by default: an artifact whose lineage trained or calibrated on some of the reference's clips (the
+ancestors' manifests say which: `compress.reference.seen`) is refused before anything is evaluated, naming the stage
+and the clips; with `allow_seen_inputs: true` it is evaluated with a loud warning and its record's `inputs` say
+"seen" or "partly seen" (else "held-out").
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ class EvaluateStage(Stage):
     leaderboard: str | None = Field(default=None, description="leaderboard directory; default: OUTPUT/leaderboard")
     sync_expert: StageRef["sync_expert"] | None = Field(
         default=None, description="a sync_expert stage for lip-sync tier B (instead of the suite's)")
+    allow_seen_inputs: bool = Field(default=False, description="evaluate artifacts on reference clips their lineage "
+                                                               "trained on (labelled 'seen'); default: refuse")
 
     written_paths = ("leaderboard",)
 
@@ -61,17 +68,21 @@ class EvaluateStage(Stage):
     def run(self, source, out, ctx) -> dict:
         from compress.evaluate.leaderboard import Board, html_page, markdown
         from compress.evaluate.records import make_record, write_record
-        from compress.evaluate.report import evaluate_artifact
+        from compress.evaluate.report import checked_inputs, evaluate_artifact
 
         suite = self._suite(ctx)
         if self.sync_expert:
             lipsync = suite.lipsync.model_copy(update={"sync_expert": str(ctx.artifact(self.sync_expert).path)})
             suite = suite.model_copy(update={"lipsync": lipsync})
         reference = ctx.reference(self.reference, suite.max_inputs)
+        advice = ("name a held-out reference stage (e.g. `inputs: builtin:heldout`), or set `allow_seen_inputs: "
+                  "true` in the evaluate stage")
+        inputs = {name: checked_inputs(ctx.artifact(name), reference, self.allow_seen_inputs, advice, ctx.log)
+                  for name in self._names(ctx)}
         records = []
-        for name in self._names(ctx):
-            ctx.log(f"  evaluating {name} on {len(reference)} inputs (suite {suite.name})")
-            result = evaluate_artifact(ctx.artifact(name), reference, suite, ctx)
+        for name in inputs:
+            ctx.log(f"  evaluating {name} on {len(reference)} inputs (suite {suite.name}, {inputs[name]['status']})")
+            result = evaluate_artifact(ctx.artifact(name), reference, suite, ctx, inputs[name])
             records.append(make_record(result, suite.model_dump(mode="json")))
             out.write_json(f"results/{name}.json", records[-1])
         board = Board.of(records)
@@ -94,4 +105,4 @@ def _headline(record: dict) -> dict:
     return {"frame_psnr": fidelity.get("frame_psnr"), "latent_rel_error": fidelity.get("latent_rel_error"),
             "latency_ms_per_frame": cost.get("latency_ms_per_frame"), "bytes": cost.get("bytes"),
             "tier_a": record["tiers"]["A"]["status"], "tier_b": record["tiers"]["B"]["status"],
-            "tier_c": record["tiers"]["C"]["status"]}
+            "tier_c": record["tiers"]["C"]["status"], "inputs": record["inputs"]["status"]}

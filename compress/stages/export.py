@@ -76,6 +76,7 @@ class ExportStage(Stage):
     def run(self, source, out, ctx) -> dict:
         from compress.export import ExportRequest, example_inputs, load_target, run_export
         from compress.export.calibration import export_calibration
+        from compress.reference.seen import SEEN_FIELD, inputs_seen
 
         target = load_target(ctx.resolve_path(self.target) if Path(self.target).suffix else self.target)
         target = target.model_copy(update={"shapes": target.shapes.model_copy(update=self.shapes)})
@@ -87,6 +88,8 @@ class ExportStage(Stage):
                                 allow_wrong_htp=self.allow_wrong_htp)
         report = run_export(request, out.path, log=ctx.log, track=ctx.track)
         metrics = stage_metrics(report)
+        if reference is not None:  # the QDQ scales are calibrated on its clips
+            out.extra[SEEN_FIELD] = inputs_seen(reference, "calibration" if "quantized" in report else "measured")
         if self.require_htp and metrics.get("htp_status") != "ran":
             raise StageError(f"export: the graph did not run wholly on the HTP: {report.get('htp', {})}")
         return metrics

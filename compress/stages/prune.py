@@ -38,10 +38,14 @@ class PruneStage(Calibrated, Stage, PruneConfig):
         from compress.prune import MASKS_FILE, apply_plan, plan_prune, save_masks
         from compress.prune.report import plot_importance
         from compress.quant import relative_error
+        from compress.reference.seen import SEEN_FIELD, inputs_seen
 
         model = source.load_model(device=ctx.device).eval()
         calibration = self.calibration_inputs(model, ctx)
         plan = plan_prune(model, self, calibration, ctx.track)
+        if self.reference is not None:  # depth and width choose what goes by importance measured on its clips
+            role = "calibration" if self.method in ("depth", "width") else "measured"
+            out.extra[SEEN_FIELD] = inputs_seen(ctx.reference(self.reference), role)
         with torch.no_grad():
             reference = [model(**x).sample for x in calibration]
         params_before, bytes_before = _size(model)

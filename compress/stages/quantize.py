@@ -46,12 +46,17 @@ class QuantizeStage(Calibrated, Stage):
         import torch
 
         from compress.quant import layer_sensitivity, most_sensitive, quantize_, save_quantized
+        from compress.reference.seen import SEEN_FIELD, inputs_seen
 
         if self.streaming:
+            out.extra[SEEN_FIELD] = {"clips": []}  # tensor by tensor: no reference is read
             return self._run_streaming(source, out)
         model = source.load_model(device=ctx.device).eval()
         config = self.quant_config(model)
         inputs = self.calibration_inputs(model, ctx)
+        if self.reference is not None:  # with keep_most_sensitive, which layers stay float is measured on it
+            role = "calibration" if self.keep_most_sensitive else "measured"
+            out.extra[SEEN_FIELD] = inputs_seen(ctx.reference(self.reference), role)
         with torch.no_grad():
             reference = [model(**x).sample for x in inputs]
             if self.keep_most_sensitive:

@@ -7,7 +7,8 @@ one row per input in input order. Arrays are bytes + shape + dtype columns
 `audio` (16 kHz waveform), `audio_features` [25, audio_dim, clips * frames], `text_embeds` and
 `negative_text_embeds` [L, text_dim], and `block_<i>` [clips, steps, noisy tokens, dim] for `block_outputs`
 (conditional pass). Clip k's initial noise is `compress.pipelines.s2v.clip_noise(seed + k, latents[k].shape)`.
-With `inputs: builtin:quickstart` the built-in synthetic talking-face set is built into `inputs/` first.
+With `inputs: builtin:quickstart` (or `builtin:heldout`: other sentences, faces, voices and seeds, for evaluation)
+the built-in synthetic talking-face set is built into `inputs/` first.
 
 Running the 14B teacher on N GPUs
 ---------------------------------
@@ -73,8 +74,10 @@ class ReferenceStage(Stage, ReferenceConfig):
         components = {k: fingerprint_dir(ctx.resolve_path(v)) for k, v in self.component_dirs().items() if v}
         if self.builtin:
             from compress.data import espeak_available
+            from compress.data.synthetic import BUILTIN_SETS
 
-            return {"inputs": {"builtin": self.inputs, "espeak": espeak_available()}, "components": components}
+            return {"inputs": {"builtin": self.inputs, "set": BUILTIN_SETS[self.builtin_set],
+                               "espeak": espeak_available()}, "components": components}
         path = ctx.resolve_path(self.inputs)
         return {"inputs": input_set_fingerprint(path, self._read(path, ctx)), "components": components}
 
@@ -84,13 +87,13 @@ class ReferenceStage(Stage, ReferenceConfig):
     def _inputs(self, out, ctx) -> list[InputClip]:
         if not self.builtin:
             return self._read(ctx.resolve_path(self.inputs), ctx)
-        from compress.data import build_synthetic_set
+        from compress.data.synthetic import BUILTIN_SETS, build_synthetic_set
 
         # every rank builds its own copy (same arguments, same bytes); rank 0's is kept in the artifact
         folder = out.path / (INPUTS_DIR if ctx.rank == 0 else f"shards/rank-{ctx.rank}/{INPUTS_DIR}")
         side = max(self.size_multiple, math.isqrt(self.max_area) // self.size_multiple * self.size_multiple)
         path = build_synthetic_set(folder, num_clips=self.max_clips or BUILTIN_CLIPS, size=side, frames=self.frames,
-                                   seed=ctx.seed)
+                                   seed=ctx.seed, **BUILTIN_SETS[self.builtin_set])
         return self._read(path, ctx)
 
     def run(self, source, out, ctx) -> dict:

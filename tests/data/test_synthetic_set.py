@@ -74,3 +74,24 @@ def test_tone_source_is_labelled(tmp_path):
 def test_mp4_written_when_ffmpeg_present(tmp_path):
     meta = load_synthetic_set(build_synthetic_set(tmp_path, num_clips=1, frames=16))
     assert Path(meta["clips"][0]["video"]).stat().st_size > 0
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_builtin_sets_share_no_sentence_face_voice_or_seed(tmp_path, seed):
+    from compress.data.synthetic import BUILTIN_SETS
+
+    built = {name: yaml.safe_load(build_synthetic_set(tmp_path / name, num_clips=4, size=32, frames=8, seed=seed,
+                                                      mp4=False, **kwargs).read_text())["clips"]
+             for name, kwargs in BUILTIN_SETS.items()}
+    for key in ("sentence", "identity", "voice", "seed", "id"):
+        train, held = ({clip[key] for clip in built[name]} for name in ("quickstart", "heldout"))
+        assert train and held and not train & held, key
+    images = {name: {(tmp_path / name / c["image"]).read_bytes() for c in clips} for name, clips in built.items()}
+    assert not images["quickstart"] & images["heldout"]
+
+
+def test_unknown_voice_or_identity_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown voices"):
+        build_synthetic_set(tmp_path, num_clips=1, frames=8, voices=("klingon",))
+    with pytest.raises(KeyError, match="unknown identity"):
+        build_synthetic_set(tmp_path, num_clips=1, frames=8, identities=("nobody",))

@@ -99,9 +99,15 @@ def test_calibration_from_a_reference_dataset(workdir):
                                num_inference_steps=2)
     quantized = QuantizeStage(name="q", input="source", scheme="int8_weight_only", reference="ref",
                               calibration_batches=3)
-    recipe = Recipe(model="tiny", output="runs/r", stages=[reference, quantized])
+    sensitive = QuantizeStage(name="kept", input="source", scheme="int8_weight_only", reference="ref",
+                              calibration_batches=1, keep_most_sensitive=1)
+    recipe = Recipe(model="tiny", output="runs/r", stages=[reference, quantized, sensitive])
     result = recipe.run(quiet=True)
     metrics = result["q"].metrics
+    # the clips decided which layer stays float in `kept`; in `q` they only measured the error
+    roles = {name: [(c["id"], c["role"]) for c in result[name].manifest["inputs_seen"]["clips"]]
+             for name in ("q", "kept")}
+    assert roles == {"q": [("train-000", "measured")], "kept": [("train-000", "calibration")]}
     assert 0 < metrics["velocity_rel_error"] < ERROR_BOUNDS["int8_weight_only"]
     assert 0 < metrics["final_latent_rel_error"] < 0.05
     # the same regeneration with the unquantized teacher reproduces the stored latents: the error is quantization's

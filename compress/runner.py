@@ -29,7 +29,7 @@ from compress.utils.paths import allowed_roots, is_inside
 from compress.utils.resources import ResourceMonitor
 
 #: bump when a change to the runner makes old artifacts unsuitable for resuming
-RUNNER_VERSION = 1
+RUNNER_VERSION = 2  # 2: stages record the reference clips they saw (inputs_seen), which evaluation reads
 #: written into the output directories the runner creates: they hold nothing but what it wrote
 OUTPUT_MARK = ".compress-output"
 #: what runs write into an output directory (besides the mark): artifacts, leftovers, the lock, distillation

@@ -29,7 +29,7 @@ def _reference(root, name, contents):
 def _artifact(path, name, parent=None, seen=None, stage_config=None) -> Artifact:
     manifest = {"name": name, "kind": "distill" if seen else "source", "hash": f"{name}-hash",
                 "input": parent and {"name": parent.name, "path": str(parent.path), "hash": parent.hash},
-                "stage_config": stage_config or {}}
+                "stage_config": stage_config or {}, "files": {}}
     manifest.update({SEEN_FIELD: seen} if seen else {})
     path.mkdir(parents=True)
     (path / "manifest.json").write_text(json.dumps(manifest))

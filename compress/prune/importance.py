@@ -12,12 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from compress.utils.console import untracked
+
 PLACEHOLDER_DEPTH = "placeholder (no calibration): blocks nearest 2/3 depth drop first, the later one on a tie"
 PLACEHOLDER_WIDTH = "placeholder (no calibration): the first channels / heads are kept"
-
-
-def _no_track(iterable, _description, _total):
-    return iterable
 
 
 def _run_with_hooks(model: nn.Module, hooks: list, calibration: list[dict], track=None) -> None:
@@ -26,7 +24,7 @@ def _run_with_hooks(model: nn.Module, hooks: list, calibration: list[dict], trac
     handles = [register(fn) for register, fn in hooks]
     try:
         with torch.no_grad():
-            for inputs in (track or _no_track)(calibration, "scoring importance", len(calibration)):
+            for inputs in (track or untracked)(calibration, "scoring importance", len(calibration)):
                 model(**inputs)
     finally:
         for handle in handles:

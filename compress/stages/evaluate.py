@@ -60,7 +60,7 @@ class EvaluateStage(Stage):
             suite = suite.model_copy(update={"lipsync": lipsync})
         reference = ctx.reference(self.reference, suite.max_inputs)
         records = []
-        for name in self._names(ctx):
+        for name in ctx.track(self._names(ctx), "artifacts evaluated"):
             ctx.log(f"  evaluating {name} on {len(reference)} inputs (suite {suite.name})")
             result = evaluate_artifact(ctx.artifact(name), reference, suite, ctx)
             records.append(make_record(result, suite.model_dump(mode="json")))

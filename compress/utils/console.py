@@ -30,7 +30,7 @@ class Console:
         self.bars: Progress | None = None  # the live bars shown now (nested loops share one display)
 
     def log(self, message: str) -> None:
-        self.rich.print(message)
+        self.rich.print(message, soft_wrap=True)  # one line in logs too (not wrapped at 80 columns)
 
     def track(self, iterable: Iterable, description: str, total: int | None = None, unit: str = "it") -> Iterator:
         """The items of `iterable`, with progress shown as each one is done."""

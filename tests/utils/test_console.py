@@ -104,3 +104,8 @@ def test_quiet_libraries_silences_only_inside(caplog):
     assert [r.getMessage() for r in caplog.records] == ["shown"]
     with pytest.warns(UserWarning, match="after"):
         warnings.warn("after")
+
+
+def test_log_lines_are_not_wrapped_off_a_terminal(capsys):
+    Console(live=False).log("word " * 40)
+    assert capsys.readouterr().err == "word " * 40 + "\n"

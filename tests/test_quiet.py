@@ -13,7 +13,7 @@ from compress.stages.distill import DistillStage
 from compress.stages.prune import PruneStage
 from compress.stages.reference import ReferenceStage
 from compress.utils.console import Console
-from tests.helpers import REPO
+from tests.helpers import REPO, torchrun
 
 # the demo teacher: its text encoder's loading draws a transformers progress bar unless silenced
 RECIPE = """name: quiet
@@ -21,6 +21,13 @@ model: demo
 output: runs/quiet
 stages:
   - {kind: reference, max_clips: 1, frames: 8, size: "96*96", size_multiple: 32, num_inference_steps: 2}
+"""
+TORCHRUN_CLI = """
+import sys
+import tests.engine_fixtures as f; f.register_engine_fixtures()
+from compress.cli import main
+sys.argv = ["compress", "run", "r.yaml", *sys.argv[1:]]
+main()
 """
 SMALL_STUDENT = {"channels": 32, "mid_blocks": 1, "audio_channels": 32, "audio_dim": 32}
 
@@ -53,3 +60,14 @@ def test_training_stages_report_progress_in_logs(tmp_path, capsys):
         lines = [line for line in section.splitlines() if line.startswith("  training:")]
         assert lines[0].startswith("  training: 1/3 (33%) loss ") and lines[2].startswith("  training: 3/3 (100%)")
         assert "samples/s" in lines[0] and ("step/s" in lines[2] or "s/step" in lines[2])
+
+
+@pytest.mark.slow  # two gloo ranks start
+@pytest.mark.parametrize("quiet", [True, False])
+def test_under_torchrun_rank_0_alone_logs_and_prints_the_table(tmp_path, quiet):
+    (tmp_path / "r.yaml").write_text("name: two\nmodel: test-mlp\noutput: runs/two\nstages:\n"
+                                     "  - {kind: test-shards, name: shards}\n")
+    done = torchrun(TORCHRUN_CLI, tmp_path, *["--quiet"] * quiet)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("two: artifacts in") == 1 and done.stdout.count("│ shards ") == 1
+    assert done.stderr.count("shards (test-shards) -> runs/two/01-shards") == (0 if quiet else 1)

@@ -27,10 +27,13 @@ def run(
 ) -> None:
     """Run a recipe: validate it, then run (or resume) its stages."""
     with quiet_libraries() if quiet or as_json else contextlib.nullcontext():  # from their imports on
+        from compress.distributed import init_from_env
         from compress.runner import run as run_recipe  # torch
 
         loaded = load_recipe(recipe, overrides)
         result = run_recipe(loaded, Path.cwd(), force=force, from_stage=from_stage, console=Console(quiet or as_json))
+    if init_from_env()[0] != 0:
+        return  # under torchrun, rank 0 prints the summary
     if as_json:
         print(json.dumps(summary_rows(result), indent=2, default=str))
     else:

@@ -63,6 +63,7 @@ def rate_text(per_second: float | None, unit: str) -> str:
 
 
 def duration_text(seconds: float) -> str:
+    """'M:SS', or 'H:MM:SS' from an hour on."""
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
         else f"{seconds // 60}:{seconds % 60:02d}"

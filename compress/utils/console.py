@@ -7,8 +7,11 @@ logs and CI output stay readable. `quiet_libraries` silences third-party bars, l
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import logging
+import os
+import sys
 import time
 import warnings
 from typing import Iterable, Iterator
@@ -162,8 +165,24 @@ _LIBRARY_BARS = (
 
 
 @contextlib.contextmanager
+def _native_stdout_discarded() -> Iterator[None]:
+    """Native code's writes to file descriptor 1 (e.g. the QNN HTP simulator's banner) go nowhere inside."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        ctypes.CDLL(None).fflush(None)  # C stdio's buffered output, before fd 1 is the real stdout again
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@contextlib.contextmanager
 def quiet_libraries() -> Iterator[None]:
-    """Inside: no third-party progress bars, no log records below ERROR, no Python warnings; all restored after."""
+    """Inside: no third-party progress bars, no log records below ERROR, no Python warnings, no native output on
+    stdout (nothing but results belongs there, and they come after); all restored after."""
     restore = []
     for module_name, off, on, enabled in _LIBRARY_BARS:
         try:
@@ -177,7 +196,7 @@ def quiet_libraries() -> Iterator[None]:
     disabled = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _native_stdout_discarded():
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -1,8 +1,10 @@
 """Progress: a live bar with rate and ETA on a terminal, a plain line now and then elsewhere, nothing when quiet;
 `quiet_libraries` silences third-party bars, log records and warnings only while it is entered."""
 
+import ctypes
 import io
 import logging
+import os
 import re
 import time
 import warnings
@@ -109,3 +111,14 @@ def test_quiet_libraries_silences_only_inside(caplog):
 def test_log_lines_are_not_wrapped_off_a_terminal(capsys):
     Console(live=False).log("word " * 40)
     assert capsys.readouterr().err == "word " * 40 + "\n"
+
+
+def test_quiet_libraries_discards_native_stdout_only_inside(capfd):
+    libc = ctypes.CDLL(None)
+    with quiet_libraries():
+        libc.printf(b"native banner\n")  # buffered by C stdio, as a library's printf is
+        os.write(1, b"raw write\n")
+    libc.printf(b"after\n")
+    libc.fflush(None)
+    print("python after")
+    assert capfd.readouterr().out == "after\npython after\n"

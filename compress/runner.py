@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from compress.sources import SourceSpec, resolve_source
 from compress.stages.base import Stage
 from compress.stages.context import RecipeSettings, StageContext
 from compress.tracking import Tracker
-from compress.utils.console import Console
+from compress.utils.console import Console, quiet_libraries
 from compress.utils.environment import environment
 from compress.utils.hashing import sha256_json
 from compress.utils.paths import allowed_roots, is_inside
@@ -63,7 +64,9 @@ def run(recipe: RunnableRecipe, root: str | Path = ".", force: bool = False, fro
         quiet: bool = False, console: Console | None = None) -> RunResult:
     """Run (or resume) a recipe's stages with `root` as the working root: finished stages whose inputs did not
     change are skipped, `force` redoes all of them, `from_stage` that one and every later one."""
-    return Runner(recipe, Path(root), force=force, from_stage=from_stage, quiet=quiet, console=console).run()
+    runner = Runner(recipe, Path(root), force=force, from_stage=from_stage, quiet=quiet, console=console)
+    with quiet_libraries() if runner.console.quiet else contextlib.nullcontext():
+        return runner.run()
 
 
 @dataclass
@@ -96,7 +99,7 @@ class Runner:
         self.force = force
         self.redo_from = recipe.stages.index(recipe.stage(from_stage)) if from_stage else None
         self.rank, self.world_size = init_from_env()
-        self.console = console or Console(quiet=quiet or self.rank != 0)
+        self.console = Console(quiet=True) if self.rank != 0 else console or Console(quiet=quiet)
         self.output_dir = self.root / recipe.output
         self.roots = allowed_roots(self.root, recipe.roots)
 

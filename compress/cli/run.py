@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Optional
@@ -13,7 +14,7 @@ from compress.artifacts.card import flat_metrics, format_metric, human_bytes, hu
 from compress.cli.common import SET_HELP, stdout
 from compress.recipe import load_recipe
 from compress.stages import registered_kinds, stage_class
-from compress.utils.console import Console
+from compress.utils.console import Console, quiet_libraries
 
 
 def run(
@@ -21,17 +22,21 @@ def run(
     force: bool = typer.Option(False, "--force", help="redo every stage, even finished ones"),
     from_stage: Optional[str] = typer.Option(None, "--from-stage", help="redo this stage and all after it"),
     overrides: list[str] = typer.Option([], "--set", help=SET_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress or log output"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print the summary table and errors only"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Run a recipe: validate it, then run (or resume) its stages."""
-    from compress.runner import run as run_recipe  # torch
+    with quiet_libraries() if quiet or as_json else contextlib.nullcontext():  # from their imports on
+        from compress.distributed import init_from_env
+        from compress.runner import run as run_recipe  # torch
 
-    loaded = load_recipe(recipe, overrides)
-    result = run_recipe(loaded, Path.cwd(), force=force, from_stage=from_stage, console=Console(quiet or as_json))
+        loaded = load_recipe(recipe, overrides)
+        result = run_recipe(loaded, Path.cwd(), force=force, from_stage=from_stage, console=Console(quiet or as_json))
+    if init_from_env()[0] != 0:
+        return  # under torchrun, rank 0 prints the summary
     if as_json:
         print(json.dumps(summary_rows(result), indent=2, default=str))
-    elif not quiet:
+    else:
         stdout().print(summary_table(result, loaded.name))
 
 

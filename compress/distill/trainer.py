@@ -37,6 +37,7 @@ from torch import nn
 
 from compress.distill.config import TrainConfig
 from compress.errors import CheckpointError
+from compress.utils.console import Console
 
 _CHECKPOINT = re.compile(r"^step-(\d{8})\.pt$")
 
@@ -217,14 +218,15 @@ def train(task, config: TrainConfig, checkpoint_dir: str | Path, ctx=None, stop_
     last = min(config.steps, stop_after or config.steps)
     samples, start = 0, time.perf_counter()
     task.model.train()
-    with _Progress(ctx if run.rank == 0 else None, config.steps, run.step) as progress:
+    console = getattr(ctx, "console", None) if run.rank == 0 else None
+    with (console or Console(quiet=True)).progress("training", config.steps, run.step, unit="step") as progress:
         while run.step < last:
             loss, logs, grad_norm, n = _optimizer_step(run, batches, device)
             run.step += 1
             run.record(loss, logs)
             samples += n * run.world
             rate = samples / (time.perf_counter() - start)
-            progress.update(loss, rate)
+            progress.advance(note=f"loss {loss:.4g}, {rate:.1f} samples/s")
             if run.step % config.checkpoint_every == 0 or run.step == config.steps:
                 run.save()
             if run.step % config.log_every == 0 or run.step == last:
@@ -275,31 +277,3 @@ def _log(ctx, prefix: str, run: _Run, loss: float, logs: dict, grad_norm: float 
     if ctx is not None:
         extra = " ".join(f"{k} {v:.4g}" for k, v in logs.items())
         ctx.log(f"  step {run.step}/{run.config.steps} loss {loss:.4g} {extra} lr {lr:.3g} {rate:.1f} samples/s")
-
-
-class _Progress:
-    """A rich progress bar with the loss and throughput on the context's console (nothing without one)."""
-
-    def __init__(self, ctx, total: int, done: int):
-        self.progress = None
-        console = getattr(ctx, "console", None)
-        if console is not None and not console.quiet:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(TextColumn("  training"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("loss {task.fields[loss]} {task.fields[rate]} samples/s"),
-                                     TimeRemainingColumn(), console=console.rich, transient=True)
-            self.task = self.progress.add_task("train", total=total, completed=done, loss="-", rate="-")
-
-    def __enter__(self):
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def update(self, loss: float, rate: float) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, loss=f"{loss:.4g}", rate=f"{rate:.1f}")
-
-    def __exit__(self, *exc):
-        if self.progress is not None:
-            self.progress.stop()

@@ -16,6 +16,7 @@ from torch import nn
 
 from compress.prune.surgery import InjectorMode, drop_blocks
 from compress.quant.sensitivity import relative_error
+from compress.utils.console import untracked
 
 PLACEHOLDER_DEPTH = "placeholder (no calibration): blocks nearest 2/3 depth drop first, the later one on a tie"
 #: depth measure -> (the plan's scores source, the importance plot's axis label)
@@ -26,17 +27,13 @@ DEPTH_MEASURES = {
 PLACEHOLDER_WIDTH = "placeholder (no calibration): the first channels / heads are kept"
 
 
-def _no_track(iterable, _description, _total):
-    return iterable
-
-
 def _run_with_hooks(model: nn.Module, hooks: list, calibration: list[dict], track=None) -> None:
     """One forward per calibration input with the (register, hook) pairs installed; `track` wraps the loop
     (a progress bar: track(iterable, description, total))."""
     handles = [register(fn) for register, fn in hooks]
     try:
         with torch.no_grad():
-            for inputs in (track or _no_track)(calibration, "scoring importance", len(calibration)):
+            for inputs in (track or untracked)(calibration, "scoring importance", len(calibration)):
                 model(**inputs)
     finally:
         for handle in handles:
@@ -73,7 +70,7 @@ def block_ablation(model: nn.Module, calibration: list[dict], injectors: Injecto
     with torch.no_grad():
         full = [model(**inputs).sample for inputs in calibration]
         scores = []
-        for block in (track or _no_track)(blocks, "scoring blocks by ablation", len(blocks)):
+        for block in (track or untracked)(blocks, "scoring blocks by ablation", len(blocks)):
             pruned = drop_blocks(model, [block], injectors)
             errors = [relative_error(pruned(**inputs).sample, y) for inputs, y in zip(calibration, full)]
             scores.append(sum(errors) / len(errors))

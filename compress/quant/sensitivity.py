@@ -10,6 +10,7 @@ from torch import nn
 from compress.quant.api import selected_linears
 from compress.quant.config import QuantConfig
 from compress.quant.linear import QuantizedLinear
+from compress.utils.console import untracked
 
 
 def relative_error(actual: torch.Tensor, reference: torch.Tensor) -> float:
@@ -24,17 +25,17 @@ def relative_error(actual: torch.Tensor, reference: torch.Tensor) -> float:
 
 @torch.no_grad()
 def layer_sensitivity(model: nn.Module, config: QuantConfig,
-                      run_fn: Callable[[nn.Module], torch.Tensor]) -> dict[str, float]:
+                      run_fn: Callable[[nn.Module], torch.Tensor], track=untracked) -> dict[str, float]:
     """Relative output error of `run_fn(model)` when only one selected Linear is quantized, per layer.
 
     Each layer is swapped for its QuantizedLinear and restored before the next one, so the model is
-    unchanged afterwards. Layers `config` does not select are not measured.
+    unchanged afterwards. Layers `config` does not select are not measured. `track(iterable, description, total)`
+    shows progress (e.g. `StageContext.track`).
     """
     reference = run_fn(model)
     errors = {}
-    for name, linear, reason in selected_linears(model, config):
-        if reason is not None:
-            continue
+    layers = [(name, linear) for name, linear, reason in selected_linears(model, config) if reason is None]
+    for name, linear in track(layers, "layer sensitivity", len(layers)):
         model.set_submodule(name, QuantizedLinear.from_linear(linear, config))
         try:
             errors[name] = relative_error(run_fn(model), reference)

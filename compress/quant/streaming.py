@@ -20,6 +20,7 @@ from compress.quant import kernels
 from compress.quant.api import QUANTIZED, LayerDecision, QuantReport
 from compress.quant.config import QuantConfig
 from compress.quant.serialization import WEIGHTS_NAME, QuantizedStructure, checkpoint_files
+from compress.utils.console import untracked
 from compress.utils.shards import ShardedWriter
 
 
@@ -39,6 +40,14 @@ def _source_tensors(src_dir: Path) -> Iterator[tuple[str, torch.Tensor]]:
                 tensor = handle.get_tensor(key)
             yield key, tensor
             del tensor  # before the next read
+
+
+def _tensor_count(src_dir: Path) -> int:
+    count = 0
+    for path in checkpoint_files(src_dir):
+        with safe_open(path, framework="pt", device="cpu") as handle:
+            count += len(handle.keys())
+    return count
 
 
 def _convert(key: str, tensor: torch.Tensor, config: QuantConfig, dtype: torch.dtype | None,
@@ -63,7 +72,7 @@ def _convert(key: str, tensor: torch.Tensor, config: QuantConfig, dtype: torch.d
 def quantize_checkpoint(src_dir: str | PathLike, dst_dir: str | PathLike, config: QuantConfig, *,
                         shard_bytes: int = 4 * 2**30, dtype: torch.dtype | None = None,
                         linear_names: Collection[str] | None = None,
-                        rename: Callable[[str], str | None] | None = None) -> QuantReport:
+                        rename: Callable[[str], str | None] | None = None, track=untracked) -> QuantReport:
     """Quantize the Linear weights of the safetensors checkpoint in `src_dir` into `dst_dir`.
 
     A 2-D floating `<name>.weight` is taken for a Linear named `<name>` and quantized when `config`
@@ -73,6 +82,7 @@ def quantize_checkpoint(src_dir: str | PathLike, dst_dir: str | PathLike, config
     a meta-device model) when the checkpoint holds other 2-D weights, such as nn.Embedding tables.
     `rename` maps source keys to output keys on the way (e.g. a release layout to ours); a key it maps
     to None is an error. The output is written to a temporary sibling directory renamed to `dst_dir`.
+    `track(iterable, description, total)` shows progress over the tensors (e.g. `StageContext.track`).
     """
     src, dst = Path(src_dir), Path(dst_dir)
     if dst.exists():
@@ -83,7 +93,7 @@ def quantize_checkpoint(src_dir: str | PathLike, dst_dir: str | PathLike, config
     report = QuantReport(config.scheme)
     try:
         writer = ShardedWriter(tmp, WEIGHTS_NAME.removesuffix(".safetensors"), shard_bytes)
-        for key, tensor in _source_tensors(src):
+        for key, tensor in track(_source_tensors(src), "quantizing tensors", _tensor_count(src)):
             if rename is not None:
                 renamed = rename(key)
                 if renamed is None:

@@ -80,7 +80,7 @@ class EvaluateStage(Stage):
         inputs = {name: checked_inputs(ctx.artifact(name), reference, self.allow_seen_inputs, advice, ctx.log)
                   for name in self._names(ctx)}
         records = []
-        for name in inputs:
+        for name in ctx.track(inputs, "artifacts evaluated", len(inputs)):
             ctx.log(f"  evaluating {name} on {len(reference)} inputs (suite {suite.name}, {inputs[name]['status']})")
             result = evaluate_artifact(ctx.artifact(name), reference, suite, ctx, inputs[name])
             records.append(make_record(result, suite.model_dump(mode="json")))

@@ -50,7 +50,7 @@ class QuantizeStage(Calibrated, Stage):
 
         if self.streaming:
             out.extra[SEEN_FIELD] = {"clips": []}  # tensor by tensor: no reference is read
-            return self._run_streaming(source, out)
+            return self._run_streaming(source, out, ctx)
         model = source.load_model(device=ctx.device).eval()
         config = self.quant_config(model)
         inputs = self.calibration_inputs(model, ctx)
@@ -60,7 +60,8 @@ class QuantizeStage(Calibrated, Stage):
         with torch.no_grad():
             reference = [model(**x).sample for x in inputs]
             if self.keep_most_sensitive:
-                scores = layer_sensitivity(model, config, lambda m: torch.cat([m(**x).sample for x in inputs]))
+                scores = layer_sensitivity(model, config, lambda m: torch.cat([m(**x).sample for x in inputs]),
+                                           ctx.track)
                 config = config.with_ignore(*most_sensitive(scores, self.keep_most_sensitive))
                 out.write_json("sensitivity.json", scores)
             report = quantize_(model, config)
@@ -96,7 +97,7 @@ class QuantizeStage(Calibrated, Stage):
         reference = ctx.reference(self.reference)
         return relative_error(reference.regenerate(model)(0).latents, reference.teacher(0)["latents"])
 
-    def _run_streaming(self, source, out) -> dict:
+    def _run_streaming(self, source, out, ctx) -> dict:
         from compress.quant import linear_module_names, quantize_checkpoint
 
         model_dir = source.model_dir
@@ -106,7 +107,7 @@ class QuantizeStage(Calibrated, Stage):
         structure = meta_model(cls, config)
         report = quantize_checkpoint(model_dir, out.path / "_stream", self.quant_config(structure),
                                      shard_bytes=int(self.shard_size_gb * 1e9),
-                                     linear_names=linear_module_names(structure), rename=rename)
+                                     linear_names=linear_module_names(structure), rename=rename, track=ctx.track)
         for path in (out.path / "_stream").iterdir():
             shutil.move(path, out.path / path.name)
         (out.path / "_stream").rmdir()

@@ -60,8 +60,9 @@ class SyncExpertStage(Stage):
         from compress.reference.mouth import mouth_tracks
 
         reference = ctx.reference(self.reference)
+        tracks = ctx.track(mouth_tracks(reference, self.mouth), "mouth tracks", len(reference))
         clips = [SyncClip(frames, decode_array(row, "audio").astype(np.float32), row["fps"], boxes)
-                 for row, frames, boxes in mouth_tracks(reference, self.mouth)]
+                 for row, frames, boxes in tracks]
         if not clips:
             raise UserInputError(f"sync_expert: reference '{self.reference}' has no clips")
         return clips

@@ -30,7 +30,7 @@ from compress.utils.paths import allowed_roots, is_inside
 from compress.utils.resources import ResourceMonitor
 
 #: bump when a change to the runner makes old artifacts unsuitable for resuming
-RUNNER_VERSION = 2  # 2: stages record the reference clips they saw (inputs_seen), which evaluation reads
+RUNNER_VERSION = 1
 #: written into the output directories the runner creates: they hold nothing but what it wrote
 OUTPUT_MARK = ".compress-output"
 #: what runs write into an output directory (besides the mark): artifacts, leftovers, the lock, distillation
@@ -145,7 +145,8 @@ class Runner:
             parent = ctx.artifacts[stage.input or previous]
             reads = {field: ctx.artifacts[name].hash for field, name in stage.referenced_stages().items()}
             key = sha256_json({"runner": RUNNER_VERSION, "stage": stage.config_dict(), "input": parent.hash,
-                               "reads": reads, "data": stage.data_fingerprint(ctx), "seed": self.recipe.seed})
+                               "reads": reads, "data": stage.data_fingerprint(ctx), "seed": self.recipe.seed,
+                               **_artifact_version(stage)})
             redo = self.force or (self.redo_from is not None and index - 1 >= self.redo_from)
             produced = self._execute(
                 name=stage.display_name, kind=stage.kind, key=key, config=stage.config_dict(), parent=parent,
@@ -234,3 +235,8 @@ def _device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserInputError(f"device '{name}' requested but no CUDA GPU is visible; use device: cpu or auto")
     return device
+
+
+def _artifact_version(stage: Stage) -> dict:
+    """A stage kind's artifact version, in its resume key from version 2 on (version-1 keys stay as they were)."""
+    return {"artifact_version": stage.artifact_version} if stage.artifact_version > 1 else {}

@@ -41,6 +41,9 @@ class Stage(BaseModel):
     distributed: ClassVar[bool] = False
     #: fields of `paths()` naming what the stage writes (they need not exist yet)
     written_paths: ClassVar[tuple[str, ...]] = ()
+    #: bump when this kind's finished artifacts no longer serve (e.g. they lack a record later stages need): they
+    #: are then redone, while other kinds' artifacts stay valid
+    artifact_version: ClassVar[int] = 1
 
     name: str | None = Field(default=None, description="unique name in the recipe; defaults to the kind")
     input: ModelRef | None = Field(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 class QuantizeStage(Calibrated, Stage):
     kind = "quantize"
+    artifact_version = 2  # 2: records the reference clips it saw (inputs_seen), which evaluation reads
     summary = "FP8 / INT8 quantization of Linear weights (and activations for *_dynamic schemes)"
     key_metrics = ("velocity_rel_error", "final_latent_rel_error", "quantized_layers")
 

@@ -51,6 +51,13 @@ def test_changed_config_reruns_that_stage_and_its_dependents_only(workdir):
     assert statuses(renamed_note.run(quiet=True))[1:] == [("a", "skipped"), ("test-note", "ran"), ("b", "skipped")]
 
 
+
+def test_a_new_artifact_version_redoes_that_kind_only(workdir, monkeypatch):
+    recipe().run(quiet=True)
+    monkeypatch.setattr(NoteStage, "artifact_version", 2)
+    assert statuses(recipe().run(quiet=True))[1:] == [("a", "skipped"), ("test-note", "ran"), ("b", "skipped")]
+    assert statuses(recipe().run(quiet=True))[1:] == [("a", "skipped"), ("test-note", "skipped"), ("b", "skipped")]
+
 def test_force_and_from_stage(workdir):
     recipe().run(quiet=True)
     assert all(s == "ran" for _, s in statuses(recipe().run(force=True, quiet=True)))

@@ -78,6 +78,9 @@ class Artifact:
         for name, recorded in self.manifest["files"].items():
             path = self.path / name
             damaged = f"damaged artifact {self.path}: {name}"
+            if not (isinstance(recorded, dict) and isinstance(recorded.get("bytes"), int)
+                    and isinstance(recorded.get("sha256"), str)):
+                raise DamagedArtifactError(f"{damaged}: its manifest entry lacks bytes and sha256 ({recorded!r})")
             if not is_inside(path, [root]):
                 raise DamagedArtifactError(f"{damaged} lies outside the artifact")
             try:

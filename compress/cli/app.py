@@ -51,7 +51,7 @@ def main() -> None:
     except CompressError as err:
         _fail(str(err), err.exit_code)
     except Exception as err:  # the last resort: a bug, or a failure nothing above foresaw
-        _fail(f"{type(err).__name__}: {err}", 1)
+        _fail(f"{type(err).__name__}: {err} (compress --debug COMMAND ... prints the traceback)", 1)
 
 
 def _fail(message: str, code: int) -> None:

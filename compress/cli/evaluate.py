@@ -36,8 +36,9 @@ def find_reference(artifact, suite, explicit: Path | None):
 def eval_command(
     artifact: Path = typer.Argument(..., help="an artifact directory (a model, or an export with model.onnx)"),
     suite: str = typer.Option("default", "--suite", help="a suite name in eval/suites, or a suite YAML path"),
-    reference: Optional[Path] = typer.Option(None, "--reference", help="the reference artifact (default: the "
-                                             "suite's inputs, else the one the artifact's stage used)"),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="the reference artifact, e.g. a held-out "
+                                             "one (default: the suite's inputs, else the one the artifact's stage "
+                                             "used, which a student trained on: refused unless --allow-seen)"),
     leaderboard: Path = typer.Option(DEFAULT_BOARD, "--leaderboard", help="where the record is appended"),
     replace: bool = typer.Option(False, "--replace", help="delete older records of this artifact and suite"),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N"),

@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from compress.errors import UserInputError
@@ -119,10 +118,7 @@ def find_suite(spec: str) -> Path:
 def load_suite(spec: str) -> Suite:
     """A validated suite; every problem is one line `file:line: field: expected ...; found ...`."""
     path = find_suite(spec)
-    try:
-        data = load_located(path)
-    except yaml.YAMLError as err:
-        raise UserInputError(f"{path}: not valid YAML ({err})") from None
+    data = load_located(path)  # YAMLInputError (bad input) names the file and line
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: expected a mapping of suite fields")
     try:

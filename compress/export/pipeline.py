@@ -120,8 +120,9 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
     next(steps, None)
     _write(out_dir, result)
     if result.get("htp", {}).get("numerics") == WRONG and not request.allow_wrong_htp:
-        raise WrongHtpOutputError(f"{WRONG}: {result['htp']['problem']} ({out_dir / REPORT_FILE}; set "
-                                  "allow_wrong_htp to keep the export, marked)")
+        raise WrongHtpOutputError(f"{WRONG}: {result['htp']['problem']} ({out_dir / REPORT_FILE}; to keep "
+                                  "the export, marked, set allow_wrong_htp: true in the export stage or pass "
+                                  "--allow-wrong-htp)")
     log(f"  {target.name}: float parity {result['float']['parity_vs_torch']['rel_l2']:.2e}"
         + (f", {precision} error {result['quantized']['vs_float']['rel_l2']:.3g}" if "quantized" in result else "")
         + (f", HTP {result['htp']['status']}" if "htp" in result else "")

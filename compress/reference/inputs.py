@@ -21,6 +21,8 @@ from compress.utils.hashing import sha256_file
 from compress.utils.yamlio import load_plain, read_text
 
 
+MAX_INPUT_SET_BYTES = 64 << 20  # thousands of clips with prompts fit; a larger file is a mistake
+
 @dataclass(frozen=True)
 class InputClip:
     index: int
@@ -40,9 +42,9 @@ def read_input_set(path: Path, resolve: Callable[[str], Path] = Path) -> list[In
     if not path.is_file():
         raise UserInputError(f"inputs: no such file '{path}'")
     if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(read_text(path, f"inputs: '{path}'"), newline="")))
+        rows = list(csv.DictReader(io.StringIO(read_text(path, f"inputs: '{path}'", MAX_INPUT_SET_BYTES), newline="")))
     else:
-        data = load_plain(path, f"inputs: '{path}'")
+        data = load_plain(path, f"inputs: '{path}'", MAX_INPUT_SET_BYTES)
         rows = data.get("clips") if isinstance(data, dict) else data
     if not isinstance(rows, list) or not rows:
         raise UserInputError(f"inputs: '{path}' lists no clips (expected a list, or a mapping with 'clips:')")

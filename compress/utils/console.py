@@ -174,7 +174,9 @@ def _native_stdout_discarded() -> Iterator[None]:
     try:
         yield
     finally:
-        ctypes.CDLL(None).fflush(None)  # C stdio's buffered output, before fd 1 is the real stdout again
+        sys.stdout.flush()  # Python's and C stdio's buffered output, before fd 1 is the real stdout again
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None).fflush(None)
         os.dup2(saved, 1)
         os.close(saved)
 
@@ -187,7 +189,7 @@ def quiet_libraries() -> Iterator[None]:
     for module_name, off, on, enabled in _LIBRARY_BARS:
         try:
             module = importlib.import_module(module_name)
-        except ImportError:
+        except Exception:  # not installed, or failing to import: then it shows no bars either
             continue
         was_on = getattr(module, enabled)() if enabled else not module.are_progress_bars_disabled()
         getattr(module, off)()

@@ -10,7 +10,7 @@ import yaml
 
 from compress.errors import UserInputError
 
-MAX_YAML_BYTES = 1 << 20  # recipes, suites, targets and input sets are small; a larger file is a mistake
+MAX_YAML_BYTES = 1 << 20  # recipes, suites and targets are small; a larger one is a mistake (input sets pass more)
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,10 @@ def read_text(path: Path, display_name: str | None = None, limit: int = MAX_YAML
                              f"{err.start} (a binary file?)") from None
 
 
-def load_located(path: Path, display_name: str | None = None):
+def load_located(path: Path, display_name: str | None = None, limit: int = MAX_YAML_BYTES):
     """Parse one YAML file safely (`read_text`'s limits, no aliases); mappings become LocDicts. YAMLInputError for
     a file that does not parse."""
-    loader = SafeLineLoader(read_text(path, display_name))
+    loader = SafeLineLoader(read_text(path, display_name, limit))
     loader.name = display_name or str(path)
     try:
         return loader.get_single_data()
@@ -110,9 +110,9 @@ def load_located(path: Path, display_name: str | None = None):
         loader.dispose()
 
 
-def load_plain(path: Path, display_name: str | None = None):
+def load_plain(path: Path, display_name: str | None = None, limit: int = MAX_YAML_BYTES):
     """`load_located` as plain dicts and lists."""
-    return to_plain(load_located(path, display_name))
+    return to_plain(load_located(path, display_name, limit))
 
 
 def line_of(data, loc: tuple) -> Loc | None:

@@ -74,7 +74,8 @@ def test_trained_like_student_at_96_matches_onnxruntime_on_the_htp(qnn, tmp_path
     report = export(tmp_path)
     htp = report["htp"]
     assert htp["status"] == "ran" and htp["htp_share"] == 1.0, htp
-    assert htp["numerics"] == "ok" and set(htp["checks"]) == {"example input: add_15", "calibration batch 1: add_15"}
+    assert htp["numerics"] == "ok" and [check.split(":")[0] for check in htp["checks"]] == [
+        "example input", "calibration batch 1"]
     assert htp["vs_cpu_qdq"]["rel_l2"] < 0.02  # measured 0.0004; before the SiLU rewrite 0.36
     assert htp["vs_float"]["rel_l2"] < report["quantized"]["vs_float"]["rel_l2"] + 0.02
     assert "Sigmoid" not in report["quantized"]["ops"]  # every SiLU rewritten

@@ -15,7 +15,7 @@ import re
 import typing
 from pathlib import Path
 
-from compress.errors import UserInputError
+from compress.errors import CheckpointError, UserInputError
 from compress.utils.yamlio import read_text
 
 MAX_DEPTH = 256  # layers or blocks: the release has 40; building more on the meta device alone takes seconds
@@ -26,10 +26,12 @@ _BUILD_ERRORS = (ValueError, TypeError, ZeroDivisionError, IndexError, RuntimeEr
 
 def read_model_config(path: Path) -> dict:
     """The config.json at `path`, checked: a JSON mapping, sizes in range, buildable (see the module)."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: not found")
     try:
         raw = json.loads(read_text(path))
     except json.JSONDecodeError as err:
-        raise UserInputError(f"{path}: not valid JSON ({err})") from None
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(raw, dict):
         raise UserInputError(f"{path}: expected a JSON object of model settings; found {type(raw).__name__}")
     layout = _layout(raw, path)

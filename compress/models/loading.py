@@ -38,16 +38,6 @@ class CheckpointKeyError(CheckpointError):
         super().__init__("\n".join(lines))
 
 
-def read_config(directory: Path) -> dict:
-    path = Path(directory) / CONFIG_NAME
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: not found") from None
-    except (ValueError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
-
-
 def weight_files(directory: Path) -> list[Path]:
     """The safetensors files of a checkpoint directory (from its index when there is one); none is an error, which
     names any pickled weight file found instead (those are never loaded)."""

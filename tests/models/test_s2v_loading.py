@@ -4,6 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from compress.errors import UserInputError
 from compress.models import CheckpointError, CheckpointKeyError, WanS2VTransformer3DModel
 from compress.models.loading import INDEX_NAME, WEIGHTS_NAME
 
@@ -94,5 +95,8 @@ def test_unrecognised_directories(tmp_path):
     with pytest.raises(CheckpointError, match="config.json: not found"):
         WanS2VTransformer3DModel.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"_class_name": "SomethingElse"}))
-    with pytest.raises(CheckpointError, match="neither"):
+    with pytest.raises(UserInputError, match="config.json: _class_name: unknown model class 'SomethingElse'"):
+        WanS2VTransformer3DModel.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "TinyVAEDecoder"}))
+    with pytest.raises(CheckpointError, match="neither a WanS2VTransformer3DModel nor a WanModel_S2V config"):
         WanS2VTransformer3DModel.from_pretrained(tmp_path)

@@ -17,7 +17,8 @@ from diffusers.models.normalization import FP32LayerNorm
 from torch import nn
 
 from ...errors import UserInputError
-from ..loading import CheckpointError, cast_model, load_weights, read_config, write_checkpoint
+from ..config_check import read_model_config
+from ..loading import CONFIG_NAME, CheckpointError, cast_model, load_weights, write_checkpoint
 from .audio import AudioInjector, CausalAudioEncoder
 from .chunks import DEFAULT_CHUNK_SIZE, add_residual, fill, spans
 from .keymap import from_official_config, is_official_config, native_to_ours, ours_to_native, to_official_config
@@ -171,7 +172,7 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         written by `save_pretrained`; single-file or sharded. Streams tensors into a meta-built model.
         torch_dtype None keeps the stored dtypes; otherwise `_keep_in_fp32_modules` stay float32."""
         directory = Path(pretrained_model_name_or_path) / (subfolder or "")
-        raw = read_config(directory)
+        raw = read_model_config(directory / CONFIG_NAME)  # checked: sizes in range, buildable
         if raw.get("_class_name") == cls.__name__:
             config, to_model, to_stored = cls._config_from_saved(raw, directory), (lambda k: k), (lambda k: k)
         elif is_official_config(raw):

@@ -26,6 +26,7 @@ from compress.errors import CompressError, UserInputError
 from compress.export import onnx_export, qdq, qnn, report
 from compress.export.bisect import Bisector
 from compress.export.targets import TargetProfile
+from compress.utils.console import untracked
 
 FLOAT_FILE, QDQ_FILE, REPORT_FILE = "model.onnx", "model.qdq.onnx", "report.json"
 HTP_TOLERANCE = 0.02  # rel L2: HTP vs onnxruntime's QDQ, and HTP vs float beyond the QDQ's own error
@@ -62,7 +63,7 @@ def example_inputs(model: torch.nn.Module, target: TargetProfile, **extra) -> di
 
 
 def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None] = print,
-               track: Callable = lambda it, description, total=None: it) -> dict:
+               track: Callable = untracked) -> dict:
     out_dir = Path(out_dir)
     model, target = request.model.eval(), request.target
     onnx_export.check_exportable(type(model), type(model).__name__)

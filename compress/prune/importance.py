@@ -27,20 +27,20 @@ DEPTH_MEASURES = {
 PLACEHOLDER_WIDTH = "placeholder (no calibration): the first channels / heads are kept"
 
 
-def _run_with_hooks(model: nn.Module, hooks: list, calibration: list[dict], track=None) -> None:
+def _run_with_hooks(model: nn.Module, hooks: list, calibration: list[dict], track=untracked) -> None:
     """One forward per calibration input with the (register, hook) pairs installed; `track` wraps the loop
     (a progress bar: track(iterable, description, total))."""
     handles = [register(fn) for register, fn in hooks]
     try:
         with torch.no_grad():
-            for inputs in (track or untracked)(calibration, "scoring importance", len(calibration)):
+            for inputs in track(calibration, "scoring importance", len(calibration)):
                 model(**inputs)
     finally:
         for handle in handles:
             handle.remove()
 
 
-def block_importance(model: nn.Module, calibration: list[dict], track=None) -> list[float]:
+def block_importance(model: nn.Module, calibration: list[dict], track=untracked) -> list[float]:
     """Per transformer block, 1 - cosine similarity of its input and output (audio injectors excluded). A block
     adds its residuals to its input in place, so the input is copied before the block runs."""
     inputs, sums = {}, [0.0] * len(model.blocks)
@@ -63,14 +63,14 @@ def block_importance(model: nn.Module, calibration: list[dict], track=None) -> l
 
 
 def block_ablation(model: nn.Module, calibration: list[dict], injectors: InjectorMode = "drop",
-                   track=None) -> list[float]:
+                   track=untracked) -> list[float]:
     """Per transformer block, the mean relative error of the model's output without that block (`drop_blocks`,
     its audio injector handled as `injectors` says) against the full model's."""
     blocks = range(len(model.blocks))
     with torch.no_grad():
         full = [model(**inputs).sample for inputs in calibration]
         scores = []
-        for block in (track or untracked)(blocks, "scoring blocks by ablation", len(blocks)):
+        for block in track(blocks, "scoring blocks by ablation", len(blocks)):
             pruned = drop_blocks(model, [block], injectors)
             errors = [relative_error(pruned(**inputs).sample, y) for inputs, y in zip(calibration, full)]
             scores.append(sum(errors) / len(errors))
@@ -91,7 +91,7 @@ def width_modules(model: nn.Module, parts) -> dict[str, nn.Module]:
     return found
 
 
-def width_importance(model: nn.Module, calibration: list[dict], parts, track=None) -> dict[str, torch.Tensor]:
+def width_importance(model: nn.Module, calibration: list[dict], parts, track=untracked) -> dict[str, torch.Tensor]:
     """Score per FFN channel or attention head of every unit of `width_modules(model, parts)`."""
     sums: dict[str, torch.Tensor] = {}
 

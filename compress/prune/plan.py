@@ -29,6 +29,7 @@ from compress.prune.importance import (
 )
 from compress.prune.sparsity import mask_2_4, sparse_layers, sparsify_2_4
 from compress.prune.surgery import count_parameters, depth_config, drop_blocks, model_config, prune_width
+from compress.utils.console import untracked
 
 SPARSE_NOTE = "sparse, not smaller: dense weights with zeros, no speed-up without 2:4 sparse kernels"
 _CONFIG_KEY = {"ffn": "ffn_dim", "heads": "attention_heads", "audio_heads": "audio_attention_heads"}
@@ -90,7 +91,7 @@ def _fail(field_name: str, message: str) -> PruneTargetError:
 
 
 def plan_prune(model: nn.Module, config: PruneConfig, calibration: list[dict] | None = None,
-               track=None) -> PrunePlan:
+               track=untracked) -> PrunePlan:
     """What `config` removes from `model` (an S2V DiT) and the parameter count after, without changing it.
     With calibration inputs (forward kwargs) measured importance chooses what goes; without them (required
     for a model on the meta device) a placeholder order does, and the plan says so. `track(iterable,

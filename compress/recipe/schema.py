@@ -14,7 +14,7 @@ from compress.errors import RecipeError, UserInputError
 from compress.models.config_check import read_model_config
 from compress.recipe.graph import check_stage_graph
 from compress.stages.base import Stage, registered_kinds, stage_class
-from compress.utils.paths import allowed_roots, is_inside, looks_like_path
+from compress.utils.paths import allowed_roots, is_inside, looks_like_path, outside_problem
 from compress.utils.problems import problems_from
 
 
@@ -113,11 +113,9 @@ class Recipe(BaseModel):
             problems.append(f"output: expected a directory inside the working root {root}; found '{self.output}'")
         elif (root / self.output).exists() and not (root / self.output).is_dir():
             problems.append(f"output: expected a directory (new or existing); found '{self.output}', a file")
-        if looks_like_path(self.model, root) and not is_inside(root / self.model, allowed):
-            problems.append(
-                f"model: expected a path inside {', '.join(map(str, allowed))} (add its directory to 'roots:'); "
-                f"found '{self.model}'"
-            )
+        if looks_like_path(self.model, root) and (outside := outside_problem("model", self.model, root / self.model,
+                                                                             allowed)):
+            problems.append(outside)
         for i, stage in enumerate(self.stages):
             problems += stage.path_problems(f"stages[{i}] ({stage.display_name})", root, allowed)
         if problems:

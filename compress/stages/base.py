@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from compress.artifacts import Artifact, ArtifactWriter
 from compress.stages.context import StageContext
 from compress.stages.refs import ModelRef, Refers, find_refers
-from compress.utils.paths import is_inside
+from compress.utils.paths import outside_problem
 from compress.utils.problems import field_path
 
 _REGISTRY: dict[str, type["Stage"]] = {}
@@ -104,9 +104,8 @@ class Stage(BaseModel):
         problems = []
         for field, value in self.paths().items():
             path = (root / value).resolve()
-            if not is_inside(path, allowed):
-                problems.append(f"{label}.{field}: expected a path inside {', '.join(map(str, allowed))} (add its "
-                                f"directory to 'roots:'); found '{value}'")
+            if outside := outside_problem(f"{label}.{field}", value, root / value, allowed):
+                problems.append(outside)
             elif field not in self.written_paths and not path.exists():
                 problems.append(f"{label}.{field}: expected an existing file or folder; found '{value}' (not there)")
         return problems

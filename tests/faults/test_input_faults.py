@@ -103,9 +103,17 @@ def component_folders(tmp: Path) -> None:
     (tmp / "work" / "clips.yaml").write_text("[]\n")
 
 
-def in_work(text: str):
+def linked_vae(tmp: Path) -> None:
+    """A VAE folder inside the working root whose weights are a link to a file outside it."""
+    (tmp / "work" / "vae").mkdir()
+    (tmp / "shared" / "vae" / "weights.safetensors").write_bytes(b"")
+    (tmp / "work" / "vae" / "weights.safetensors").symlink_to(tmp / "shared" / "vae" / "weights.safetensors")
+
+
+def in_work(text: str, prepare=lambda tmp: None):
     def setup(tmp: Path) -> list[str]:
         component_folders(tmp)
+        prepare(tmp)
         os.chdir(tmp / "work")
         return ["recipe", "validate", recipe(tmp / "work", text).name]
     return setup
@@ -144,6 +152,9 @@ RECIPE_CASES = [
          "stages[0] (reference).inputs: expected an existing file or folder; found 'clips.yaml'"),
     Case("validate-vae-outside-roots", in_work(HEAD + COMPONENTS.format(inputs="clips.yaml", vae="../shared/vae")), 2,
          "stages[0] (reference).vae: expected a path inside"),
+    Case("validate-vae-links-outside-roots", in_work(HEAD + COMPONENTS.format(inputs="clips.yaml", vae="vae"),
+                                                     prepare=linked_vae), 2,
+         "stages[0] (reference).vae: expected a path inside"),  # as `run` refuses it: symlinks resolved
     Case("validate-suite-missing", validate(HEAD + REFERENCE.format(inputs="builtin:quickstart")
                                             + "  - kind: evaluate\n    reference: reference\n"
                                               "    suite: suites/mine.yaml\n"), 2,

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 RECIPE = REPO / "recipes" / "quickstart.yaml"
 BEGIN, END = "<!-- quickstart-figures:begin -->", "<!-- quickstart-figures:end -->"
-WIDTH = 120
+SUMMARY_WIDTH, LEADERBOARD_WIDTH = 160, 120  # as `compress run` and `compress leaderboard` print to a pipe
 
 
 def run_quickstart(output: str, threads: int):
@@ -67,28 +67,27 @@ def machine() -> str:
     return f"{os.cpu_count()}-core CPU ({model or platform.machine()})"
 
 
-def rendered(renderable) -> str:
+def rendered(renderable, width: int) -> str:
     from rich.console import Console
 
-    console = Console(width=WIDTH, record=True, file=open(os.devnull, "w"))
+    console = Console(width=width, record=True, file=open(os.devnull, "w"))
     console.print(renderable)
     return console.export_text().rstrip()
 
 
-def block(result, wall_s: float, threads: int) -> str:
+def block(result, wall_s: float, threads: int, revision: str) -> str:
     """The README's block: provenance, the summary table and the leaderboard, as `compress` prints them."""
     from compress.cli.run import summary_table
     from compress.evaluate.leaderboard import Board, rich_table
     from compress.evaluate.records import read_records
-    from compress.utils.environment import git_revision
 
     board = Board.of(read_records(result.output_dir / "leaderboard"))
     minutes, seconds = divmod(round(wall_s), 60)
     return "\n".join([
-        f"Written by `python scripts/quickstart_figures.py readme` at commit {(git_revision() or '?')[:12]} on a "
-        f"{machine()}, {threads} torch threads: {minutes} min {seconds:02d} s for the whole recipe.", "",
-        "```", rendered(summary_table(result, RECIPE.stem)), "```", "",
-        "```", rendered(rich_table(board)), "```"])
+        f"Written by `python scripts/quickstart_figures.py readme` at commit {revision} on a {machine()}, "
+        f"{threads} torch threads: {minutes} min {seconds:02d} s for the whole recipe.", "",
+        "```", rendered(summary_table(result, RECIPE.stem), SUMMARY_WIDTH), "```", "",
+        "```", rendered(rich_table(board), LEADERBOARD_WIDTH), "```"])
 
 
 def write_readme(text: str) -> None:
@@ -121,8 +120,11 @@ def main() -> None:
     many.add_argument("--compare", nargs="*", default=[], metavar="OUTPUT_DIR", help="finished runs to compare too")
     args = parser.parse_args()
     if args.command == "readme":
+        from compress.utils.environment import git_revision
+
+        revision = git_revision() or "?"  # before the run: the code it runs
         result, wall_s = run_quickstart("runs/quickstart", args.threads)
-        write_readme(block(result, wall_s, args.threads))
+        write_readme(block(result, wall_s, args.threads, revision[:12] + revision[40:]))
         print(f"{README}: quickstart figures rewritten")
     else:
         threads = args.threads or ([] if args.compare else [1, os.cpu_count()])

@@ -27,7 +27,7 @@ class ExportStage(Stage):
     kind = "export"
     summary = "ONNX export for a device: float parity, QDQ quantization, NPU (QNN HTP) placement, latency"
     key_metrics = ("quant_rel_error", "htp_status", "htp_share", "htp_rel_l2", "htp_numerics", "gmacs_per_frame",
-                   "implied_fps")
+                   "implied_fps", "chain_implied_fps")
     produces_model = False
 
     target: str = Field(default="snapdragon-8gen3", description="a built-in target name or a profile YAML file")
@@ -115,4 +115,8 @@ def stage_metrics(report: dict) -> dict:
     if report.get("budget"):
         metrics.update(gmacs_per_frame=report["budget"]["gmacs_per_frame"],
                        implied_fps=report["budget"]["implied_fps"], budget_fps=report["budget"]["budget_fps"])
+    if report.get("chain"):
+        metrics["chain_gmacs_per_frame"] = report["chain"]["gmacs_per_frame"]
+        if report["chain"]["budget"]:
+            metrics["chain_implied_fps"] = report["chain"]["budget"]["implied_fps"]
     return metrics

@@ -50,6 +50,7 @@ class ExportRequest:
     teacher: list[tuple[dict, torch.Tensor]] = field(default_factory=list)  # (inputs, teacher output) pairs
     latency_repeats: int = 20
     allow_wrong_htp: bool = False  # keep an export whose HTP output is wrong (marked WRONG in the report)
+    example: dict | None = None  # the export's (and the HTP check's) input; None: the model's example_inputs
 
 
 def example_inputs(model: torch.nn.Module, target: TargetProfile, **extra) -> dict:
@@ -68,6 +69,8 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
     onnx_export.check_exportable(type(model), type(model).__name__)
     precision = request.precision or target.precision
     inputs = example_inputs(model, target)
+    if request.example:
+        inputs = _check_shapes(request.example, inputs)
     batches = [inputs] + [_check_shapes(b, inputs) for b in request.calibration]
     steps = iter(track(range(5), f"export for {target.name}", total=5))
     result = {"target": target.name, "runtime": target.runtime, "opset": target.opset, "precision": precision,

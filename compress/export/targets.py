@@ -2,8 +2,8 @@
 
 Built-in profiles are YAML files in `compress/export/targets/` (`snapdragon-8gen3` at a 256x256 face crop,
 `snapdragon-8gen3-480x832` at the full portrait frame, `cpu`); a path to another YAML file works too. A profile
-may `extends:` another (a built-in name, or a YAML file beside it): it inherits every top-level field it does
-not set. Unknown or mis-typed fields are errors naming the file, line and field.
+may `extends:` another (a built-in name, or the name of a YAML file in its own folder): it inherits every
+top-level field it does not set. Unknown or mis-typed fields are errors naming the file, line and field.
 """
 
 from __future__ import annotations
@@ -86,8 +86,7 @@ def load_target(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Targe
         raise UserInputError(f"{path}: a target profile is a mapping of fields, found {type(data).__name__}")
     plain = to_plain(data)
     if isinstance(plain.get("extends"), str):
-        base = plain["extends"] if not Path(plain["extends"]).suffix else path.parent / plain["extends"]
-        plain = {**load_target(base, (*_seen, path)).model_dump(), **plain}
+        plain = {**load_target(_base_path(path, plain["extends"]), (*_seen, path)).model_dump(), **plain}
     problems, failed = [], []
     for section, model in (("shapes", StaticShapes), ("budget", Budget), ("qnn", QnnSettings)):
         if isinstance(data.get(section), dict):  # nested sections first, so unknown fields list their own fields
@@ -103,6 +102,16 @@ def load_target(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Targe
     if problems:
         raise UserInputError(f"invalid target profile {path}:\n" + "\n".join(f"  - {p}" for p in problems))
     return profile
+
+
+def _base_path(path: Path, extends: str) -> str | Path:
+    """What a profile extends: a built-in name, or a file in the profile's own folder (never elsewhere)."""
+    if not Path(extends).suffix:
+        return extends
+    if Path(extends).name != extends:
+        raise UserInputError(f"{path}: extends: expected a built-in target or a file name in {path.parent}; "
+                             f"found '{extends}'")
+    return path.parent / extends
 
 
 def _profile_path(name_or_path: str | Path) -> Path:

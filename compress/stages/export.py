@@ -73,9 +73,11 @@ class ExportStage(Stage):
     def data_fingerprint(self, ctx) -> dict | None:
         if not Path(self.target).suffix:
             return None
-        from compress.utils.hashing import sha256_file
+        from compress.export.targets import load_target
+        from compress.utils.hashing import sha256_json
 
-        return {"target": sha256_file(ctx.resolve_path(self.target))}
+        # the resolved profile, so a change in a profile it `extends` counts too
+        return {"target": sha256_json(load_target(ctx.resolve_path(self.target)).model_dump())}
 
     def run(self, source, out, ctx) -> dict:
         from compress.export import ExportRequest, example_inputs, load_target, run_export

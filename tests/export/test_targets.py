@@ -54,5 +54,9 @@ def test_extends_a_file_beside_it_and_errors_name_the_child(tmp_path):
     with pytest.raises(UserInputError, match=rf"{child}:3: opset: expected greater than or equal to 17"):
         load_target(child)
     (tmp_path / "base.yaml").write_text("name: base\nextends: child.yaml\n")
+    child.write_text("name: child\nextends: ../base.yaml\n")
+    with pytest.raises(UserInputError, match=rf"{child}: extends: expected a built-in target or a file name in "):
+        load_target(child)
+    child.write_text("name: child\nextends: base.yaml\n")
     with pytest.raises(UserInputError, match="'extends' loops: .*child.yaml -> .*base.yaml -> .*child.yaml"):
         load_target(child)

@@ -1,6 +1,7 @@
 """The export stage in a recipe: an ONNX artifact with report, metrics, and recipe validation of the target."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -51,3 +52,13 @@ def test_a_chain_export_needs_a_lipsync_student_and_a_tiny_decoder(workdir):
                                           r"earlier model-producing stage"):
         Recipe.model_validate({"model": "tiny", "output": "runs/x",
                                "stages": [{"kind": "export", "target": "cpu", "decoder": "nowhere"}]})
+
+
+def test_a_profile_file_fingerprint_follows_what_it_extends(tmp_path):
+    (tmp_path / "base.yaml").write_text("name: base\nruntime: cpu\nprecision: w8a8\nopset: 20\n")
+    (tmp_path / "child.yaml").write_text("name: child\nextends: base.yaml\n")
+    stage, ctx = ExportStage(name="phone", target="child.yaml"), SimpleNamespace(resolve_path=lambda v: tmp_path / v)
+    before = stage.data_fingerprint(ctx)
+    (tmp_path / "base.yaml").write_text("name: base\nruntime: cpu\nprecision: w8a8\nopset: 21\n")
+    assert stage.data_fingerprint(ctx) != before
+    assert ExportStage(name="phone", target="snapdragon-8gen3").data_fingerprint(ctx) is None

@@ -28,7 +28,7 @@ def test_chain_networks_per_mode_sum_to_the_total(mode, networks):
 
 
 def test_meta_counts_equal_the_counter_on_real_models():
-    """Each network's meta-device count equals (to 1e-4) the counter on the real network at the same (small) frame size."""
+    """Each network's meta-device count equals (to 1e-4) the counter on the real network at a small frame size."""
     torch.manual_seed(0)
     student = LipSyncStudent(**SMALL)
     real = {"lip-sync student": student, "tiny VAE decoder": TinyVAEDecoder(**DECODER_PRESETS["tiny-vae-decoder"]),

@@ -24,7 +24,8 @@ def rows(script):
 
 
 def test_rows_cover_every_preset_and_mode_with_consistent_costs(rows):
-    assert [(r["preset"], r["mode"]) for r in rows] == [(p, m) for p in LIPSYNC_PRESETS for m in ("target", "reference")]
+    expected = [(preset, mode) for preset in LIPSYNC_PRESETS for mode in ("target", "reference")]
+    assert [(r["preset"], r["mode"]) for r in rows] == expected
     for target, reference in zip(rows[::2], rows[1::2]):
         for name, chain in target["chains"].items():
             other = reference["chains"][name]

@@ -32,7 +32,8 @@ def test_bad_values_and_unknown_names(tmp_path):
     message = str(err.value)
     assert f"{path}:2: runtime: expected 'qnn-htp' or 'cpu'; found 'npu'" in message
     assert f"{path}:3: precision:" in message and "'w4a4'" in message
-    with pytest.raises(UserInputError, match="unknown target 'snapdragon-9'; built-in targets: cpu, snapdragon-8gen3, snapdragon-8gen3-480x832"):
+    with pytest.raises(UserInputError, match="unknown target 'snapdragon-9'; built-in targets: cpu, "
+                                             "snapdragon-8gen3, snapdragon-8gen3-480x832"):
         load_target("snapdragon-9")
 
 

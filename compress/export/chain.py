@@ -59,7 +59,7 @@ def chain_links(student_config: dict, height: int, width: int) -> list[Link]:
         decoder = TinyVAEDecoder(**DECODER_PRESETS[DECODER_PRESET])
         encoder = FrameEncoder(AutoencoderKLWan()) if student.config.masked_input == "target" else None
     links = [] if encoder is None else [
-        Link("driving-frame encoder", "the Wan2.1 VAE encoder (diffusers AutoencoderKLWan defaults) on one frame",
+        Link("driving-frame encoder", "the Wan2.1 VAE encoder, diffusers AutoencoderKLWan defaults, on one frame",
              encoder, {"frame": torch.empty(1, 3, height, width, device="meta")})]
     return links + [
         Link("lip-sync student", "once per frame", student, _meta(student.example_inputs(1, height, width))),

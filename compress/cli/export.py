@@ -29,11 +29,14 @@ def onnx_command(
     allow_wrong_htp: bool = typer.Option(False, "--allow-wrong-htp", help="keep an export whose HTP output differs "
                                          "from onnxruntime's (marked 'HTP output wrong' in the report) instead of "
                                          "failing"),
+    decoder: Optional[str] = typer.Option(None, "--decoder", help="a tiny VAE decoder (artifact, directory or "
+                                          "preset) exported beside a lip-sync student into OUT/decoder: the chain"),
     as_json: bool = typer.Option(False, "--json", help="print the whole report as JSON"),
 ) -> None:
     """Export to ONNX for a target, check parity, quantize (QDQ) and run on the HTP simulator when available."""
     from compress.export import ExportRequest, example_inputs, run_export  # onnx, onnxruntime, torch
     from compress.export.calibration import export_calibration
+    from compress.export.chain_frames import check_chain, export_decoder
     from compress.export.onnx_export import check_exportable
     from compress.reference import ReferenceArtifact
 
@@ -43,13 +46,21 @@ def onnx_command(
     source = resolve(model)
     check_exportable(source.layout()[0], model)
     loaded = source.load(device="cpu").float().eval()
+    chain_decoder = resolve(decoder).load(device="cpu").float().eval() if decoder else None
+    if chain_decoder is not None:
+        check_chain(loaded, chain_decoder)
     example = example_inputs(loaded, profile)
     calibration, sources = export_calibration(loaded, example, ReferenceArtifact(reference) if reference else None,
                                                batches)
     console = stdout()
-    report = run_export(ExportRequest(loaded, profile, quantize, calibration, sources,
-                                      allow_wrong_htp=allow_wrong_htp), out,
-                        log=lambda m: console.print(m, highlight=False))
+    request = ExportRequest(loaded, profile, quantize, calibration, sources, allow_wrong_htp=allow_wrong_htp)
+
+    def log(message: str) -> None:
+        console.print(message, highlight=False)
+
+    report = run_export(request, out, log=log)
+    if chain_decoder is not None:
+        report["decoder"] = export_decoder(request, chain_decoder, out, log)
     if as_json:
         print(json.dumps(report, indent=2, default=str))
         return

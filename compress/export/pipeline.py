@@ -4,7 +4,7 @@ placement and run, latency, sizes and the frame budget, written as `report.json`
     out/model.onnx            float export (static shapes)
     out/model.qdq.onnx        QDQ quantized (w8a16 / w8a8)
     out/model.qnn_ctx.onnx    offline QNN context model + model.qnn_ctx_qnn.bin (HTP targets, when QNN runs)
-    out/report.json
+    out/report.json           with, for a lip-sync student, the per-frame chain's cost (`compress.export.chain`)
 
 The HTP's output is a gate: beyond HTP_TOLERANCE from onnxruntime's QDQ run (or from the float model, over
 the QDQ's own error) the export fails naming the worst output and a suspect node (`compress.export.bisect`),
@@ -23,7 +23,7 @@ import onnx
 import torch
 
 from compress.errors import CompressError, UserInputError
-from compress.export import onnx_export, qdq, qnn, report
+from compress.export import chain, onnx_export, qdq, qnn, report
 from compress.export.bisect import Bisector
 from compress.export.targets import TargetProfile
 from compress.utils.console import untracked
@@ -51,6 +51,7 @@ class ExportRequest:
     teacher: list[tuple[dict, torch.Tensor]] = field(default_factory=list)  # (inputs, teacher output) pairs
     latency_repeats: int = 20
     allow_wrong_htp: bool = False  # keep an export whose HTP output is wrong (marked WRONG in the report)
+    example: dict | None = None  # the export's (and the HTP check's) input; None: the model's example_inputs
 
 
 def example_inputs(model: torch.nn.Module, target: TargetProfile, **extra) -> dict:
@@ -69,6 +70,8 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
     onnx_export.check_exportable(type(model), type(model).__name__)
     precision = request.precision or target.precision
     inputs = example_inputs(model, target)
+    if request.example:
+        inputs = _check_shapes(request.example, inputs)
     batches = [inputs] + [_check_shapes(b, inputs) for b in request.calibration]
     steps = iter(track(range(5), f"export for {target.name}", total=5))
     result = {"target": target.name, "runtime": target.runtime, "opset": target.opset, "precision": precision,
@@ -88,6 +91,8 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
     macs = onnx_export.count_macs(model, inputs)
     result["macs_per_call"] = {"value": macs, "source": "analytic (torch FlopCounterMode)"}
     result["budget"] = report.budget_report(target, macs, _frames_per_call(model, torch_out[0]))
+    if (per_frame := chain.chain_report(model, target)) is not None:
+        result["chain"] = per_frame
 
     next(steps)
     float_session = report.cpu_session(float_path)

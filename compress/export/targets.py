@@ -1,7 +1,9 @@
 """Target profiles: what a device runs (precision, opset, static shapes, ops) and its speed budget.
 
-Built-in profiles are YAML files in `compress/export/targets/` (`snapdragon-8gen3`, `cpu`); a path to
-another YAML file works too. Unknown or mis-typed fields are errors naming the file, line and field.
+Built-in profiles are YAML files in `compress/export/targets/` (`snapdragon-8gen3` at a 256x256 face crop,
+`snapdragon-8gen3-480x832` at the full portrait frame, `cpu`); a path to another YAML file works too. A profile
+may `extends:` another (a built-in name, or the name of a YAML file in its own folder): it inherits every
+top-level field it does not set. Unknown or mis-typed fields are errors naming the file, line and field.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class QnnSettings(_Strict):
 class TargetProfile(_Strict):
     name: str
     description: str = ""
+    extends: str | None = Field(default=None, description="a profile whose top-level fields this one inherits")
     runtime: Literal["qnn-htp", "cpu"]
     precision: Precision = Field(description="default quantization for this target")
     opset: int = Field(ge=17, le=23)
@@ -73,18 +76,17 @@ def target_names() -> list[str]:
     return sorted(p.stem for p in TARGETS_DIR.glob("*.yaml"))
 
 
-def load_target(name_or_path: str | Path) -> TargetProfile:
+def load_target(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> TargetProfile:
     """A built-in profile by name, or a profile YAML file; problems name the file, line and field."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = TARGETS_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            raise UserInputError(f"unknown target '{name_or_path}'; built-in targets: {', '.join(target_names())}")
-    if not path.is_file():
-        raise UserInputError(f"target profile {path} does not exist")
+    path = _profile_path(name_or_path)
+    if path in _seen:
+        raise UserInputError(f"{path}: 'extends' loops: {' -> '.join(map(str, (*_seen, path)))}")
     data = load_located(path)
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: a target profile is a mapping of fields, found {type(data).__name__}")
+    plain = to_plain(data)
+    if isinstance(plain.get("extends"), str):
+        plain = {**load_target(_base_path(path, plain["extends"]), (*_seen, path)).model_dump(), **plain}
     problems, failed = [], []
     for section, model in (("shapes", StaticShapes), ("budget", Budget), ("qnn", QnnSettings)):
         if isinstance(data.get(section), dict):  # nested sections first, so unknown fields list their own fields
@@ -94,9 +96,30 @@ def load_target(name_or_path: str | Path) -> TargetProfile:
                 problems += problems_from(err, data[section], model, prefix=section)
                 failed.append(section)
     try:
-        profile = TargetProfile.model_validate(to_plain(data))
+        profile = TargetProfile.model_validate(plain)
     except ValidationError as err:
         problems += problems_from(err, data, TargetProfile, skip=tuple(failed))
     if problems:
         raise UserInputError(f"invalid target profile {path}:\n" + "\n".join(f"  - {p}" for p in problems))
     return profile
+
+
+def _base_path(path: Path, extends: str) -> str | Path:
+    """What a profile extends: a built-in name, or a file in the profile's own folder (never elsewhere)."""
+    if not Path(extends).suffix:
+        return extends
+    if Path(extends).name != extends:
+        raise UserInputError(f"{path}: extends: expected a built-in target or a file name in {path.parent}; "
+                             f"found '{extends}'")
+    return path.parent / extends
+
+
+def _profile_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = TARGETS_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise UserInputError(f"unknown target '{name_or_path}'; built-in targets: {', '.join(target_names())}")
+    if not path.is_file():
+        raise UserInputError(f"target profile {path} does not exist")
+    return path.resolve()

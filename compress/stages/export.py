@@ -5,10 +5,12 @@
       quantize: w8a16                  # w8a16 | w8a8 | none; default: the target's precision
       reference: reference             # calibration inputs drawn from this reference dataset
       shapes: {height: 96, width: 96}  # optional: overrides of the target's static shapes
+      decoder: vae-decoder             # optional: a tiny VAE decoder stage, exported beside a lip-sync student
 
 The artifact holds `model.onnx` (float), `model.qdq.onnx`, the QNN context model and binary
 (`model.qnn_ctx.onnx`, `model.qnn_ctx_qnn.bin`) when the HTP took the whole graph, and `report.json`. It holds
-no torch weights, so later stages keep starting from the latest model-producing stage.
+no torch weights, so later stages keep starting from the latest model-producing stage. With `decoder`, the
+decoder's export (same files and checks) sits in `decoder/`, and the chain's frames are compared with torch's.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ from pydantic import Field, field_validator
 
 from compress.errors import StageError
 from compress.stages.base import Stage
-from compress.stages.refs import StageRef
+from compress.stages.refs import MODEL, StageRef
 
 
 class ExportStage(Stage):
     kind = "export"
     summary = "ONNX export for a device: float parity, QDQ quantization, NPU (QNN HTP) placement, latency"
     key_metrics = ("quant_rel_error", "htp_status", "htp_share", "htp_rel_l2", "htp_numerics", "gmacs_per_frame",
-                   "implied_fps")
+                   "implied_fps", "chain_implied_fps")
     produces_model = False
 
     target: str = Field(default="snapdragon-8gen3", description="a built-in target name or a profile YAML file")
@@ -39,6 +41,8 @@ class ExportStage(Stage):
     require_htp: bool = Field(default=False, description="fail unless the whole graph ran on the HTP")
     allow_wrong_htp: bool = Field(default=False, description="keep an export whose HTP output departs from "
                                   "onnxruntime's QDQ run (marked 'HTP output wrong') instead of failing")
+    decoder: StageRef[MODEL] | None = Field(default=None, description="a tiny VAE decoder stage exported beside a "
+                                            "lip-sync student (decoder/): the phone's chain, its frames vs torch")
     shapes: dict[str, int] = Field(default_factory=dict, description="overrides of the target's static shapes "
                                    "(batch_size, height, width, frames), e.g. {height: 96, width: 96}")
 
@@ -69,24 +73,32 @@ class ExportStage(Stage):
     def data_fingerprint(self, ctx) -> dict | None:
         if not Path(self.target).suffix:
             return None
-        from compress.utils.hashing import sha256_file
+        from compress.export.targets import load_target
+        from compress.utils.hashing import sha256_json
 
-        return {"target": sha256_file(ctx.resolve_path(self.target))}
+        # the resolved profile, so a change in a profile it `extends` counts too
+        return {"target": sha256_json(load_target(ctx.resolve_path(self.target)).model_dump())}
 
     def run(self, source, out, ctx) -> dict:
         from compress.export import ExportRequest, example_inputs, load_target, run_export
         from compress.export.calibration import export_calibration
+        from compress.export.chain_frames import check_chain, export_decoder
         from compress.reference.seen import SEEN_FIELD, inputs_seen
 
         target = load_target(ctx.resolve_path(self.target) if Path(self.target).suffix else self.target)
         target = target.model_copy(update={"shapes": target.shapes.model_copy(update=self.shapes)})
         model = source.load_model(device="cpu").float().eval()
+        decoder = ctx.artifact(self.decoder).load_model(device="cpu").float().eval() if self.decoder else None
+        if decoder is not None:
+            check_chain(model, decoder)
         example = example_inputs(model, target)
         reference = ctx.reference(self.reference) if self.reference else None
         batches, sources = export_calibration(model, example, reference, self.calibration_batches, ctx.seed)
         request = ExportRequest(model, target, self.quantize, batches, sources, latency_repeats=self.latency_repeats,
                                 allow_wrong_htp=self.allow_wrong_htp)
         report = run_export(request, out.path, log=ctx.log, track=ctx.track)
+        if decoder is not None:
+            report["decoder"] = export_decoder(request, decoder, out.path, ctx.log, ctx.track)
         metrics = stage_metrics(report)
         if reference is not None:  # the QDQ scales are calibrated on its clips
             out.extra[SEEN_FIELD] = inputs_seen(reference, "calibration" if "quantized" in report else "measured")
@@ -118,4 +130,14 @@ def stage_metrics(report: dict) -> dict:
     if report.get("budget"):
         metrics.update(gmacs_per_frame=report["budget"]["gmacs_per_frame"],
                        implied_fps=report["budget"]["implied_fps"], budget_fps=report["budget"]["budget_fps"])
+    if "decoder" in report:
+        decoder = report["decoder"]
+        metrics.update({f"chain_{k}": v for k, v in decoder["chain_frames"].items() if k.endswith("_db")})
+        if "numerics" in decoder.get("htp", {}):
+            metrics.update(decoder_htp_rel_l2=decoder["htp"]["vs_cpu_qdq"]["rel_l2"],
+                           decoder_htp_numerics=decoder["htp"]["numerics"])
+    if report.get("chain"):
+        metrics["chain_gmacs_per_frame"] = report["chain"]["gmacs_per_frame"]
+        if report["chain"]["budget"]:
+            metrics["chain_implied_fps"] = report["chain"]["budget"]["implied_fps"]
     return metrics

@@ -11,12 +11,18 @@ from compress.errors import UserInputError
 from compress.export import ExportRequest, UnsupportedOpsError, load_target, run_export
 from compress.export.onnx_export import check_static_graph, make_exportable
 from compress.export.qdq import qdq_summary
+from compress.export.targets import StaticShapes
 from tests.export.net import DynamicNet, SinhNet, ExportNet
 
 
 def net(cls=ExportNet):
     torch.manual_seed(0)
     return cls()
+
+
+def phone():
+    """The 8 Gen 3 profile at 64x64 (these nets are small; 256x256 is the profile's default)."""
+    return load_target("snapdragon-8gen3").model_copy(update={"shapes": StaticShapes(height=64, width=64)})
 
 
 def calibration(model, count=4):
@@ -40,7 +46,7 @@ def test_replacements_match_the_originals(module):
 def htp_export(tmp_path_factory):
     out = tmp_path_factory.mktemp("htp")
     model = net()
-    return run_export(ExportRequest(model, load_target("snapdragon-8gen3"), calibration=calibration(model),
+    return run_export(ExportRequest(model, phone(), calibration=calibration(model),
                                     latency_repeats=2), out), out
 
 
@@ -81,7 +87,7 @@ def test_cpu_target_quantizes_w8a8_and_skips_the_htp(tmp_path):
 def test_data_dependent_output_shape_is_a_clear_error(tmp_path):
     with pytest.raises(UserInputError, match=r"output '.*' dimension 0 is dynamic \('.*'\); NPU targets need "
                                              r"static shapes"):
-        run_export(ExportRequest(net(DynamicNet), load_target("snapdragon-8gen3")), tmp_path)
+        run_export(ExportRequest(net(DynamicNet), phone()), tmp_path)
 
 
 def test_dynamic_graph_input_is_named():
@@ -93,7 +99,7 @@ def test_dynamic_graph_input_is_named():
 
 def test_unsupported_ops_are_listed_before_quantizing(tmp_path):
     with pytest.raises(UnsupportedOpsError, match="snapdragon-8gen3 does not run op.s. Sinh"):
-        run_export(ExportRequest(net(SinhNet), load_target("snapdragon-8gen3"), latency_repeats=1), tmp_path)
+        run_export(ExportRequest(net(SinhNet), phone(), latency_repeats=1), tmp_path)
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["op_coverage"]["unsupported"] == ["Sinh"] and "quantized" not in report
     assert not (tmp_path / "model.qdq.onnx").exists()

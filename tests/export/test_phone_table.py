@@ -1,0 +1,53 @@
+"""scripts/phone_table.py: one row per student preset and mode at both 8 Gen 3 sizes, consistent arithmetic."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from compress.models.students import LIPSYNC_PRESETS
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "phone_table.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("phone_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def rows(script):
+    return script.rows()
+
+
+def test_rows_cover_every_preset_and_mode_with_consistent_costs(rows):
+    expected = [(preset, mode) for preset in LIPSYNC_PRESETS for mode in ("target", "reference")]
+    assert [(r["preset"], r["mode"]) for r in rows] == expected
+    for target, reference in zip(rows[::2], rows[1::2]):
+        for name, chain in target["chains"].items():
+            other = reference["chains"][name]
+            encoder = chain["networks"]["driving-frame encoder"]["gmacs_per_frame"]
+            assert chain["gmacs_per_frame"] == pytest.approx(other["gmacs_per_frame"] + encoder)
+    for row in rows:
+        face, portrait = (row["chains"][n] for n in ("snapdragon-8gen3", "snapdragon-8gen3-480x832"))
+        assert (face["height"], portrait["width"]) == (256, 832)
+        for name, network in portrait["networks"].items():
+            ratio = network["gmacs_per_frame"] / face["networks"][name]["gmacs_per_frame"]
+            if name == "driving-frame encoder":  # its mid-block self-attention grows with the square of the pixels
+                assert 480 * 832 / 256**2 < ratio < 6.5
+            else:  # convolutions follow the pixel count (6.09 times), the student's audio encoder does not
+                assert 5.5 < ratio <= 480 * 832 / 256**2
+
+
+def test_markdown_table_says_which_fit_15_fps_at_480x832(script, rows):
+    lines = script.markdown(rows).splitlines()
+    assert lines[0] == ("| preset | mode | 256x256 GMACs/frame | 256x256 fps | 480x832 GMACs/frame | 480x832 fps "
+                        "| fits 15 fps at 480x832 |")
+    for row, line in zip(rows, lines[2:8]):
+        fps = row["chains"]["snapdragon-8gen3-480x832"]["budget"]["implied_fps"]
+        assert line.startswith(f"| {row['preset']} | {row['mode']} |")
+        assert line.endswith(f"| {fps:.1f} | {'yes' if fps >= 15 else 'no'} |")
+    assert "SD-1.5 UNet" in lines[-1]  # the budget's source

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from compress.artifacts.card import render_card
@@ -47,6 +48,12 @@ class Artifact:
         if not manifest_path.is_file():
             raise UserInputError(f"{path} is not a finished artifact (no {MANIFEST})")
         return cls(path, _read_manifest(manifest_path))
+
+    def open_related(self, path: str | Path, resolve: Callable[[str], Path]) -> "Artifact":
+        """An artifact this one's manifest points at (e.g. its input): opened where it lies in this one's run folder,
+        else only where `resolve` (a roots check, raising UserInputError outside them) allows."""
+        path = Path(path)
+        return Artifact.open(path if is_inside(path, [self.path.parent]) else resolve(str(path)))
 
     @staticmethod
     def is_artifact(path: str | Path) -> bool:

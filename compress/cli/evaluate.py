@@ -65,8 +65,8 @@ def eval_command(
     ref = find_reference(target, options, reference)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserInputError(f"--device {device}: no CUDA GPU is visible")
-    ctx = EvalContext(torch.device(device), recipe_seed(ref), roots=[str(r) for r in roots],
-                      console=Console(quiet=as_json))
+    ctx = EvalContext(torch.device(device), roots=[str(r) for r in roots], console=Console(quiet=as_json))
+    ctx.seed = recipe_seed(ref, ctx.resolve_path)
     compared = ReferenceArtifact(ref, ctx, options.max_inputs)
     advice = "give --reference a held-out reference artifact (e.g. of `inputs: builtin:heldout`), or --allow-seen"
     inputs = checked_inputs(target, compared, allow_seen, advice, Console().log)  # warns even with --json

@@ -36,14 +36,15 @@ class EvalContext(ReferenceContext):
         self.console.log(message)
 
 
-def recipe_seed(artifact: Artifact) -> int:
-    """The seed of the recipe that built `artifact`: its source's (preset weights and tiny components follow it)."""
+def recipe_seed(artifact: Artifact, resolve: Callable[[str], Path]) -> int:
+    """The seed of the recipe that built `artifact`: its source's (preset weights and tiny components follow it).
+    Ancestors outside its run folder are opened only where `resolve` allows (e.g. `EvalContext.resolve_path`)."""
     manifest = artifact.manifest
     while "seed" not in manifest.get("stage_config", {}) and (manifest.get("input") or {}).get("path"):
-        parent = Path(manifest["input"]["path"])
-        if not Artifact.is_artifact(parent):
+        try:
+            manifest = artifact.open_related(manifest["input"]["path"], resolve).manifest
+        except UserInputError:  # gone, or outside the roots: the seed is unknown, so the default
             break
-        manifest = Artifact.open(parent).manifest
     return int(manifest.get("stage_config", {}).get("seed", 0))
 
 

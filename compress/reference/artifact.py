@@ -127,7 +127,7 @@ class ReferenceArtifact:
 
     def _meta_teacher(self):
         """The teacher DiT built from its config on the meta device: it picks the preset components."""
-        teacher = Artifact.open(self.artifact.manifest["input"]["path"])
+        teacher = self.artifact.open_related(self.artifact.manifest["input"]["path"], self.ctx.resolve_path)
         if teacher.model_dir is None:
             raise UserInputError(f"{teacher.path}: the reference's teacher holds no model to build components for")
         return meta_model(*checkpoint_layout(teacher.model_dir)[:2])

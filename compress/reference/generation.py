@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKLWan
 
+from compress.models.loading import check_model_finite, weight_files
 from compress.pipelines.components import S2VComponents
 from compress.pipelines.s2v import S2VOutput, S2VPipeline
 from compress.reference.config import ReferenceConfig
@@ -34,7 +35,10 @@ def load_vae(config: ReferenceConfig, dit, ctx) -> AutoencoderKLWan:
     """The VAE alone (float32, on the CPU): the settings' folder, or the preset teacher's own for `dit`."""
     if config.preset_components:
         return S2VComponents.tiny(dit=dit, seed=ctx.seed).vae
-    return AutoencoderKLWan.from_pretrained(ctx.resolve_path(config.vae), torch_dtype=torch.float32).eval()
+    folder = ctx.resolve_path(config.vae)
+    weight_files(folder)  # safetensors only: pickled weights are named and refused, never loaded
+    vae = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32, use_safetensors=True)
+    return check_model_finite(vae, folder).eval()
 
 
 class TeacherPipeline:

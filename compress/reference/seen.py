@@ -9,6 +9,8 @@ manifests (`lineage_inputs`) and says which of the reference's clips some ancest
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 from compress.artifacts import Artifact
@@ -39,7 +41,7 @@ def lineage_inputs(artifact: Artifact, reference) -> dict:
     "evaluated": [ids], "seen": [ids], "seen_by": {stage name: [ids]}}."""
     keys = content_keys(reference)
     seen_by = {}
-    for ancestor in reversed(ancestors(artifact)):
+    for ancestor in reversed(ancestors(artifact, reference.ctx.resolve_path)):
         trained = {clip["key"] for clip in _record(ancestor)["clips"] if clip["role"] not in UNSEEN_ROLES}
         if ids := [clip_id for clip_id, key in keys.items() if key in trained]:
             seen_by[ancestor.name] = ids
@@ -59,19 +61,21 @@ def _record(artifact: Artifact) -> dict:
     return {"clips": []}
 
 
-def ancestors(artifact: Artifact) -> list[Artifact]:
-    """The artifact and every artifact it descends from, back to the source (the manifests' `input`)."""
+def ancestors(artifact: Artifact, resolve: Callable[[str], Path]) -> list[Artifact]:
+    """The artifact and every artifact it descends from, back to the source (the manifests' `input`); `resolve`
+    refuses a path outside the roots (e.g. `ReferenceContext.resolve_path`), which is then never opened."""
     chain = [artifact]
     while parent := chain[-1].manifest.get("input"):
-        chain.append(_open_parent(chain[-1], parent))
+        chain.append(_open_parent(chain[-1], parent, resolve))
     return chain
 
 
-def _open_parent(child: Artifact, parent: dict) -> Artifact:
+def _open_parent(child: Artifact, parent: dict, resolve: Callable[[str], Path]) -> Artifact:
     """The input artifact where the manifest says, or beside `child` (a run directory moved as a whole)."""
-    for path in (Path(parent["path"]), child.path.parent / Path(parent["path"]).name):
-        if Artifact.is_artifact(path) and (found := Artifact.open(path)).hash == parent["hash"]:
-            return found
+    for candidate in (parent["path"], str(child.path.parent / Path(parent["path"]).name)):
+        with contextlib.suppress(UserInputError):  # missing, or outside the roots: not opened
+            if (found := child.open_related(candidate, resolve)).hash == parent["hash"]:
+                return found
     raise UserInputError(f"{child.path}: its input artifact '{parent['name']}' ({parent['path']}, hash "
-                         f"{parent['hash'][:12]}) is missing or changed, so which inputs its lineage trained on is "
-                         f"unknown")
+                         f"{parent['hash'][:12]}) is missing, changed or outside the roots, so which inputs its "
+                         f"lineage trained on is unknown")

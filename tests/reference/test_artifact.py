@@ -2,6 +2,8 @@
 clips, rows, stored teacher outputs and mouth boxes, builds the teacher's components, and regenerating with the
 same DiT reproduces the stored latents."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -61,3 +63,15 @@ def test_regenerating_with_the_same_dit_reproduces_the_stored_latents(run):
     regenerate = reference.regenerate(result["source"].load_model())
     for index in range(len(reference)):
         assert relative_error(regenerate(index).latents, reference.teacher(index)["latents"]) < 1e-5
+
+
+def test_a_teacher_pointer_outside_the_roots_is_refused(tmp_path):
+    """The manifest's `input.path` (the teacher the components are built for) is checked against the roots."""
+    folder = tmp_path / "work" / "01-reference"
+    folder.mkdir(parents=True)
+    manifest = {"name": "reference", "kind": "reference", "hash": "h", "files": {}, "stage_config": {},
+                "input": {"name": "source", "path": str(tmp_path / "outside" / "00-source"), "hash": "s"}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    reference = ReferenceArtifact(folder, ReferenceContext(root=tmp_path / "work"))
+    with pytest.raises(UserInputError, match="outside the working root"):
+        reference.vae()

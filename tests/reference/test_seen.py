@@ -8,6 +8,7 @@ import pytest
 
 from compress.artifacts import Artifact
 from compress.errors import UserInputError
+from compress.reference.artifact import ReferenceContext
 from compress.reference.inputs import InputClip
 from compress.reference.seen import SEEN_FIELD, content_keys, inputs_seen, lineage_inputs
 
@@ -23,7 +24,8 @@ def _reference(root, name, contents):
     folder = root / name
     folder.mkdir()
     clips = [_clip(folder, i, *content) for i, content in enumerate(contents)]
-    return SimpleNamespace(clips=clips, artifact=SimpleNamespace(name=name, hash=f"{name}-hash"))
+    return SimpleNamespace(clips=clips, artifact=SimpleNamespace(name=name, hash=f"{name}-hash"),
+                           ctx=ReferenceContext(root=root))
 
 
 def _artifact(path, name, parent=None, seen=None, stage_config=None) -> Artifact:
@@ -83,8 +85,19 @@ def test_a_moved_run_is_walked_and_a_missing_ancestor_refused(lineage):
     moved = Artifact.open(lineage.root / "moved/02-child")
     assert lineage_inputs(moved, only_trained)["seen_by"] == {"student": ["clip-0"]}
     shutil.rmtree(lineage.root / "moved/01-student")
-    with pytest.raises(UserInputError, match="input artifact 'student' .* is missing or changed"):
+    with pytest.raises(UserInputError, match="input artifact 'student' .* is missing, changed or outside the roots"):
         lineage_inputs(moved, only_trained)
+
+
+def test_an_ancestor_outside_the_roots_is_never_opened(lineage):
+    inside = _reference(lineage.root / "run", "only", [(b"b", b"B")])  # the roots: the run folder alone
+    moved_out = _artifact(lineage.root / "run/05-far", "far", lineage.source)
+    shutil.move(lineage.root / "run/00-source", lineage.root / "00-source")
+    manifest = json.loads((moved_out.path / "manifest.json").read_text())
+    manifest["input"]["path"] = str(lineage.root / "00-source")
+    (moved_out.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserInputError, match="input artifact 'source' .* outside the roots"):
+        lineage_inputs(Artifact.open(moved_out.path), inside)
 
 
 def test_measured_clips_are_unseen_and_an_unrecorded_reference_is_refused(lineage):

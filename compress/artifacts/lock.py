@@ -33,19 +33,23 @@ class OutputLock:
                                      f"be a plain file (a symlink is never followed)") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            except OSError as err:
                 os.close(fd)
-                held = _owner(self.path, wait_s=1.0)
-                raise LockError(
-                    f"{self.path.parent} is in use by another run (pid {held.get('pid')} on {held.get('host')}, "
-                    f"started {held.get('started')}); wait for it to finish"
-                ) from None
+                raise self._refusal(err) from None
             if _same_file(fd, self.path):
                 self.fd = fd
             else:  # the previous owner removed the file after we opened it: lock the one now at the path
                 os.close(fd)
         self._take_over()
         return self
+
+    def _refusal(self, err: OSError) -> LockError:
+        if not isinstance(err, BlockingIOError):  # e.g. a file system without locks
+            return LockError(f"{self.path}: cannot lock the output ({err.strerror}); use an output folder on a local "
+                             f"file system")
+        held = _owner(self.path, wait_s=1.0)
+        return LockError(f"{self.path.parent} is in use by another run (pid {held.get('pid')} on {held.get('host')}, "
+                         f"started {held.get('started')}); wait for it to finish")
 
     def _take_over(self) -> None:
         held = _owner(self.path)

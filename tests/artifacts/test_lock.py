@@ -1,6 +1,8 @@
 """OutputLock: a dead run's lock is taken over by exactly one of many concurrent contenders, even when each stalls
 while logging the takeover (as on a blocked stdout pipe)."""
 
+import errno
+import fcntl
 import json
 import multiprocessing
 import os
@@ -80,3 +82,13 @@ def test_a_lock_file_that_is_a_symlink_is_not_followed(tmp_path):
         with OutputLock(tmp_path / "out"):
             pass
     assert target.read_text() == "user data\n"
+
+
+def test_a_file_system_without_locks_is_a_named_error(tmp_path, monkeypatch):
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(LockError, match="cannot lock the output .No locks available.; use an output folder on a local"):
+        with OutputLock(tmp_path):
+            pass

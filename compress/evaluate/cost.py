@@ -107,8 +107,8 @@ def memory_fit(artifact: Artifact, fit: Fit, cfg: bool = True) -> dict:
         spec = ModelSpec.load(artifact.path)
         workload = Workload(width, height, fit.frames, cfg=cfg)
         plans = {t: plan_memory(spec, t, workload, Layout.parse(fit.layout), suggest=False) for t in fit.targets}
-    except UserInputError as err:
-        return {"status": f"not planned: {err}"}
+    except UserInputError as err:  # the record names the artifact already: the reason alone, without its path
+        return {"status": f"not planned: {str(err).removeprefix(f'{artifact.path}: ')}"}
     return {"status": "ok", "source": "analytic (memory planner)", "workload": {"size": fit.size, "frames": fit.frames, "cfg": cfg,
                                                                "layout": fit.layout},
             "targets": {t: {"fits": p.fits, "peak_bytes": p.peak_bytes, "margin_bytes": p.margin_bytes,

@@ -86,7 +86,7 @@ def quickstart_record(name, kind, inputs, fidelity, cost, tier_a, tier_b, no_fit
         teacher = [0.16, 0.19, 0.25, 0.33, 0.27, 0.22, 0.18, 0.15]
         series = {"teacher": teacher, "student": [round(0.2 + gain * (v - 0.2), 4) for v in teacher]}
     fit = ({"status": "ok", "targets": {"rtx4090": {"fits": True}, "h100": {"fits": True}}} if no_fit is None else
-           {"status": f"not planned: /runs/quickstart/{name}: memory planning knows the Wan S2V DiT only ({no_fit})"})
+           {"status": f"not planned: memory planning knows the Wan S2V DiT only ({no_fit})"})
     cost = {"parameters": parameters, "bytes": size, "gmacs_per_frame": gmacs, "latency_ms_per_frame": ms,
             "latency_device": "cpu (x86_64, 2 cores, 2 threads)", "fit": fit}
     metrics = {"fidelity": {k: v for k, v in (("frame_psnr", psnr), ("frame_ssim", ssim),

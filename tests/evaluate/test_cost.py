@@ -14,6 +14,7 @@ from compress.memory.planner import plan_memory
 from compress.memory.spec import ModelSpec
 from compress.memory.workload import Workload
 from compress.stages.quantize import QuantizeStage
+from tests.engine_fixtures import NoteStage
 
 
 @pytest.fixture
@@ -70,6 +71,12 @@ def test_fit_is_the_planners_verdict_per_target(int8):
     unknown = cost.memory_fit(int8, Fit(targets=["gpu9000"]))
     assert unknown["status"].startswith("not planned: ") and "gpu9000" in unknown["status"]
 
+
+
+def test_a_model_the_planner_does_not_know_gives_the_reason_without_its_path(workdir):
+    decoder = Recipe(model="tiny-vae-decoder", output="runs/d", stages=[NoteStage(text="x")]).run(quiet=True)["source"]
+    fit = cost.memory_fit(decoder, Fit(targets=["h100"]))
+    assert fit == {"status": "not planned: memory planning knows the Wan S2V DiT only (TinyVAEDecoder)"}
 
 def test_peak_memory_sees_an_allocation():
     with cost.PeakMemory(torch.device("cpu")) as baseline:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import torch
+from rich.markup import escape
 
 from compress.artifacts import Artifact, ArtifactWriter, DamagedArtifactError, OutputLock, remove_partials
 from compress.artifacts.artifact import LEFTOVER
@@ -176,7 +177,7 @@ class Runner:
         try:
             artifact = Artifact.open(final).verify()
         except DamagedArtifactError as err:
-            self.console.log(f"[yellow]{err}: running its stage again[/]")
+            self.console.log(f"[yellow]{escape(str(err))}: running its stage again[/]")
             return None
         return artifact.check_pointers(self.roots) if artifact.manifest.get("stage_key") == key else None
 
@@ -185,10 +186,10 @@ class Runner:
         """Run one stage into an atomic writer, or skip it if its finished artifact matches `key`."""
         finished = self._finished(final, key) if self.rank == 0 and not redo else None
         if broadcast(finished is not None if self.rank == 0 else None):
-            self.console.log(f"[dim]{name}: up to date, skipping ({final.name})[/]")
+            self.console.log(f"[dim]{escape(name)}: up to date, skipping ({escape(final.name)})[/]")
             result.results.append(StageResult(name, kind, "skipped", finished or Artifact.open(final)))
             return result.results[-1].artifact
-        self.console.log(f"[bold]{name}[/] ({kind}) -> {final.relative_to(self.root)}")
+        self.console.log(f"[bold]{escape(name)}[/] ({kind}) -> {escape(str(final.relative_to(self.root)))}")
         out = ArtifactWriter(final) if self.rank == 0 else None
         path = broadcast(out.path if out else None)
         out = out or ArtifactWriter(final, path)  # every rank writes into rank 0's partial directory

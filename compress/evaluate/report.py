@@ -4,6 +4,7 @@ whether its lineage saw the reference's inputs (`checked_inputs`)."""
 from __future__ import annotations
 
 import torch
+from rich.markup import escape
 
 from compress.artifacts import Artifact
 from compress.artifacts.card import flat_metrics
@@ -30,7 +31,7 @@ def checked_inputs(artifact: Artifact, reference: ReferenceArtifact, allow_seen:
                f"'{reference.artifact.name}' that its lineage trained on ({inputs['status']}: {stages})")
     if not allow_seen:
         raise UserInputError(f"{message}; {advice}")
-    log(f"[bold red]WARNING: {message}: its scores say nothing about unseen inputs (record labelled "
+    log(f"[bold red]WARNING: {escape(message)}: its scores say nothing about unseen inputs (record labelled "
         f"'{inputs['status']}')[/]")
     return inputs
 

@@ -58,6 +58,16 @@ def test_a_new_artifact_version_redoes_that_kind_only(workdir, monkeypatch):
     assert statuses(recipe().run(quiet=True))[1:] == [("a", "skipped"), ("test-note", "ran"), ("b", "skipped")]
     assert statuses(recipe().run(quiet=True))[1:] == [("a", "skipped"), ("test-note", "skipped"), ("b", "skipped")]
 
+
+def test_paths_with_brackets_are_logged_as_they_are(workdir, capsys):
+    from compress.utils.console import Console
+
+    bracketed = recipe().model_copy(update={"output": "runs/[x]"})
+    compress.run(bracketed, console=Console(live=False))
+    compress.run(bracketed, console=Console(live=False))
+    err = capsys.readouterr().err
+    assert "-> runs/[x]/01-a" in err and "a: up to date, skipping (01-a)" in err
+
 def test_force_and_from_stage(workdir):
     recipe().run(quiet=True)
     assert all(s == "ran" for _, s in statuses(recipe().run(force=True, quiet=True)))

@@ -98,7 +98,7 @@ COMPONENTS = REFERENCE + "    vae: {vae}\n    text_encoder: te\n    audio_encode
 
 
 def component_folders(tmp: Path) -> None:
-    for name in ("work/te", "work/ae", "shared/vae"):
+    for name in ("work/te", "work/ae", "elsewhere/vae"):
         (tmp / name).mkdir(parents=True)
     (tmp / "work" / "clips.yaml").write_text("[]\n")
 
@@ -106,8 +106,8 @@ def component_folders(tmp: Path) -> None:
 def linked_vae(tmp: Path) -> None:
     """A VAE folder inside the working root whose weights are a link to a file outside it."""
     (tmp / "work" / "vae").mkdir()
-    (tmp / "shared" / "vae" / "weights.safetensors").write_bytes(b"")
-    (tmp / "work" / "vae" / "weights.safetensors").symlink_to(tmp / "shared" / "vae" / "weights.safetensors")
+    (tmp / "elsewhere" / "vae" / "weights.safetensors").write_bytes(b"")
+    (tmp / "work" / "vae" / "weights.safetensors").symlink_to(tmp / "elsewhere" / "vae" / "weights.safetensors")
 
 
 def in_work(text: str, prepare=lambda tmp: None):
@@ -150,7 +150,8 @@ RECIPE_CASES = [
          "model: './missing' is not an artifact, a model directory or a preset: no such path"),
     Case("validate-inputs-missing", validate(HEAD + REFERENCE.format(inputs="clips.yaml")), 2,
          "stages[0] (reference).inputs: expected an existing file or folder; found 'clips.yaml'"),
-    Case("validate-vae-outside-roots", in_work(HEAD + COMPONENTS.format(inputs="clips.yaml", vae="../shared/vae")), 2,
+    Case("validate-vae-outside-roots",
+         in_work(HEAD + COMPONENTS.format(inputs="clips.yaml", vae="../elsewhere/vae")), 2,
          "stages[0] (reference).vae: expected a path inside"),
     Case("validate-vae-links-outside-roots", in_work(HEAD + COMPONENTS.format(inputs="clips.yaml", vae="vae"),
                                                      prepare=linked_vae), 2,
@@ -306,8 +307,8 @@ def test_validate_accepts_what_run_accepts(tmp_path, monkeypatch, capsys):
     from compress.recipe import load_recipe
 
     component_folders(tmp_path)
-    path = recipe(tmp_path / "work", HEAD + "roots: [../shared]\n" + COMPONENTS.format(inputs="clips.yaml",
-                                                                                          vae="../shared/vae"))
+    path = recipe(tmp_path / "work", HEAD + "roots: [../elsewhere]\n" + COMPONENTS.format(inputs="clips.yaml",
+                                                                                          vae="../elsewhere/vae"))
     monkeypatch.chdir(tmp_path / "work")
     code, out, err = run_cli(monkeypatch, capsys, "recipe", "validate", path.name)
     assert code == 0, err

@@ -162,12 +162,12 @@ def load_model(path: Path, device=None, torch_dtype=None):
     (quantization_config.json beside the weights; its stored dtypes are kept)."""
     from safetensors import SafetensorError
 
-    from compress.models.loading import check_model_finite, weight_files
+    from compress.models.loading import check_model_finite, require_weight_files
     from compress.quant import QUANT_CONFIG_NAME, load_quantized
 
     cls, config, _ = checkpoint_layout(path)
     check_fits(cls, config, Path(path) / "config.json")
-    files = weight_files(path)  # safetensors only: refuses a directory without them before diffusers looks further
+    files = require_weight_files(path)  # before diffusers looks further (it would fall back to pickled files)
     try:
         if (Path(path) / QUANT_CONFIG_NAME).is_file():
             model = load_quantized(meta_model(cls, config), path, device=device or "cpu")

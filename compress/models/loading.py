@@ -38,7 +38,7 @@ class CheckpointKeyError(CheckpointError):
         super().__init__("\n".join(lines))
 
 
-def weight_files(directory: Path) -> list[Path]:
+def require_weight_files(directory: Path) -> list[Path]:
     """The safetensors files of a checkpoint directory (from its index when there is one); none is an error, which
     names any pickled weight file found instead (those are never loaded)."""
     files = checkpoint_weight_files(directory)
@@ -116,7 +116,7 @@ def load_weights(
     `to_model` maps a stored key to the model's name (None: no such parameter), `to_stored` the other way
     (for naming missing keys as stored). Keys and shapes are checked from the headers before any data is
     read. torch_dtype None keeps the stored dtypes; `keep_in_fp32` names stay float32 otherwise."""
-    files = weight_files(directory)
+    files = require_weight_files(directory)
     stored, unexpected = {}, []
     for key, (_, shape) in _read_shapes(files).items():
         name = to_model(key)

@@ -22,7 +22,7 @@ from compress.errors import UserInputError
 from compress.face.crops import crop_frames, stack_windows
 from compress.face.mfcc import WINDOW, audio_windows, mfcc, window_count
 from compress.face.sync_clip import SyncClip
-from compress.models.loading import check_model_finite, weight_files
+from compress.models.loading import check_model_finite, require_weight_files
 
 EXPERT_DIR = "expert"  # the expert's folder inside a sync_expert artifact
 
@@ -82,5 +82,5 @@ def load_sync_expert(path) -> SyncExpert:
     folder = path / EXPERT_DIR if (path / EXPERT_DIR / "config.json").is_file() else path
     if not (folder / "config.json").is_file():
         raise UserInputError(f"sync expert: no expert (config.json) in '{path}'")
-    weight_files(folder)  # safetensors only: pickled weights are named and refused, never loaded
+    require_weight_files(folder)  # pickled weights are named and refused, never loaded
     return check_model_finite(SyncExpert.from_pretrained(folder, use_safetensors=True), folder).eval()

@@ -27,7 +27,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel, Wav2Vec2Config, Wav2Vec2Model
 
 from compress.errors import UserInputError
-from compress.models.loading import weight_files
+from compress.models.loading import require_weight_files
 from compress.models.s2v import WanS2VTransformer3DModel
 from compress.pipelines.log_mel_audio import LogMelAudioEncoder
 
@@ -104,7 +104,7 @@ def _model_dir(path: str | Path, what: str, hint: str) -> Path:
     path = Path(path)
     if path.is_file() or not (path / "config.json").is_file():
         raise UserInputError(f"{what}: '{path}' is not a {what} directory with config.json. {hint}")
-    weight_files(path)  # safetensors only: pickled weights are named and refused, never loaded
+    require_weight_files(path)  # pickled weights are named and refused, never loaded
     return path
 
 

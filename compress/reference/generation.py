@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKLWan
 
-from compress.models.loading import check_model_finite, weight_files
+from compress.models.loading import check_model_finite, require_weight_files
 from compress.pipelines.components import S2VComponents
 from compress.pipelines.s2v import S2VOutput, S2VPipeline
 from compress.reference.config import ReferenceConfig
@@ -36,7 +36,7 @@ def load_vae(config: ReferenceConfig, dit, ctx) -> AutoencoderKLWan:
     if config.preset_components:
         return S2VComponents.tiny(dit=dit, seed=ctx.seed).vae
     folder = ctx.resolve_path(config.vae)
-    weight_files(folder)  # safetensors only: pickled weights are named and refused, never loaded
+    require_weight_files(folder)  # pickled weights are named and refused, never loaded
     vae = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32, use_safetensors=True)
     return check_model_finite(vae, folder).eval()
 

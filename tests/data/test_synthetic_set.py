@@ -95,3 +95,11 @@ def test_unknown_voice_or_identity_is_refused(tmp_path):
         build_synthetic_set(tmp_path, num_clips=1, frames=8, voices=("klingon",))
     with pytest.raises(KeyError, match="unknown identity"):
         build_synthetic_set(tmp_path, num_clips=1, frames=8, identities=("nobody",))
+
+
+def test_the_recipe_names_of_built_in_sets_are_the_sets_that_exist():
+    """`compress.reference.config` lists them without importing compress.data (recipe parsing stays light)."""
+    from compress.data.synthetic import BUILTIN_SETS
+    from compress.reference.config import BUILTINS
+
+    assert sorted(BUILTINS) == sorted(f"builtin:{name}" for name in BUILTIN_SETS)

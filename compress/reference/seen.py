@@ -10,6 +10,7 @@ manifests (`lineage_inputs`) and says which of the reference's clips some ancest
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +25,18 @@ UNSEEN_ROLES = ("holdout", "measured")
 
 def content_keys(reference) -> dict[str, str]:
     """{clip id: content key} of a `ReferenceArtifact`'s clips: a hash of the image's and the audio's sha256."""
-    return {clip.id: sha256_json([sha256_file(clip.image), sha256_file(clip.audio)]) for clip in reference.clips}
+    return {clip.id: sha256_json([_file_hash(clip.image), _file_hash(clip.audio)]) for clip in reference.clips}
+
+
+def _file_hash(path: Path) -> str:
+    """sha256 of a file, read once per content (an evaluation checks its reference for every artifact)."""
+    stat = path.stat()
+    return _hash_of(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _hash_of(path: Path, _size: int, _mtime_ns: int) -> str:
+    return sha256_file(path)
 
 
 def inputs_seen(reference, role: str, holdout: tuple[int, ...] = ()) -> dict:

@@ -15,6 +15,7 @@ from compress.evaluate.generate import generator
 from compress.evaluate.lipsync import LABELS, lipsync_tiers, not_computed
 from compress.evaluate.suite import Suite
 from compress.models.s2v import WanS2VTransformer3DModel
+from compress.pipelines.sampling import dit_forwards
 from compress.reference.artifact import ReferenceArtifact
 from compress.reference.seen import HELD_OUT, lineage_inputs
 
@@ -90,7 +91,7 @@ def _dit_forwards(model, reference: ReferenceArtifact) -> dict:
     if not isinstance(model, WanS2VTransformer3DModel):
         return {}
     config = reference.config
-    return {"dit_forwards_per_clip": config.num_inference_steps * (2 if config.guidance_scale > 1 else 1)}
+    return {"dit_forwards_per_clip": dit_forwards(config.num_inference_steps, config.guidance_scale)}
 
 
 def _fit(artifact: Artifact, suite: Suite, reference: ReferenceArtifact) -> dict:

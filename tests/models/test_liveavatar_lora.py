@@ -194,9 +194,11 @@ def test_convert_cli_both_ways(tiny_random, lora_file, tmp_path, monkeypatch, ca
                              str(tmp_path / "peft"), "--alpha", "2")
     assert code == 0, err
     assert "38 modules, rank 4, alpha 2" in out
-    peft_dir = read_peft_adapters(tmp_path / "peft")
-    assert (peft_dir.rank, peft_dir.alpha) == (4, 2.0)
-    code, out, err = run_cli(monkeypatch, capsys, "lora", "convert", "--to", "liveavatar", str(tmp_path / "peft"),
+    converted = read_peft_adapters(tmp_path / "peft")
+    assert (converted.rank, converted.alpha) == (4, 2.0)
+    (tmp_path / "artifact").mkdir()  # a LoRA artifact holds its adapters in adapters/
+    (tmp_path / "peft").rename(tmp_path / "artifact" / "adapters")
+    code, out, err = run_cli(monkeypatch, capsys, "lora", "convert", "--to", "liveavatar", str(tmp_path / "artifact"),
                              str(tmp_path / "back.safetensors"))
     assert code == 0, err
     assert "lora_rank: 4" in out and "lora_alpha: 2" in out  # what their training config must say

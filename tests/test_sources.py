@@ -94,7 +94,7 @@ def test_a_lora_source_from_yaml_and_its_path_checks(workdir):
         Recipe.from_yaml(workdir / "bad.yaml")
     assert len(err.value.problems) == 1
     assert err.value.problems[0].startswith("bad.yaml:1: model.alpha: unknown field 'alpha'")
-    with pytest.raises(ValueError, match=r"true \(merge: false is not supported for a recipe's model yet: .*silently drop"):
+    with pytest.raises(ValueError, match=r"true \(merge: false is not supported for a recipe's model yet: .*drop"):
         Recipe(model={"base": "tiny", "lora": "la.safetensors", "merge": False}, output="r",
                stages=[{"kind": "test-note", "text": "x"}])
 

@@ -162,8 +162,8 @@ def test_a_shape_mismatch_names_the_module_and_both_shapes(tiny_random, tmp_path
     save_file(liveavatar_state(shapes, rank=4), tmp_path / "other.safetensors")
     lora = read_liveavatar_lora(tmp_path / "other.safetensors")
     before = {k: v.clone() for k, v in tiny_random.state_dict().items()}
-    with pytest.raises(UserInputError, match=r"does not fit WanS2VTransformer3DModel: blocks\.2\.cross_attn\.k\.lora_A: "
-                                             r"shape \(4, 48\), expected \(4, 64\) \(Linear 64->64, rank 4\)"):
+    with pytest.raises(UserInputError, match=r"does not fit WanS2VTransformer3DModel: blocks\.2\.cross_attn\.k\."
+                                             r"lora_A: shape \(4, 48\), expected \(4, 64\) \(Linear 64->64, rank 4\)"):
         apply_lora(tiny_random, lora)
     assert all(torch.equal(v, before[k]) for k, v in tiny_random.state_dict().items())  # nothing half-merged
 

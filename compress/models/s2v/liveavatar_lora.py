@@ -99,8 +99,15 @@ def read_liveavatar_lora(path: str | Path, alpha: float | None = None) -> LoraWe
                              f", which its loader would ignore: {_listed(untargeted)}")
     pairs = {_our_module(m): ab for m, ab in grouped.items()}
     if alpha is None:
-        alpha = float(metadata.get("lora_alpha", LIVEAVATAR_ALPHA))
+        alpha = _metadata_alpha(metadata, path)
     return LoraWeights(pairs, _one_rank(grouped, path), alpha, str(path))
+
+
+def _metadata_alpha(metadata: dict[str, str], path: Path) -> float:
+    try:
+        return float(metadata.get("lora_alpha", LIVEAVATAR_ALPHA))
+    except ValueError:
+        raise UserInputError(f"{path}: metadata lora_alpha={metadata['lora_alpha']!r} is not a number") from None
 
 
 def read_peft_adapters(directory: str | Path) -> LoraWeights:

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console as RichConsole
 from rich.markup import escape
 
-from compress.cli import evaluate, export, prune, recipe, vram
+from compress.cli import evaluate, export, lora, prune, recipe, vram
 from compress.cli.inspect import inspect
 from compress.cli.run import run
 from compress.errors import CompressError
@@ -30,6 +30,7 @@ app.command()(inspect)
 app.add_typer(recipe.app, name="recipe")
 app.add_typer(prune.app, name="prune")
 app.add_typer(export.app, name="export")
+app.add_typer(lora.app, name="lora")
 
 _options = {"debug": False}
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from compress.errors import RecipeError, UserInputError
 from compress.models.config_check import read_model_config
 from compress.recipe.graph import check_stage_graph
+from compress.sources import ModelSource
 from compress.stages.base import Stage, registered_kinds, stage_class
 from compress.utils.paths import allowed_roots, is_inside, looks_like_path, outside_problem
 from compress.utils.problems import problems_from
@@ -49,7 +50,9 @@ class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="recipe", description="shown in summaries and wandb")
-    model: str = Field(description="a preset name, a local model directory, or an earlier artifact directory")
+    model: str | ModelSource = Field(description="a preset name, a local model directory, or an earlier artifact "
+                                                 "directory; or {base: one of those, lora: a LiveAvatar-format LoRA "
+                                                 "file, lora_alpha, merge}")
     output: str = Field(description="directory for this recipe's artifacts, relative to the working root")
     seed: int = 0
     device: str = Field(default="cpu", description=DEVICES)
@@ -65,6 +68,16 @@ class Recipe(BaseModel):
         if not isinstance(value, list):
             return value
         return [item if isinstance(item, Stage) else parse_stage(item, i) for i, item in enumerate(value)]
+
+    @field_validator("model", mode="wrap")
+    @classmethod
+    def _one_model_form(cls, value: Any, handler) -> str | ModelSource:
+        """A mapping is a ModelSource (its own errors, not the union's two); anything else must be a name."""
+        if isinstance(value, dict):
+            return ModelSource.model_validate(value)
+        if not isinstance(value, (str, ModelSource)):
+            raise ValueError("a preset name, a model directory or an artifact, or {base: ..., lora: ...}")
+        return handler(value)
 
     @field_validator("device")
     @classmethod
@@ -113,14 +126,22 @@ class Recipe(BaseModel):
             problems.append(f"output: expected a directory inside the working root {root}; found '{self.output}'")
         elif (root / self.output).exists() and not (root / self.output).is_dir():
             problems.append(f"output: expected a directory (new or existing); found '{self.output}', a file")
-        if looks_like_path(self.model, root) and (outside := outside_problem("model", self.model, root / self.model,
-                                                                             allowed)):
-            problems.append(outside)
+        problems += self._model_path_problems(root, allowed)
         for i, stage in enumerate(self.stages):
             problems += stage.path_problems(f"stages[{i}] ({stage.display_name})", root, allowed)
         if problems:
             raise RecipeError(problems)
         self._check_model(root)
+
+    def _model_path_problems(self, root: Path, allowed: list[Path]) -> list[str]:
+        base, where = (self.model.base, "model.base") if isinstance(self.model, ModelSource) else (self.model, "model")
+        paths = [(where, base)] if looks_like_path(base, root) else []
+        if isinstance(self.model, ModelSource):
+            paths.append(("model.lora", self.model.lora))
+        problems = [p for field, value in paths if (p := outside_problem(field, value, root / value, allowed))]
+        if isinstance(self.model, ModelSource) and not problems and not (root / self.model.lora).is_file():
+            problems.append(f"model.lora: expected a LoRA file; found '{self.model.lora}', which does not exist")
+        return problems
 
     def _check_model(self, root: Path) -> None:
         """The model resolves as `run` resolves it (preset, model folder or artifact); a folder's config.json is

@@ -1,7 +1,8 @@
 """An artifact's outputs on a reference artifact's inputs: frames (uint8 [T, H, W, 3]) and latents per input.
 
 S2V DiTs regenerate each input with the reference's own pipeline, settings, seeds and components
-(`ReferenceArtifact.regenerate`) and decode with its VAE. Other model classes define
+(`ReferenceArtifact.regenerate`) and decode with its VAE; `sampling` (e.g. a few-step model's own) replaces the
+reference's sampler, steps and guidance. Other model classes define
 `eval_generate(row, components) -> {"frames": uint8 [T, H, W, 3], "latents": Tensor | None}`, where `row` is a
 reference dataset row and `components` the reference teacher's `S2VComponents` (for its VAE).
 """
@@ -17,6 +18,7 @@ import numpy as np
 from compress.artifacts import Artifact
 from compress.errors import UserInputError
 from compress.models.s2v import WanS2VTransformer3DModel
+from compress.pipelines.sampling import SamplingConfig
 from compress.reference.artifact import ReferenceArtifact, ReferenceContext
 from compress.utils.console import Console
 
@@ -48,11 +50,11 @@ def recipe_seed(artifact: Artifact, resolve: Callable[[str], Path]) -> int:
     return int(manifest.get("stage_config", {}).get("seed", 0))
 
 
-def generator(reference: ReferenceArtifact, model) -> Generate:
+def generator(reference: ReferenceArtifact, model, sampling: SamplingConfig | None = None) -> Generate:
     """generate(index) -> {"frames": uint8 [T, H, W, 3], "latents": Tensor | None} for `model` on the reference's
-    input `index`."""
+    input `index`; an S2V DiT sampled as `sampling` says (default: as the reference)."""
     if isinstance(model, WanS2VTransformer3DModel):
-        regenerate = reference.regenerate(model)
+        regenerate = reference.regenerate(model, sampling)
 
         def generate(index: int) -> dict:
             result = regenerate(index)

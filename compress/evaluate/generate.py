@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -38,16 +38,28 @@ class EvalContext(ReferenceContext):
         self.console.log(message)
 
 
-def recipe_seed(artifact: Artifact, resolve: Callable[[str], Path]) -> int:
-    """The seed of the recipe that built `artifact`: its source's (preset weights and tiny components follow it).
-    Ancestors outside its run folder are opened only where `resolve` allows (e.g. `EvalContext.resolve_path`)."""
-    manifest = artifact.manifest
-    while "seed" not in manifest.get("stage_config", {}) and (manifest.get("input") or {}).get("path"):
+def ancestry(artifact: Artifact, resolve: Callable[[str], Path]) -> Iterator[Artifact]:
+    """`artifact`, then its input, its input's input... while they open: ancestors outside its run folder only where
+    `resolve` allows (e.g. `EvalContext.resolve_path`)."""
+    current = artifact
+    while True:
+        yield current
+        parent = (current.manifest.get("input") or {}).get("path")
+        if not parent:
+            return
         try:
-            manifest = artifact.open_related(manifest["input"]["path"], resolve).manifest
-        except UserInputError:  # gone, or outside the roots: the seed is unknown, so the default
-            break
-    return int(manifest.get("stage_config", {}).get("seed", 0))
+            current = artifact.open_related(parent, resolve)
+        except UserInputError:  # gone, or outside the roots
+            return
+
+
+def recipe_seed(artifact: Artifact, resolve: Callable[[str], Path]) -> int:
+    """The seed of the recipe that built `artifact`: its source's (preset weights and tiny components follow it);
+    the default where no ancestor that opens records one."""
+    for ancestor in ancestry(artifact, resolve):
+        if "seed" in ancestor.manifest.get("stage_config", {}):
+            return int(ancestor.manifest["stage_config"]["seed"])
+    return 0
 
 
 def generator(reference: ReferenceArtifact, model, sampling: SamplingConfig | None = None) -> Generate:

@@ -4,6 +4,8 @@ whether its lineage saw the reference's inputs (`checked_inputs`)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Callable
 
 import torch
 from rich.markup import escape
@@ -13,7 +15,7 @@ from compress.artifacts.card import flat_metrics
 from compress.errors import UserInputError
 from compress.evaluate import cost as costs
 from compress.evaluate.fidelity import clip_fidelity, pool
-from compress.evaluate.generate import generator
+from compress.evaluate.generate import ancestry, generator
 from compress.evaluate.lipsync import LABELS, lipsync_tiers, not_computed
 from compress.evaluate.suite import Suite
 from compress.models.s2v import WanS2VTransformer3DModel
@@ -61,12 +63,17 @@ def describe(artifact: Artifact) -> dict:
             "recipe": (artifact.manifest.get("recipe") or {}).get("name"), "lineage": artifact.lineage}
 
 
-def sampling_used(artifact: Artifact, reference: ReferenceArtifact,
+def sampling_used(artifact: Artifact, reference: ReferenceArtifact, resolve: Callable[[str], Path],
                   override: SamplingOverride | None = None) -> tuple[SamplingConfig, str]:
-    """How an S2V DiT artifact is sampled, and where that comes from: the artifact's own sampling (its manifest's,
-    e.g. a few-step DMD model's), else the reference's; `override`'s given settings replace either."""
-    own = artifact_sampling(artifact.manifest, f"'{artifact.name}' ({artifact.path})")
-    base, source = (own, "artifact") if own is not None else (reference.config.sampling, "reference")
+    """How an S2V DiT artifact is sampled, and where that comes from: the sampling its manifest carries (a few-step
+    DMD model's) or its nearest ancestor's (a quantized or pruned few-step model samples as the model it came from;
+    `ancestry`), else the reference's; `override`'s given settings replace either."""
+    base, source = reference.config.sampling, "reference"
+    for ancestor in ancestry(artifact, resolve):
+        own = artifact_sampling(ancestor.manifest, f"'{ancestor.name}' ({ancestor.path})")
+        if own is not None:
+            base, source = own, "artifact" if ancestor is artifact else f"ancestor '{ancestor.name}'"
+            break
     given = override.given() if override is not None else {}
     return base.overridden(override), source + (f", overridden: {', '.join(given)}" if given else "")
 
@@ -75,7 +82,7 @@ def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Sui
                     override: SamplingOverride | None) -> dict:
     model = artifact.load_model(device=ctx.device).eval()
     dit = isinstance(model, WanS2VTransformer3DModel)  # students and decoders replace part of it: no sampling
-    sampling, source = sampling_used(artifact, reference, override) if dit else (None, "")
+    sampling, source = sampling_used(artifact, reference, ctx.resolve_path, override) if dit else (None, "")
     if dit:
         ctx.log(f"  {artifact.name} sampled with {sampling.describe()} (from the {source})")
     generate = generator(reference, model, sampling)

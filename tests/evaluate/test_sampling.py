@@ -10,10 +10,10 @@ from compress import Recipe
 from compress.artifacts import Artifact
 from compress.errors import RecipeError, UserInputError
 from compress.evaluate.generate import EvalContext, recipe_seed
-from compress.evaluate.report import evaluate_artifact
+from compress.evaluate.report import evaluate_artifact, sampling_used
 from compress.evaluate.suite import Suite
 from compress.models.s2v import WanS2VTransformer3DModel
-from compress.pipelines.sampling import SamplingOverride
+from compress.pipelines.sampling import SamplingConfig, SamplingOverride
 from compress.reference import ReferenceArtifact
 from compress.stages.evaluate import EvaluateStage
 from compress.stages.reference import ReferenceStage
@@ -85,6 +85,18 @@ def test_a_model_that_carries_its_sampling_is_generated_with_it(root, forwards):
     assert evaluate(root, FEW_STEP, override)["sampling"] == {**FEW_STEP, "num_inference_steps": 2,
                                                              "source": "artifact, overridden: num_inference_steps"}
     assert len(forwards) == 2 * 2 + 1
+
+
+def test_a_descendant_samples_as_its_nearest_ancestor_that_carries_sampling(root):
+    """A quantized or pruned few-step model keeps its parent's sampling; the teacher's lineage carries none."""
+    source, run = Artifact.open(root / "runs/s/00-source"), root / "runs/s"
+    (run / "05-dmd").mkdir(exist_ok=True)
+    (run / "05-dmd" / "manifest.json").write_text(json.dumps({**source.manifest, "name": "dmd", "sampling": FEW_STEP}))
+    int8 = Artifact(run / "06-int8", {**source.manifest, "name": "int8", "input": {"path": str(run / "05-dmd")}})
+    ctx = EvalContext(root=root)
+    reference = ReferenceArtifact(Artifact.open(run / "01-reference"), ctx)
+    assert sampling_used(int8, reference, ctx.resolve_path) == (SamplingConfig(**FEW_STEP), "ancestor 'dmd'")
+    assert sampling_used(source, reference, ctx.resolve_path) == (reference.config.sampling, "reference")
 
 
 def test_bad_sampling_in_a_manifest_names_the_artifact(root):

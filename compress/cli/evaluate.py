@@ -60,7 +60,8 @@ def eval_command(
     Refused (exit 2) when the artifact or one of its ancestors trained on the reference's clips, unless --allow-seen.
 
     An S2V DiT is sampled as the reference was (same seeds, inputs, size, frames), unless its artifact carries its
-    own sampling (a few-step model's manifest `sampling`); --sampler, --steps and --guidance replace either. The
+    own sampling (a few-step model's manifest `sampling`, or its nearest ancestor's); --sampler, --steps and
+    --guidance replace either. The
     record's `sampling` says which was used, and its cost counts the DiT forwards per clip.
 
     The result is also written to ARTIFACT/eval/SUITE.json: the artifact's hash (its manifest's record of the

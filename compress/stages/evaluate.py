@@ -8,9 +8,9 @@ artifact to the leaderboard directory; it never touches the artifacts it evaluat
 
 Sampling: an S2V DiT is regenerated as the reference sampled (same seeds, inputs, size, frames, components), unless
 its artifact carries its own sampling (a few-step model's manifest `sampling`, e.g. `{sampler: euler,
-num_inference_steps: 4, guidance_scale: 0.0}` from a DMD stage: it is then sampled that way); `sampling:` (any of
-sampler, num_inference_steps, guidance_scale, shift) replaces those settings for every S2V DiT evaluated, e.g. to
-score the teacher with the same 4 Euler steps::
+num_inference_steps: 4, guidance_scale: 0.0}` from a DMD stage) or its nearest ancestor does (a quantized DMD
+model): it is then sampled that way. `sampling:` (any of sampler, num_inference_steps, guidance_scale, shift)
+replaces those settings for every S2V DiT evaluated, e.g. to score the teacher with the same 4 Euler steps::
 
     - kind: evaluate
       reference: heldout

@@ -1,4 +1,4 @@
-"""What the command modules share: the stdout console, the `--set` help, a range check for numeric options."""
+"""What the command modules share: the stdout console, the `--set` help, range and choice checks for options."""
 
 from __future__ import annotations
 
@@ -21,5 +21,14 @@ def bounded(low: float, high: float):
     def check(value: float | None) -> float | None:
         if value is not None and not (math.isfinite(value) and low <= value <= high):
             raise typer.BadParameter(f"expected a finite number from {low:g} to {high:g}; found {value}")
+        return value
+    return check
+
+
+def one_of(choices: tuple[str, ...]):
+    """A typer callback refusing (exit 2, the option named) a value that is not one of `choices`."""
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"expected one of {', '.join(choices)}; found {value!r}")
         return value
     return check

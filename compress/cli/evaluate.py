@@ -9,10 +9,11 @@ from typing import Optional
 import typer
 
 from compress.artifacts import Artifact
-from compress.cli.common import stdout
+from compress.cli.common import bounded, one_of, stdout
 from compress.errors import UserInputError
 from compress.evaluate.records import make_record, write_record
 from compress.evaluate.suite import load_suite
+from compress.pipelines.sampling import SAMPLERS, SamplingOverride
 from compress.utils.console import Console
 
 DEFAULT_BOARD = Path("eval/leaderboard")
@@ -47,10 +48,21 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
     allow_seen: bool = typer.Option(False, "--allow-seen", help="evaluate on reference clips the artifact's lineage "
                                     "trained on (the record says 'seen'); default: refuse (exit 2)"),
+    sampler: Optional[str] = typer.Option(None, "--sampler", callback=one_of(SAMPLERS), help="S2V DiTs: unipc "
+                                          "(upstream) or euler (LiveAvatar's few-step sampler)"),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="S2V DiTs: sampling steps"),
+    guidance: Optional[float] = typer.Option(None, "--guidance", callback=bounded(0, 1e6), help="S2V DiTs: "
+                                             "guidance scale (above 1: classifier-free guidance, two DiT forwards "
+                                             "per step; 0 or 1: one)"),
 ) -> None:
     """Evaluate an artifact against a reference's teacher outputs; append a record to the leaderboard.
 
     Refused (exit 2) when the artifact or one of its ancestors trained on the reference's clips, unless --allow-seen.
+
+    An S2V DiT is sampled as the reference was (same seeds, inputs, size, frames), unless its artifact carries its
+    own sampling (a few-step model's manifest `sampling`, or its nearest ancestor's); --sampler, --steps and
+    --guidance replace either. The
+    record's `sampling` says which was used, and its cost counts the DiT forwards per clip.
 
     The result is also written to ARTIFACT/eval/SUITE.json: the artifact's hash (its manifest's record of the
     files it was committed with) does not change, so resume keys that name it stay valid."""
@@ -70,7 +82,9 @@ def eval_command(
     compared = ReferenceArtifact(ref, ctx, options.max_inputs)
     advice = "give --reference a held-out reference artifact (e.g. of `inputs: builtin:heldout`), or --allow-seen"
     inputs = checked_inputs(target, compared, allow_seen, advice, Console().log)  # warns even with --json
-    record = make_record(evaluate_artifact(target, compared, options, ctx, inputs), options.model_dump(mode="json"))
+    override = SamplingOverride(sampler=sampler, num_inference_steps=steps, guidance_scale=guidance)
+    record = make_record(evaluate_artifact(target, compared, options, ctx, inputs, override),
+                         options.model_dump(mode="json"))
     path = write_record(record, leaderboard, replace=replace)
     (target.path / "eval").mkdir(exist_ok=True)
     (target.path / "eval" / f"{options.name}.json").write_text(json.dumps(record, indent=1, default=str) + "\n")

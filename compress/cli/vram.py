@@ -8,9 +8,10 @@ from typing import Optional
 
 import typer
 
-from compress.cli.common import bounded, stdout
+from compress.cli.common import bounded, one_of, stdout
 from compress.errors import UserInputError
 from compress.memory.overheads import MAX_CONTEXT_GIB, Overheads
+from compress.pipelines.sampling import SAMPLERS
 
 GIB = 2**30
 
@@ -29,6 +30,16 @@ def _placement(entries: list[str]) -> dict[str, str]:
     return placement
 
 
+def _guided(cfg: bool | None, guidance: float | None) -> bool:
+    """Whether the workload runs classifier-free guidance: --cfg/--no-cfg, or --guidance above 1 (default: on)."""
+    if guidance is None:
+        return True if cfg is None else cfg
+    if cfg is not None and cfg != (guidance > 1):
+        raise UserInputError(f"--{'' if cfg else 'no-'}cfg contradicts --guidance {guidance:g} (CFG runs when the "
+                             f"scale is above 1); give one of them")
+    return guidance > 1
+
+
 def vram(
     model: Optional[str] = typer.Argument(None, help="a preset name, an artifact or a model directory"),
     preset: Optional[str] = typer.Option(None, "--preset", help="a preset name (instead of MODEL)"),
@@ -36,8 +47,15 @@ def vram(
     size: str = typer.Option("480*832", "--size", help="WIDTH*HEIGHT in pixels (upstream's --size)"),
     frames: int = typer.Option(80, "--frames", help="pixel frames per clip (multiple of 4)"),
     batch: int = typer.Option(1, "--batch"),
-    cfg: bool = typer.Option(True, "--cfg/--no-cfg", help="classifier-free guidance (two forwards per step)"),
+    cfg: Optional[bool] = typer.Option(None, "--cfg/--no-cfg", help="classifier-free guidance (two forwards per "
+                                       "step); default: on, or as --guidance says"),
     cfg_batched: bool = typer.Option(False, "--cfg-batched", help="run the two CFG forwards as one of batch x 2"),
+    sampler: str = typer.Option("unipc", "--sampler", callback=one_of(SAMPLERS), help="unipc (upstream) or euler "
+                                "(LiveAvatar's few-step sampler)"),
+    steps: int = typer.Option(40, "--steps", min=1, help="sampling steps (DiT forwards per clip, not memory)"),
+    guidance: Optional[float] = typer.Option(None, "--guidance", callback=bounded(0, 1e6), help="guidance scale: "
+                                             "above 1 is CFG, 0 or 1 none (a distilled 4-step model: --sampler "
+                                             "euler --steps 4 --guidance 0)"),
     layout: str = typer.Option("single", "--layout",
                                help="single | offload | block-offload | fsdp:N | pipeline:N"),
     offload: list[str] = typer.Option([], "--offload", help="COMPONENT[=cpu|sequential|gpu] (text_encoder, "
@@ -66,12 +84,13 @@ def vram(
     if (model is None) == (preset is None):
         raise UserInputError("give a MODEL (preset, artifact or model directory) or --preset, not both")
     width, height = parse_size(size)
+    cfg = _guided(cfg, guidance)
     options = {k: v for k, v in {"wrap": wrap, "units": units}.items() if v is not None}
     spec = ModelSpec.load(model or preset)
     if quantize:
         spec = spec.quantized(quantize)
     plan = plan_memory(
-        spec, target, Workload(width, height, frames, batch, cfg, cfg_batched),
+        spec, target, Workload(width, height, frames, batch, cfg, cfg_batched, sampler=sampler, steps=steps),
         Layout.parse(layout, placement=_placement(offload), sequence_parallel=sequence_parallel, **options),
         source, overheads=Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation),
         catalog=load_catalog(*catalog), activation_model="upstream" if upstream else "ours", memory_mode=memory_mode)

@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from compress.artifacts import Artifact
 from compress.errors import UserInputError
 from compress.evaluate.suite import Cost, Fit
+from compress.pipelines.sampling import SamplingConfig
 from compress.utils.weights import summarize, weight_files
 
 ONNX_FILE = "model.onnx"
@@ -96,8 +97,9 @@ def onnx_latency(path: Path, cost: Cost) -> dict:
     return {"onnx_ms": 1e3 * seconds, "onnx_provider": "CPUExecutionProvider", "onnx_file": path.name}
 
 
-def memory_fit(artifact: Artifact, fit: Fit, cfg: bool = True) -> dict:
-    """The memory planner's analytic verdict per target for `fit`'s workload; `status` says why when not planned."""
+def memory_fit(artifact: Artifact, fit: Fit, sampling: SamplingConfig | None = None) -> dict:
+    """The memory planner's analytic verdict per target for `fit`'s workload, sampled as `sampling` says (default:
+    upstream's UniPC with CFG); `status` says why when not planned."""
     from compress.memory.planner import plan_memory
     from compress.memory.spec import ModelSpec
     from compress.memory.workload import Layout, Workload, parse_size
@@ -105,12 +107,14 @@ def memory_fit(artifact: Artifact, fit: Fit, cfg: bool = True) -> dict:
     width, height = parse_size(fit.size)
     try:
         spec = ModelSpec.load(artifact.path)
-        workload = Workload(width, height, fit.frames, cfg=cfg)
+        sampling = sampling or SamplingConfig(num_inference_steps=40, guidance_scale=4.5)
+        workload = Workload(width, height, fit.frames, cfg=sampling.cfg, sampler=sampling.sampler,
+                            steps=sampling.num_inference_steps)
         plans = {t: plan_memory(spec, t, workload, Layout.parse(fit.layout), suggest=False) for t in fit.targets}
     except UserInputError as err:  # the record names the artifact already: the reason alone, without its path
         return {"status": f"not planned: {str(err).removeprefix(f'{artifact.path}: ')}"}
-    return {"status": "ok", "source": "analytic (memory planner)", "workload": {"size": fit.size, "frames": fit.frames, "cfg": cfg,
-                                                               "layout": fit.layout},
+    return {"status": "ok", "source": "analytic (memory planner)",
+            "workload": {"size": fit.size, "frames": fit.frames, "cfg": workload.cfg, "layout": fit.layout},
             "targets": {t: {"fits": p.fits, "peak_bytes": p.peak_bytes, "margin_bytes": p.margin_bytes,
                             "memory_bytes": p.target.memory_bytes} for t, p in plans.items()}}
 

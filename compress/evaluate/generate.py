@@ -1,7 +1,8 @@
 """An artifact's outputs on a reference artifact's inputs: frames (uint8 [T, H, W, 3]) and latents per input.
 
 S2V DiTs regenerate each input with the reference's own pipeline, settings, seeds and components
-(`ReferenceArtifact.regenerate`) and decode with its VAE. Other model classes define
+(`ReferenceArtifact.regenerate`) and decode with its VAE; `sampling` (e.g. a few-step model's own) replaces the
+reference's sampler, steps and guidance. Other model classes define
 `eval_generate(row, components) -> {"frames": uint8 [T, H, W, 3], "latents": Tensor | None}`, where `row` is a
 reference dataset row and `components` the reference teacher's `S2VComponents` (for its VAE).
 """
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from compress.artifacts import Artifact
 from compress.errors import UserInputError
 from compress.models.s2v import WanS2VTransformer3DModel
+from compress.pipelines.sampling import SamplingConfig
 from compress.reference.artifact import ReferenceArtifact, ReferenceContext
 from compress.utils.console import Console
 
@@ -36,23 +38,35 @@ class EvalContext(ReferenceContext):
         self.console.log(message)
 
 
-def recipe_seed(artifact: Artifact, resolve: Callable[[str], Path]) -> int:
-    """The seed of the recipe that built `artifact`: its source's (preset weights and tiny components follow it).
-    Ancestors outside its run folder are opened only where `resolve` allows (e.g. `EvalContext.resolve_path`)."""
-    manifest = artifact.manifest
-    while "seed" not in manifest.get("stage_config", {}) and (manifest.get("input") or {}).get("path"):
+def ancestry(artifact: Artifact, resolve: Callable[[str], Path]) -> Iterator[Artifact]:
+    """`artifact`, then its input, its input's input... while they open: ancestors outside its run folder only where
+    `resolve` allows (e.g. `EvalContext.resolve_path`)."""
+    current = artifact
+    while True:
+        yield current
+        parent = (current.manifest.get("input") or {}).get("path")
+        if not parent:
+            return
         try:
-            manifest = artifact.open_related(manifest["input"]["path"], resolve).manifest
-        except UserInputError:  # gone, or outside the roots: the seed is unknown, so the default
-            break
-    return int(manifest.get("stage_config", {}).get("seed", 0))
+            current = artifact.open_related(parent, resolve)
+        except UserInputError:  # gone, or outside the roots
+            return
 
 
-def generator(reference: ReferenceArtifact, model) -> Generate:
+def recipe_seed(artifact: Artifact, resolve: Callable[[str], Path]) -> int:
+    """The seed of the recipe that built `artifact`: its source's (preset weights and tiny components follow it);
+    the default where no ancestor that opens records one."""
+    for ancestor in ancestry(artifact, resolve):
+        if "seed" in ancestor.manifest.get("stage_config", {}):
+            return int(ancestor.manifest["stage_config"]["seed"])
+    return 0
+
+
+def generator(reference: ReferenceArtifact, model, sampling: SamplingConfig | None = None) -> Generate:
     """generate(index) -> {"frames": uint8 [T, H, W, 3], "latents": Tensor | None} for `model` on the reference's
-    input `index`."""
+    input `index`; an S2V DiT sampled as `sampling` says (default: as the reference)."""
     if isinstance(model, WanS2VTransformer3DModel):
-        regenerate = reference.regenerate(model)
+        regenerate = reference.regenerate(model, sampling)
 
         def generate(index: int) -> dict:
             result = regenerate(index)

@@ -17,7 +17,7 @@ from compress.evaluate.lipsync import LABELS
 SYNC = (("tier_a.timing.zero_lag_corr", "A", "tier A r0 (zero-lag mouth correlation)"),
         ("tier_c.lse_c", "C", "tier C Sync-C (SyncNet LSE-C)"))
 COSTS = (("cost.gmacs_per_frame", "GMACs per frame"), ("cost.bytes", "weight bytes"),
-         ("cost.dit_forwards_per_clip", "DiT forwards per clip"))
+         ("cost.dit_forwards_per_clip", "DiT forwards per clip"), ("cost.wall_s_per_clip", "wall seconds per clip"))
 HOW_TO_READ = (
     "Each row is one artifact, scored against the teacher's stored outputs on the suite's inputs; click a column "
     "header to sort. Cells hold numbers only: a [n] points to the footnote that says why a number is missing or "
@@ -30,10 +30,11 @@ HOW_TO_READ = (
     "Pareto plots ask how much lip sync each artifact keeps for what it costs: an artifact on the front is beaten "
     "on both axes by none other.")
 DIT_FORWARDS = (
-    "DiT forwards per clip: the reference's sampling steps (num_inference_steps), twice each when it samples with "
-    "classifier-free guidance (guidance_scale > 1), for S2V DiT artifacts; a student or decoder that replaces part "
-    "of the pipeline has no count and is left off that plot. Only artifacts whose tier is computed (status ok) "
-    "are plotted.")
+    "DiT forwards per clip: the sampling steps an S2V DiT artifact was generated with (the reference's, or the "
+    "artifact's own: a few-step model's; the record's sampling says which), twice each with classifier-free "
+    "guidance (guidance_scale > 1); a student or decoder that replaces part of the pipeline has no count and is "
+    "left off that plot. Wall seconds per clip: each artifact's generation of every input, timed in the same "
+    "evaluation. Only artifacts whose tier is computed (status ok) are plotted.")
 STYLE = """*{box-sizing:border-box}body{font-family:sans-serif;margin:0;padding:1em 2em;line-height:1.4}
 p,li{overflow-wrap:anywhere;max-width:75em}.wrap{overflow-x:auto}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;white-space:nowrap}

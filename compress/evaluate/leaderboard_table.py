@@ -17,18 +17,19 @@ from compress.errors import UserInputError
 from compress.evaluate.lipsync import LABELS
 from compress.evaluate.records import read_records
 
-DEFAULT_COLUMNS = ("fidelity.frame_psnr", "fidelity.frame_ssim", "fidelity.latent_rel_error", "cost.parameters",
-                   "cost.bytes", "cost.gmacs_per_frame", "cost.latency_ms_per_frame")
+DEFAULT_COLUMNS = ("fidelity.frame_psnr", "fidelity.frame_ssim", "fidelity.latent_rel_error", "cost.bytes",
+                   "cost.gmacs_per_frame", "cost.dit_forwards_per_clip", "cost.wall_s_per_clip")
 TIER_FIELDS = {"A": (("timing.lag", "lag"), ("timing.zero_lag_corr", "r0"), ("articulation.gain", "gain")),
                "B": (("lse_d", "LSE-D"), ("lse_c", "LSE-C"), ("av_offset", "off")),
                "C": (("lse_d", "LSE-D"), ("lse_c", "LSE-C"), ("av_offset", "off"))}
 TIER_COLUMNS = tuple(f"tier_{t.lower()}.{key}" for t, fields in TIER_FIELDS.items() for key, _ in fields)
 HEADERS = {"fidelity.frame_psnr": "PSNR", "fidelity.frame_ssim": "SSIM", "fidelity.latent_rel_error": "lat.err",
            "cost.parameters": "params", "cost.bytes": "bytes", "cost.gmacs_per_frame": "GMAC",
-           "cost.latency_ms_per_frame": "ms/f", "cost.dit_forwards_per_clip": "DiT fw",
+           "cost.latency_ms_per_frame": "ms/f", "cost.dit_forwards_per_clip": "DiT\nfw", "cost.wall_s_per_clip": "s/clip",
            **{f"tier_{t.lower()}.{key}": f"{t}\n{label}" for t, fields in TIER_FIELDS.items() for key, label in fields}}
 LEGEND = ("PSNR, SSIM: frames against the teacher's; lat.err: latent relative error; GMAC: multiply-accumulates "
-          "per frame; ms/f: latency per frame; A: mouth landmarks against the teacher (lag in frames, r0 zero-lag "
+          "per frame; ms/f: latency per frame; DiT fw: DiT forwards per clip (sampling steps, twice each with "
+          "guidance); s/clip: generation wall time per clip; A: mouth landmarks against the teacher (lag in frames, r0 zero-lag "
           "correlation, gain articulation); B: the toolkit's sync expert, C: published SyncNet (LSE-D lower is "
           "better, LSE-C higher, offset in frames); fit: GPUs of {targets} the memory planner predicts it fits; "
           "gates: passed of all")

@@ -25,15 +25,16 @@ def artifact_id(artifact: dict) -> str:
 
 def make_record(result: dict, suite_config: dict) -> dict:
     """The leaderboard record of one `evaluate_artifact` result; `inputs` (whether the artifact's lineage saw the
-    evaluated clips: `compress.evaluate.report.checked_inputs`) when the result has it."""
+    evaluated clips: `compress.evaluate.report.checked_inputs`) and `sampling` (how an S2V DiT was sampled) when the
+    result has them."""
     artifact = {k: v for k, v in result["artifact"].items() if k != "lineage"}
     env = environment()
-    inputs = {"inputs": result["inputs"]} if "inputs" in result else {}
+    optional = {k: result[k] for k in ("inputs", "sampling") if k in result}
     return {"format": FORMAT, "id": artifact_id(artifact), "suite": result["suite"], "suite_config": suite_config,
             "artifact": artifact, "lineage": result["artifact"]["lineage"], "reference": result["reference"],
             "metrics": result["metrics"], "tiers": result["tiers"], "gates": result["gates"], "clips": result["clips"],
             "packages": env["packages"], "git_revision": env["git_revision"],
-            "date": datetime.now(timezone.utc).isoformat(timespec="microseconds"), **inputs}
+            "date": datetime.now(timezone.utc).isoformat(timespec="microseconds"), **optional}
 
 
 def write_record(record: dict, directory: Path, replace: bool = False) -> Path:

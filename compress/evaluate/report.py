@@ -3,6 +3,10 @@ whether its lineage saw the reference's inputs (`checked_inputs`)."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Callable
+
 import torch
 from rich.markup import escape
 
@@ -11,11 +15,11 @@ from compress.artifacts.card import flat_metrics
 from compress.errors import UserInputError
 from compress.evaluate import cost as costs
 from compress.evaluate.fidelity import clip_fidelity, pool
-from compress.evaluate.generate import generator
+from compress.evaluate.generate import ancestry, generator
 from compress.evaluate.lipsync import LABELS, lipsync_tiers, not_computed
 from compress.evaluate.suite import Suite
 from compress.models.s2v import WanS2VTransformer3DModel
-from compress.pipelines.sampling import dit_forwards
+from compress.pipelines.sampling import SamplingConfig, SamplingOverride, artifact_sampling
 from compress.reference.artifact import ReferenceArtifact
 from compress.reference.seen import HELD_OUT, lineage_inputs
 
@@ -38,11 +42,12 @@ def checked_inputs(artifact: Artifact, reference: ReferenceArtifact, allow_seen:
 
 
 def evaluate_artifact(artifact: Artifact, reference: ReferenceArtifact, suite: Suite, ctx,
-                      inputs: dict | None = None) -> dict:
-    """The evaluation of `artifact`: {artifact, reference, suite, metrics, tiers, clips, gates}, and `inputs`
-    (`checked_inputs`'s answer) when given."""
+                      inputs: dict | None = None, sampling: SamplingOverride | None = None) -> dict:
+    """The evaluation of `artifact`: {artifact, reference, suite, metrics, tiers, clips, gates}, `inputs`
+    (`checked_inputs`'s answer) when given, and for an S2V DiT the `sampling` it was generated with
+    (`sampling_used`; `sampling` overrides some of its settings)."""
     if artifact.model_dir is not None:
-        result = _evaluate_model(artifact, reference, suite, ctx)
+        result = _evaluate_model(artifact, reference, suite, ctx, sampling)
     elif costs.onnx_file(artifact):
         result = _onnx_only(artifact, suite)
     else:
@@ -58,21 +63,46 @@ def describe(artifact: Artifact) -> dict:
             "recipe": (artifact.manifest.get("recipe") or {}).get("name"), "lineage": artifact.lineage}
 
 
-def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Suite, ctx) -> dict:
+def sampling_used(artifact: Artifact, reference: ReferenceArtifact, resolve: Callable[[str], Path],
+                  override: SamplingOverride | None = None) -> tuple[SamplingConfig, str]:
+    """How an S2V DiT artifact is sampled, and where that comes from: the sampling its manifest carries (a few-step
+    DMD model's) or its nearest ancestor's (a quantized or pruned few-step model samples as the model it came from;
+    `ancestry`), else the reference's; `override`'s given settings replace either."""
+    base, source = reference.config.sampling, "reference"
+    for ancestor in ancestry(artifact, resolve):
+        own = artifact_sampling(ancestor.manifest, f"'{ancestor.name}' ({ancestor.path})")
+        if own is not None:
+            base, source = own, "artifact" if ancestor is artifact else f"ancestor '{ancestor.name}'"
+            break
+    given = override.given() if override is not None else {}
+    return base.overridden(override), source + (f", overridden: {', '.join(given)}" if given else "")
+
+
+def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Suite, ctx,
+                    override: SamplingOverride | None) -> dict:
     model = artifact.load_model(device=ctx.device).eval()
-    generate = generator(reference, model)
-    clips, pairs = [], []
+    dit = isinstance(model, WanS2VTransformer3DModel)  # students and decoders replace part of it: no sampling
+    sampling, source = sampling_used(artifact, reference, ctx.resolve_path, override) if dit else (None, "")
+    if dit:
+        ctx.log(f"  {artifact.name} sampled with {sampling.describe()} (from the {source})")
+    generate = generator(reference, model, sampling)
+    clips, pairs, seconds = [], [], 0.0
     with torch.no_grad(), costs.PeakMemory(ctx.device) as peak:
         for index in ctx.track(range(len(reference)), f"evaluate {artifact.name}", total=len(reference)):
-            student, teacher = generate(index), reference.teacher(index)
+            start = time.perf_counter()
+            student = generate(index)
+            seconds += time.perf_counter() - start
+            teacher = reference.teacher(index)
             clips.append({"id": teacher["id"], **clip_fidelity(student, teacher)})
             pairs.append((student, teacher))
     tiers = lipsync_tiers(pairs, suite.lipsync)
     frames = len(pairs[0][0]["frames"])
     cost = {**costs.size_cost(artifact), **peak.result(), **_speed(artifact, model, generate, suite, ctx, frames),
-            **_dit_forwards(model, reference), "fit": _fit(artifact, suite, reference)}
+            **_wall_per_clip(seconds, reference), **_dit_forwards(sampling),
+            "fit": _fit(artifact, suite, sampling or reference.config.sampling)}
+    used = {"sampling": {**sampling.model_dump(), "source": source}} if dit else {}
     return {"metrics": _metrics(pool(clips), tiers, cost), "tiers": _labels(tiers), "clips": _clips(clips, tiers),
-            "tier_gates": _tier_gates(tiers)}
+            "tier_gates": _tier_gates(tiers), **used}
 
 
 def _speed(artifact: Artifact, model, generate, suite: Suite, ctx, frames: int) -> dict:
@@ -85,19 +115,23 @@ def _speed(artifact: Artifact, model, generate, suite: Suite, ctx, frames: int) 
     return out
 
 
-def _dit_forwards(model, reference: ReferenceArtifact) -> dict:
-    """DiT forwards per clip of an S2V DiT: the reference's sampling steps, twice each with classifier-free guidance
-    (as the pipeline runs them); none for other models (students and decoders replace part of the pipeline)."""
-    if not isinstance(model, WanS2VTransformer3DModel):
-        return {}
-    config = reference.config
-    return {"dit_forwards_per_clip": dit_forwards(config.num_inference_steps, config.guidance_scale)}
+def _wall_per_clip(seconds: float, reference: ReferenceArtifact) -> dict:
+    """Generation wall time per clip over every input of the fidelity pass (each model's first run of them)."""
+    clips = sum(reference.rows["num_clips"])
+    return {"wall_s_per_clip": seconds / clips, "wall_clips": clips,
+            "wall_source": "measured (wall clock, every input generated once, first run)"}
 
 
-def _fit(artifact: Artifact, suite: Suite, reference: ReferenceArtifact) -> dict:
+def _dit_forwards(sampling: SamplingConfig | None) -> dict:
+    """DiT forwards per clip of an S2V DiT: its sampling steps, twice each with classifier-free guidance (as the
+    pipeline runs them); none for other models (students and decoders replace part of the pipeline)."""
+    return {} if sampling is None else {"dit_forwards_per_clip": sampling.dit_forwards}
+
+
+def _fit(artifact: Artifact, suite: Suite, sampling: SamplingConfig) -> dict:
     if suite.cost.fit is None:
         return {"status": "not planned: the suite asks for no fit verdict"}
-    return costs.memory_fit(artifact, suite.cost.fit, cfg=reference.config.guidance_scale > 1)
+    return costs.memory_fit(artifact, suite.cost.fit, sampling)
 
 
 def _onnx_only(artifact: Artifact, suite: Suite) -> dict:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from compress.errors import UserInputError
 from compress.models.s2v.motion import BUCKET_FACTORS, MOTION_BUCKETS
+from compress.pipelines.sampling import SAMPLERS, dit_forwards
 
 SOURCES = ("analytic", "simulated", "measured")
 COMPONENTS = ("text_encoder", "audio_encoder", "vae")
@@ -16,7 +17,7 @@ WRAPS = ("block", "module", "model")
 VAE_STRIDE, TEMPORAL_STRIDE, PATCH = 8, 4, 2
 FPS = 16
 # bounds far above any real clip or cluster, so an absurd request is refused at once instead of planned for minutes
-MAX_SIDE, MAX_FRAMES, MAX_BATCH, MAX_GPUS = 8192, 2048, 1024, 4096
+MAX_SIDE, MAX_FRAMES, MAX_BATCH, MAX_GPUS, MAX_STEPS = 8192, 2048, 1024, 4096, 10_000
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,11 @@ def parse_size(text: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Workload:
-    """One clip: pixel size (W, H), pixel frames per clip, batch, classifier-free guidance.
+    """One clip: pixel size (W, H), pixel frames per clip, batch, classifier-free guidance, sampler and steps.
 
-    CFG runs two DiT forwards per step; `cfg_batched` runs them as one forward of twice the batch."""
+    CFG runs two DiT forwards per step; `cfg_batched` runs them as one forward of twice the batch. Memory depends
+    on guidance only through that batch: the sampler and its steps (e.g. LiveAvatar's 4-step Euler without CFG)
+    set the DiT forwards per clip (`dit_forwards`), i.e. time, not the peak."""
 
     width: int = 480
     height: int = 832
@@ -54,8 +57,13 @@ class Workload:
     cfg: bool = True
     cfg_batched: bool = False
     motion: bool = True  # FramePack motion tokens (every clip but the first)
+    sampler: str = "unipc"
+    steps: int = 40
 
     def __post_init__(self):
+        if self.sampler not in SAMPLERS or not 1 <= self.steps <= MAX_STEPS:
+            raise UserInputError(f"sampler must be one of {', '.join(SAMPLERS)} (got {self.sampler!r}) and steps from "
+                                 f"1 to {MAX_STEPS} (got {self.steps})")
         if self.width % 16 or self.height % 16 or not 64 <= min(self.width, self.height) <= max(
                 self.width, self.height) <= MAX_SIDE:
             raise UserInputError(f"size {self.size}: width and height must be multiples of 16 from 64 to {MAX_SIDE}")
@@ -69,13 +77,14 @@ class Workload:
     latent_hw = property(lambda self: (self.height // VAE_STRIDE, self.width // VAE_STRIDE))
     dit_batch = property(lambda self: self.batch * (2 if self.cfg and self.cfg_batched else 1))
     audio_seconds = property(lambda self: self.frames / FPS)
+    dit_forwards = property(lambda self: dit_forwards(self.steps, 2.0 if self.cfg else 1.0))
 
     def with_size(self, size: str) -> Workload:
         width, height = parse_size(size)
         return replace(self, width=width, height=height)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "size": self.size, "dit_batch": self.dit_batch}
+        return {**asdict(self), "size": self.size, "dit_batch": self.dit_batch, "dit_forwards": self.dit_forwards}
 
 
 def tokens_per_frame(latent_h: int, latent_w: int) -> int:

@@ -1,8 +1,9 @@
 """Speech-to-video generation with the Wan2.2-S2V DiT, following upstream `wan/speech2video.py`.
 
 Per clip of `frames_per_clip` frames (F = frames_per_clip / 4 latent frames):
-- noise from a CPU generator seeded `seed + clip`; flow-matching sampling with upstream's sigmas
-  (linspace(1 - 1/1000, 0) shifted by `shift`) and classifier-free guidance that drops text (negative
+- noise from a CPU generator seeded `seed + clip`; flow-matching sampling, `sampler="unipc"` with upstream's sigmas
+  (linspace(1 - 1/1000, 0) shifted by `shift`) or `sampler="euler"` with LiveAvatar's few-step Euler sigmas
+  (`compress.pipelines.sampling`), and classifier-free guidance (scale > 1) that drops text (negative
   prompt) and audio (zeros) together while reference, motion and pose stay;
 - clip 0 drops the motion tokens and is decoded behind the reference latent; every later clip conditions on
   the VAE encoding of the last `motion_frames` (73 = 19 latents) decoded pixel frames and is decoded behind
@@ -21,6 +22,7 @@ from PIL import Image
 
 from .audio import audio_features, clips_for_audio, load_audio
 from .components import NUM_TRAIN_TIMESTEPS, S2VComponents
+from .sampling import SAMPLERS, euler_sigmas
 from .video import MIN_SIZE_MULTIPLE, UPSTREAM_SIZE_MULTIPLE, load_image, prepare_image, size_for_area, to_uint8
 
 FPS = 16
@@ -116,6 +118,17 @@ class S2VPipeline:
         scheduler.set_timesteps(sigmas=flow_sigmas(num_inference_steps), device=self.device)
         return scheduler
 
+    def _sampling(self, sampler: str, shift: float, num_inference_steps: int):
+        """(timesteps, step(pred, index, latents) -> latents) of one clip's denoising.
+        unipc: the components' scheduler over upstream's sigmas; euler: x <- x + (sigma_next - sigma) * v over
+        LiveAvatar's sigmas, the DiT seeing t = 1000 sigma (as diffusers' flow-matching Euler)."""
+        if sampler == "euler":
+            sigmas = euler_sigmas(num_inference_steps, shift).to(self.device)  # latents stay float32
+            return sigmas[:-1] * NUM_TRAIN_TIMESTEPS, lambda pred, i, x: x + (sigmas[i + 1] - sigmas[i]) * pred
+        scheduler = self._scheduler(shift, num_inference_steps)
+        timesteps = scheduler.timesteps
+        return timesteps, lambda pred, i, x: scheduler.step(pred, timesteps[i], x, return_dict=False)[0]
+
     def _size(self, image: Image.Image, height, width, max_area, size_multiple) -> tuple[int, int]:
         if size_multiple <= 0 or size_multiple % MIN_SIZE_MULTIPLE:
             raise ValueError(f"size_multiple must be a positive multiple of {MIN_SIZE_MULTIPLE}, got {size_multiple}")
@@ -133,10 +146,11 @@ class S2VPipeline:
                  max_area: int | None = None, size_multiple: int = UPSTREAM_SIZE_MULTIPLE,
                  frames_per_clip: int = 80, num_clips: int | None = None, motion_frames: int = MOTION_FRAMES,
                  seed: int = 0, output_type: str = "np", capture_blocks: tuple[int, ...] = (),
-                 capture_steps: tuple[int, ...] | None = None) -> S2VOutput:
+                 capture_steps: tuple[int, ...] | None = None, sampler: str = "unipc") -> S2VOutput:
         """image: PIL / uint8 array / path; audio: 16 kHz mono array or a sound file. Size: height x width
         (multiples of 16), else the image's aspect fitted to `max_area` (default: the image's area) as upstream,
         sides rounded to multiples of `size_multiple` (upstream: 64; 16 at least).
+        sampler: "unipc" (upstream) or "euler" (LiveAvatar's few-step sampler, e.g. 4 steps with guidance 0).
         num_clips None: as many clips as the audio covers. motion_frames: pixel frames of history (4k + 1; 73
         upstream; fewer leave the oldest frame-pack slots empty). negative_prompt "": upstream's default.
         capture_blocks: DiT blocks whose outputs (noisy tokens, conditional pass, steps `capture_steps` or all)
@@ -145,6 +159,8 @@ class S2VPipeline:
             raise ValueError(f"frames_per_clip must be a positive multiple of 4, got {frames_per_clip}")
         if motion_frames < 1 or motion_frames % 4 != 1:
             raise ValueError(f"motion_frames must be 4k + 1, got {motion_frames}")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         if output_type not in ("np", "pt"):
             raise ValueError(f"output_type must be 'np' or 'pt', got {output_type!r}")
         c = self.components
@@ -168,8 +184,8 @@ class S2VPipeline:
                 audio_clip = feats[None, ..., clip * frames_per_clip : (clip + 1) * frames_per_clip]
                 denoised = self._denoise(
                     clip_noise(seed + clip, latent_shape).to(self.device), text, negative, audio_clip, ref, motion,
-                    first=clip == 0, steps=num_inference_steps, guidance_scale=guidance_scale, shift=shift,
-                    recorder=recorder)
+                    first=clip == 0, sampling=self._sampling(sampler, shift, num_inference_steps),
+                    guidance_scale=guidance_scale, recorder=recorder)
                 video = self.decode_latents(torch.cat([ref if clip == 0 else motion, denoised], dim=2))
                 video = video[:, :, -frames_per_clip:]
                 videos.append(video[0])
@@ -187,13 +203,13 @@ class S2VPipeline:
             text_embeds=text[0].cpu(), negative_text_embeds=negative[0].cpu(),
             seeds=[seed + clip for clip in range(num_clips)], block_outputs=recorder.stacked(num_clips))
 
-    def _denoise(self, latents, text, negative, audio, ref, motion, *, first, steps, guidance_scale, shift, recorder):
+    def _denoise(self, latents, text, negative, audio, ref, motion, *, first, sampling, guidance_scale, recorder):
         dit = self.components.dit
-        scheduler = self._scheduler(shift, steps)
+        timesteps, step_latents = sampling
         cond = dict(encoder_hidden_states=text, audio_features=audio, ref_latents=ref, motion_latents=motion,
                     drop_motion_frames=first)
         uncond = {**cond, "encoder_hidden_states": negative, "audio_features": torch.zeros_like(audio)}
-        for step, t in enumerate(scheduler.timesteps):
+        for step, t in enumerate(timesteps):
             timestep = t.expand(1).to(self.device)
             recorder.step, recorder.active = step, True
             pred = dit(latents, timestep, **cond).sample
@@ -201,5 +217,5 @@ class S2VPipeline:
             if guidance_scale > 1:
                 pred_uncond = dit(latents, timestep, **uncond).sample
                 pred = pred_uncond + guidance_scale * (pred - pred_uncond)
-            latents = scheduler.step(pred, t, latents, return_dict=False)[0]
+            latents = step_latents(pred, step, latents)
         return latents

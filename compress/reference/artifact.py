@@ -22,6 +22,7 @@ from compress.errors import UserInputError
 from compress.models.auto import checkpoint_layout, meta_model
 from compress.pipelines.audio import SAMPLE_RATE, load_audio
 from compress.pipelines.components import S2VComponents
+from compress.pipelines.sampling import SamplingConfig
 from compress.pipelines.s2v import S2VOutput
 from compress.reference.config import INPUTS_DIR, ReferenceConfig
 from compress.reference.dataset import DATASET_DIR, load_rows
@@ -114,10 +115,12 @@ class ReferenceArtifact:
         """The Wan VAE the teacher decoded with (float32, on the CPU), without loading the other components."""
         return load_vae(self.config, self._meta_teacher(), self.ctx)
 
-    def regenerate(self, dit) -> Callable[[int], S2VOutput]:
+    def regenerate(self, dit, sampling: SamplingConfig | None = None) -> Callable[[int], S2VOutput]:
         """generate(index): input `index` generated again by `dit` with this reference's components, settings and
-        seed (the same DiT reproduces the stored latents)."""
-        pipeline = TeacherPipeline(self.config, dit, self.ctx)
+        seed (the same DiT reproduces the stored latents); `sampling` replaces the reference's (e.g. a few-step
+        model's own), all else kept."""
+        config = self.config if sampling is None else self.config.with_sampling(sampling)
+        pipeline = TeacherPipeline(config, dit, self.ctx)
 
         def generate(index: int) -> S2VOutput:
             clip = self.clips[index]

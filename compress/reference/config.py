@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from compress.pipelines.sampling import Sampler, SamplingConfig
+
 #: the built-in synthetic talking-face sets (`compress.data.synthetic.BUILTIN_SETS`), built into the artifact's
 #: INPUTS_DIR folder: the quickstart's training set, and a held-out one sharing no sentence, face, voice or seed with it
 BUILTIN, BUILTIN_HELDOUT = "builtin:quickstart", "builtin:heldout"
@@ -27,6 +29,8 @@ class ReferenceConfig(BaseModel):
 
     inputs: str = Field(default=BUILTIN, description=f"an inputs YAML/CSV file, or '{BUILTIN}' / "
                                                      f"'{BUILTIN_HELDOUT}' (built-in sets)")
+    sampler: Sampler = Field(default="unipc", description="unipc (upstream, CFG) or euler (LiveAvatar's few-step "
+                                                          "sampler, e.g. 4 steps with guidance_scale 0)")
     num_inference_steps: int = Field(default=40, ge=1)
     guidance_scale: float = Field(default=4.5, ge=0)
     shift: float = Field(default=3.0, gt=0)
@@ -88,6 +92,16 @@ class ReferenceConfig(BaseModel):
     def from_stage_config(cls, settings: dict) -> ReferenceConfig:
         """The settings among a stage's configuration (a manifest's `stage_config`: kind, name, input... dropped)."""
         return cls.model_validate({k: v for k, v in settings.items() if k in cls.model_fields})
+
+    @property
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(**{k: getattr(self, k) for k in SamplingConfig.model_fields})
+
+    def with_sampling(self, sampling: SamplingConfig) -> ReferenceConfig:
+        """These settings sampled as `sampling` says; no block outputs are captured (their steps may not exist)."""
+        if sampling == self.sampling:
+            return self
+        return self.model_copy(update={**sampling.model_dump(), "block_outputs": [], "block_output_steps": None})
 
     @property
     def builtin(self) -> bool:

@@ -59,4 +59,4 @@ class TeacherPipeline:
                          num_inference_steps=config.num_inference_steps, guidance_scale=config.guidance_scale,
                          shift=config.shift, max_area=config.max_area, size_multiple=config.size_multiple,
                          frames_per_clip=config.frames, seed=seed, capture_blocks=tuple(config.block_outputs),
-                         capture_steps=config.block_output_steps)
+                         capture_steps=config.block_output_steps, sampler=config.sampler)

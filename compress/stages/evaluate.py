@@ -6,6 +6,21 @@ latency, peak memory, the memory planner's fit per target) and the suite's gates
 artifact (`results/NAME.json` per artifact, `leaderboard.md`, `leaderboard.html`) and appends one record per
 artifact to the leaderboard directory; it never touches the artifacts it evaluates.
 
+Sampling: an S2V DiT is regenerated as the reference sampled (same seeds, inputs, size, frames, components), unless
+its artifact carries its own sampling (a few-step model's manifest `sampling`, e.g. `{sampler: euler,
+num_inference_steps: 4, guidance_scale: 0.0}` from a DMD stage) or its nearest ancestor does (a quantized DMD
+model): it is then sampled that way. `sampling:` (any of sampler, num_inference_steps, guidance_scale, shift)
+replaces those settings for every S2V DiT evaluated, e.g. to score the teacher with the same 4 Euler steps::
+
+    - kind: evaluate
+      reference: heldout
+      artifacts: [source]
+      sampling: {sampler: euler, num_inference_steps: 4, guidance_scale: 0}
+
+Each record states the sampling used; its cost counts the DiT forwards per clip and the generation wall time per
+clip (`wall_s_per_clip`, measured in the same run for every artifact, so a 4-step model and a 10-step teacher
+compare within one stage). Students and decoders do not sample.
+
 Held-out by default: an artifact whose lineage trained or calibrated on some of the reference's clips (the
 ancestors' manifests say which: `compress.reference.seen`) is refused before anything is evaluated, naming the stage
 and the clips; with `allow_seen_inputs: true` it is evaluated with a loud warning and its record's `inputs` say
@@ -16,6 +31,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from compress.pipelines.sampling import SamplingOverride
 from compress.stages.base import Stage
 from compress.stages.refs import MODEL, StageRef
 
@@ -37,6 +53,9 @@ class EvaluateStage(Stage):
         default=None, description="a sync_expert stage for lip-sync tier B (instead of the suite's)")
     allow_seen_inputs: bool = Field(default=False, description="evaluate artifacts on reference clips their lineage "
                                                                "trained on (labelled 'seen'); default: refuse")
+    sampling: SamplingOverride | None = Field(
+        default=None, description="sampler, num_inference_steps, guidance_scale or shift for every S2V DiT evaluated "
+                                  "(default: its artifact's own sampling, else the reference's)")
 
     written_paths = ("leaderboard",)
 
@@ -82,7 +101,7 @@ class EvaluateStage(Stage):
         records = []
         for name in ctx.track(inputs, "artifacts evaluated", len(inputs)):
             ctx.log(f"  evaluating {name} on {len(reference)} inputs (suite {suite.name}, {inputs[name]['status']})")
-            result = evaluate_artifact(ctx.artifact(name), reference, suite, ctx, inputs[name])
+            result = evaluate_artifact(ctx.artifact(name), reference, suite, ctx, inputs[name], self.sampling)
             records.append(make_record(result, suite.model_dump(mode="json")))
             out.write_json(f"results/{name}.json", records[-1])
         board = Board.of(records)
@@ -104,5 +123,6 @@ def _headline(record: dict) -> dict:
     fidelity, cost = record["metrics"]["fidelity"], record["metrics"]["cost"]
     return {"frame_psnr": fidelity.get("frame_psnr"), "latent_rel_error": fidelity.get("latent_rel_error"),
             "latency_ms_per_frame": cost.get("latency_ms_per_frame"), "bytes": cost.get("bytes"),
+            "dit_forwards_per_clip": cost.get("dit_forwards_per_clip"), "wall_s_per_clip": cost.get("wall_s_per_clip"),
             "tier_a": record["tiers"]["A"]["status"], "tier_b": record["tiers"]["B"]["status"],
             "tier_c": record["tiers"]["C"]["status"], "inputs": record["inputs"]["status"]}

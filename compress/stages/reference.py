@@ -137,6 +137,7 @@ class ReferenceStage(Stage, ReferenceConfig):
         shutil.rmtree(shards)
         num_clips, frames = sum(dataset["num_clips"]), sum(s[0] for s in dataset["frames_shape"])
         out.extra["description"] = (f"Teacher reference: {len(dataset)} inputs, {num_clips} clips of {self.frames} "
-                                    f"frames, {self.num_inference_steps} steps, CFG {self.guidance_scale}.")
+                                    f"frames, {self.sampling.describe()}.")
         return {"inputs": len(dataset), "clips": num_clips, "frames": frames,
-                "wall_s_per_clip": round(sum(timings) / max(num_clips, 1), 3), "world_size": ctx.world_size}
+                "wall_s_per_clip": round(sum(timings) / max(num_clips, 1), 3),
+                "dit_forwards_per_clip": self.sampling.dit_forwards, "world_size": ctx.world_size}

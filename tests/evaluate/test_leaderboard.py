@@ -102,7 +102,7 @@ def test_columns_choose_metrics_and_name_the_valid_ones(quickstart_dir):
     board = Board.load(quickstart_dir, columns=["cost.dit_forwards_per_clip", "tier_a.timing.zero_lag_corr"],
                        sort="tier_a.timing.zero_lag_corr", descending=True)
     grid = board.grid(("artifact",))
-    assert grid.header == ["artifact", "DiT fw", "A\nr0", "fit", "gates"]
+    assert grid.header == ["artifact", "DiT\nfw", "A\nr0", "fit", "gates"]
     assert [[c.text for c in row[:3]] for row in grid.rows[:2]] == [["source", "20", "1"], ["int8", "20", "0.998"]]
     rows = [[c.text for c in row[:3]] for row in grid.rows[3:]]  # no r0: last; no DiT: the student and decoder
     assert rows == [["lipsync", "-", "0.127"], ["depth", "20", "-[2]"], ["vae-decoder", "-", "-[3]"]]

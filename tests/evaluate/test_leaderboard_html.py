@@ -47,7 +47,7 @@ def test_html_loads_without_errors_and_shows_every_artifact(tmp_path):
         assert f'data-artifact="{r["id"]}"' in dom
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not console, console
-    assert dom.count("<svg") == 3 + 1  # three Pareto plots (tier A against each cost), int8's mouth opening
+    assert dom.count("<svg") == 4 + 1  # four Pareto plots (tier A against each cost), int8's mouth opening
     assert re.search(r"clip clip-0: no mouth-opening series \(not computed: no face", dom)
     assert "Pareto front" in dom and "FAIL: tier_a.timing.lag &lt;= 1: int8 (2)" in dom
 
@@ -63,11 +63,12 @@ def test_quickstart_page_fits_1280_px_sorts_and_plots_sync_against_cost(tmp_path
     assert states == ["pass", "pass", "pass", "fail", "fail", "fail"]
     assert text.count('class="banner"') == 1 and 'data-tier="B"' in text
     assert text.count("the sync expert rejected reversed audio") == 2  # the banner and the one footnote
-    assert "How to read this" in text and "twice each when it samples with classifier-free guidance" in text
+    assert "How to read this" in text and "twice each with classifier-free guidance" in text
     titles = re.findall(r"<!-- (lip sync against [\w ]+) -->", text)  # matplotlib's comments on its text
     assert titles == ["lip sync against GMACs per frame", "lip sync against weight bytes",
-                      "lip sync against DiT forwards per clip"]  # tier A only: no record has tier C
-    assert text.count("Pareto front") >= 3 and text.count("mouth opening, clip") == 2 * 4  # tier A computed: 4
+                      "lip sync against DiT forwards per clip",
+                      "lip sync against wall seconds per clip"]  # tier A only: no record has tier C
+    assert text.count("Pareto front") >= 4 and text.count("mouth opening, clip") == 2 * 4  # tier A computed: 4
 
     probe = tmp_path / "probe.html"
     probe.write_text(text.replace("</body>", PROBE))
@@ -98,7 +99,7 @@ def test_sync_c_is_plotted_where_tier_c_was_computed():
     board = Board.of(records)
     text = html_page(board)
     titles = re.findall(r"<!-- (lip sync against [\w ]+) -->", text)
-    assert len(titles) == 6 and text.count("<!-- tier C Sync-C (SyncNet LSE-C) -->") == 3
+    assert len(titles) == 8 and text.count("<!-- tier C Sync-C (SyncNet LSE-C) -->") == 4
     grid = board.grid()
     assert "C\nLSE-C" in grid.header  # tier C has numbers now: all of its columns
     c = grid.header.index("C\nLSE-D")

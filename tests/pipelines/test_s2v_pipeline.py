@@ -2,13 +2,15 @@
 
 import dataclasses
 import subprocess
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from compress.pipelines import S2VPipeline, flow_scheduler, write_video
-from compress.pipelines.s2v import UPSTREAM_NEGATIVE_PROMPT
+from compress.pipelines.s2v import UPSTREAM_NEGATIVE_PROMPT, clip_noise
+from compress.pipelines.sampling import euler_sigmas
 from compress.pipelines.video import prepare_image, size_for_area
 from tests.helpers import needs_ffmpeg
 
@@ -167,3 +169,26 @@ def test_write_video_writes_mp4_with_the_audio_track(tmp_path, speech):
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
                             str(written.path)], capture_output=True, text=True, check=True)
     assert sorted(probe.stdout.split()) == ["audio", "video"]
+
+
+def test_euler_sampler_steps_through_liveavatars_sigmas(pipe, face, speech, monkeypatch):
+    """sampler="euler", 4 steps, guidance 0: one DiT forward per step at t = 1000 sigma, and x <- x + (sigma_next -
+    sigma) v: with a constant velocity v the clip ends at noise - v (the sigmas fall from 1 to 0)."""
+    timesteps, velocity = [], 0.25
+    monkeypatch.setattr(pipe.components.dit, "forward", lambda hidden_states, timestep, **kwargs: (
+        timesteps.append(timestep.item()), SimpleNamespace(sample=torch.full_like(hidden_states, velocity)))[1])
+    out = pipe(face, speech, **{**ARGS, "num_inference_steps": 4, "guidance_scale": 0.0}, sampler="euler")
+    torch.testing.assert_close(torch.tensor(timesteps), euler_sigmas(4)[:-1] * 1000)
+    assert [round(t) for t in timesteps] == [1000, 858, 602, 9]  # LiveAvatar's 4-step LoRA timesteps
+    noise = clip_noise(ARGS["seed"], out.latents[0][None].shape)[0]
+    torch.testing.assert_close(out.latents[0], noise - velocity)
+
+
+def test_euler_sampler_on_the_real_dit_and_bad_sampler(pipe, face, speech, calls, baseline):
+    out = pipe(face, speech, **{**ARGS, "guidance_scale": 0.0}, sampler="euler")
+    assert len(calls) == ARGS["num_inference_steps"] and out.frames.shape == baseline.frames.shape
+    assert torch.isfinite(out.latents).all() and not torch.equal(out.latents, baseline.latents)
+    with_cfg = pipe(face, speech, **ARGS, sampler="euler")  # guidance as given: two forwards per step above 1
+    assert len(calls) == 3 * ARGS["num_inference_steps"] and not torch.equal(with_cfg.latents, out.latents)
+    with pytest.raises(ValueError, match="sampler must be one of unipc, euler, got 'ddim'"):
+        pipe(face, speech, **ARGS, sampler="ddim")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from compress.errors import UserInputError
+from compress.pipelines.sampling import SamplingConfig
 from compress.quant import relative_error
 from compress.reference import ReferenceArtifact, ReferenceConfig
 from compress.reference.artifact import ReferenceContext
@@ -75,3 +76,16 @@ def test_a_teacher_pointer_outside_the_roots_is_refused(tmp_path):
     reference = ReferenceArtifact(folder, ReferenceContext(root=tmp_path / "work"))
     with pytest.raises(UserInputError, match="outside the working root"):
         reference.vae()
+
+
+def test_regenerating_with_another_sampling(run, monkeypatch):
+    """`sampling` replaces the reference's (2 UniPC steps with CFG): 1 Euler step without guidance is one DiT
+    forward per clip, and different latents."""
+    root, result = run
+    reference = ReferenceArtifact(result["ref"], ReferenceContext(root=root))
+    dit, calls = result["source"].load_model(), []
+    forward = dit.forward
+    monkeypatch.setattr(dit, "forward", lambda *args, **kwargs: (calls.append(1), forward(*args, **kwargs))[1])
+    few = reference.regenerate(dit, SamplingConfig(sampler="euler", num_inference_steps=1, guidance_scale=0.0))(0)
+    assert len(calls) == few.latents.shape[0] == reference.rows[0]["num_clips"]
+    assert relative_error(few.latents, reference.teacher(0)["latents"]) > 1e-3

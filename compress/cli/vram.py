@@ -14,6 +14,7 @@ from compress.memory.overheads import MAX_CONTEXT_GIB, Overheads
 from compress.pipelines.sampling import SAMPLERS
 
 GIB = 2**30
+TASKS = ("inference", "dmd-train")
 
 
 def _placement(entries: list[str]) -> dict[str, str]:
@@ -75,8 +76,22 @@ def vram(
     fragmentation: float = typer.Option(Overheads.fragmentation, "--fragmentation", callback=bounded(0, 1),
                                         help="allocator slack, fraction of the non-weight bytes"),
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
+    task: str = typer.Option("inference", "--task", help="inference | dmd-train (LoRA DMD distillation: "
+                             "generator, fake score and real score)"),
+    gpus: int = typer.Option(1, "--gpus", help="dmd-train: GPUs (data parallel)"),
+    sharding: str = typer.Option("fsdp", "--sharding", help="dmd-train: fsdp (bases, adapters and optimizer "
+                                 "state sharded) | zero2 (gradients and optimizer state sharded) | ddp (replicated)"),
+    lora_rank: int = typer.Option(128, "--lora-rank", help="dmd-train: LoRA rank of generator and fake score"),
+    rollout_steps: int = typer.Option(4, "--rollout-steps", help="dmd-train: generator sampling steps (the last "
+                                      "one with grad)"),
+    generator_base: str = typer.Option("same", "--generator-base", help="dmd-train: same (the teacher's base), a "
+                                       "quantization scheme (fp8_weight_only, int8_weight_only, ...), or a pruned "
+                                       "or quantized artifact / model directory"),
+    checkpointing: bool = typer.Option(True, "--checkpointing/--no-checkpointing",
+                                       help="dmd-train: activation checkpointing of the DiT blocks"),
 ) -> None:
-    """Per-GPU peak memory of a model on a GPU: breakdown, verdict, and the cheapest changes that fit."""
+    """Per-GPU peak memory of a model on a GPU: breakdown, verdict, and the cheapest changes that fit.
+    `--task dmd-train` plans DMD training instead (can I DMD-train the 14B on N GPUs?)."""
     from compress.memory import Layout, ModelSpec, Workload, load_catalog, parse_size, plan_memory  # torch
     from compress.memory.catalog import MIB
     from compress.memory.render import render
@@ -85,6 +100,15 @@ def vram(
         raise UserInputError("give a MODEL (preset, artifact or model directory) or --preset, not both")
     width, height = parse_size(size)
     cfg = _guided(cfg, guidance)
+    if task not in TASKS:
+        raise UserInputError(f"--task: expected one of {', '.join(TASKS)}; found {task!r}")
+    if task == "dmd-train":
+        return _dmd_train(model or preset, target, Workload(width, height, frames, batch, cfg, cfg_batched),
+                          Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation), load_catalog(*catalog),
+                          as_json, gpus=gpus, sharding=sharding, lora_rank=lora_rank, steps=rollout_steps,
+                          generator_base=generator_base, checkpointing=checkpointing,
+                          inference_only={"--layout": layout != "single", "--source": source != "analytic",
+                                          "--quantize": quantize is not None, "--offload": bool(offload)})
     options = {k: v for k, v in {"wrap": wrap, "units": units}.items() if v is not None}
     spec = ModelSpec.load(model or preset)
     if quantize:
@@ -98,3 +122,35 @@ def vram(
         print(json.dumps(plan.to_dict(), indent=2, default=str))
     else:
         stdout().print(render(plan))
+
+
+def _generator_spec(generator_base: str, teacher):
+    """None for the teacher's base; the teacher quantized by a scheme; or a pruned / quantized model."""
+    from compress.memory import ModelSpec  # torch
+    from compress.quant.schemes import SCHEMES
+
+    if generator_base == "same":
+        return None
+    if generator_base in SCHEMES:
+        return teacher.quantized(generator_base)
+    return ModelSpec.load(generator_base)
+
+
+def _dmd_train(model: str, target: str, workload, overheads, catalog, as_json: bool, *, generator_base: str,
+               inference_only: dict[str, bool], **setup) -> None:
+    from compress.distill.config import DEFAULT_TARGETS
+    from compress.memory import ModelSpec
+    from compress.memory.render import render_training
+    from compress.memory.training import DmdSetup, plan_dmd
+
+    given = [name for name, used in inference_only.items() if used]
+    if given:
+        raise UserInputError(f"--task dmd-train: {', '.join(given)} apply to inference plans only; use --gpus, "
+                             "--sharding and --generator-base")
+    teacher = ModelSpec.load(model)
+    plan = plan_dmd(teacher, target, workload, DmdSetup(tuple(DEFAULT_TARGETS), **setup),
+                    _generator_spec(generator_base, teacher), overheads=overheads, catalog=catalog)
+    if as_json:
+        print(json.dumps(plan.to_dict(), indent=2, default=str))
+    else:
+        stdout().print(render_training(plan))

@@ -97,13 +97,13 @@ def dequantized_view(spec: ModelSpec) -> ModelSpec:
     dequantized to its bias's dtype (else float32), as compress.distill.lora_adapters.dequantize_view does."""
     if spec.quant is None:
         return spec
-    tensors = dict(spec.tensors)
-    for module in spec.quant.quantized_modules:
-        shape = tensors[f"{module}.weight"][0]
-        bias = tensors.get(f"{module}.bias")
-        for key in [k for k in tensors if k.startswith(f"{module}.") and k != f"{module}.bias"]:
-            del tensors[key]
-        tensors[f"{module}.weight"] = (shape, bias[1] if bias else torch.float32)
+    quantized, tensors = set(spec.quant.quantized_modules), {}
+    for key, (shape, dtype) in spec.tensors.items():
+        module, _, leaf = key.rpartition(".")
+        if module not in quantized or leaf == "bias":
+            tensors[key] = (shape, dtype)
+        elif leaf == "weight":  # its scales are dropped
+            tensors[key] = (shape, spec.tensors.get(f"{module}.bias", (None, torch.float32))[1])
     return ModelSpec(f"{spec.name}, dequantized view", spec.model_class, spec.config, tensors)
 
 

@@ -13,6 +13,8 @@ Tests hold these terms to a fake-tensor training step of the real model code (tr
 from __future__ import annotations
 
 import fnmatch
+import functools
+import json
 
 from .analytic import dit_activations
 from .workload import Item, token_counts
@@ -25,11 +27,20 @@ _GRADIENT_BUFFERS = 3  # float32 gradients of the residual stream alive at once 
 
 def adapted_linears(spec, targets: list[str] | tuple[str, ...]) -> dict[str, tuple[int, int]]:
     """{Linear name: (in_features, out_features)} of the Linears of `spec` that LoRA `targets` (fnmatch globs,
-    compress.distill's syntax) adapt."""
+    compress.distill's syntax) adapt; a quantized spec's quantized Linears count as Linears (LoRA trains over
+    their dequantized view)."""
+    return dict(_adapted(spec.model_class, json.dumps(spec.config, sort_keys=True), tuple(targets)))
+
+
+@functools.lru_cache(maxsize=16)
+def _adapted(model_class, config: str, targets: tuple[str, ...]) -> tuple:
     from torch import nn
 
-    return {name: (m.in_features, m.out_features) for name, m in spec.meta_model().named_modules()
-            if isinstance(m, nn.Linear) and any(fnmatch.fnmatchcase(name, p) for p in targets)}
+    from compress.models.auto import meta_model
+
+    return tuple((name, (m.in_features, m.out_features)) for name, m in
+                 meta_model(model_class, json.loads(config)).named_modules()
+                 if isinstance(m, nn.Linear) and any(fnmatch.fnmatchcase(name, p) for p in targets))
 
 
 def lora_parameters(adapted: dict[str, tuple[int, int]], rank: int) -> int:

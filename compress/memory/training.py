@@ -10,9 +10,12 @@ Real and fake score share one frozen teacher base; the generator shares it too w
 
 One step's phases, each with its peak: the no-grad rollout; the DMD loss (real and fake score forwards while
 the generator's graph is held); the generator's backward; the fake score's update (forward with grad and
-backward); the optimizer step. The bases are replicated (ddp, zero2) or fully sharded over the GPUs (fsdp:
+backward). The optimizer step holds no activations and stays below them. The whole clip is denoised at once
+(bidirectional attention), as compress trains it; LiveAvatar's block-causal rollout with a KV cache is not
+modelled. The bases are replicated (ddp, zero2) or fully sharded over the GPUs (fsdp:
 FSDP2 over DiT blocks, one block gathered at a time); LoRA weights are float32 with AdamW's two float32
-moments, sharded by fsdp (weights, gradients, moments) and zero2 (gradients, moments).
+moments, sharded by fsdp (weights, gradients, moments) and zero2 (gradients, moments); their gradients and
+moments are kind "optimizer" (persistent: no allocator slack is charged on them).
 """
 
 from __future__ import annotations

@@ -106,8 +106,8 @@ def vram(
         return _dmd_train(model or preset, target, Workload(width, height, frames, batch, cfg, cfg_batched),
                           Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation), load_catalog(*catalog),
                           as_json, gpus=gpus, sharding=sharding, lora_rank=lora_rank, steps=rollout_steps,
-                          generator_base=generator_base, checkpointing=checkpointing,
-                          inference_only={"--layout": layout != "single", "--source": source != "analytic",
+                          source=source, generator_base=generator_base, checkpointing=checkpointing,
+                          inference_only={"--layout": layout != "single",
                                           "--quantize": quantize is not None, "--offload": bool(offload)})
     options = {k: v for k, v in {"wrap": wrap, "units": units}.items() if v is not None}
     spec = ModelSpec.load(model or preset)
@@ -136,8 +136,8 @@ def _generator_spec(generator_base: str, teacher):
     return ModelSpec.load(generator_base)
 
 
-def _dmd_train(model: str, target: str, workload, overheads, catalog, as_json: bool, *, generator_base: str,
-               inference_only: dict[str, bool], **setup) -> None:
+def _dmd_train(model: str, target: str, workload, overheads, catalog, as_json: bool, *, source: str,
+               generator_base: str, inference_only: dict[str, bool], **setup) -> None:
     from compress.distill.config import DEFAULT_TARGETS
     from compress.memory import ModelSpec
     from compress.memory.render import render_training
@@ -149,7 +149,7 @@ def _dmd_train(model: str, target: str, workload, overheads, catalog, as_json: b
                              "--sharding and --generator-base")
     teacher = ModelSpec.load(model)
     plan = plan_dmd(teacher, target, workload, DmdSetup(tuple(DEFAULT_TARGETS), **setup),
-                    _generator_spec(generator_base, teacher), overheads=overheads, catalog=catalog)
+                    _generator_spec(generator_base, teacher), source, overheads=overheads, catalog=catalog)
     if as_json:
         print(json.dumps(plan.to_dict(), indent=2, default=str))
     else:

@@ -75,5 +75,5 @@ def render_training(plan) -> Group:
                   f"{plan.target.name} ({gb(plan.target.memory_bytes)} each)\n"
                   f"size {w.size}, {w.frames} frames + motion frames, batch {w.batch} per GPU, real score CFG {cfg}; "
                   f"LoRA rank {setup.lora_rank} ({lora} parameters); {setup.steps} generator steps; "
-                  f"activation checkpointing {'on' if setup.checkpointing else 'off'}")
+                  f"activation checkpointing {'on' if setup.checkpointing else 'off'}; activations {plan.source}")
     return Group(header, *_verdict_tables(plan), *[Text(f"note: {note}", style="dim") for note in plan.notes])

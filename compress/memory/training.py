@@ -31,12 +31,21 @@ from .analytic import dit_activations
 from .catalog import Catalog, Target, load_catalog
 from .overheads import Overheads
 from .planner import GpuPlan, MemoryPlan, dit_weight_items, gpu_plan
+from .simulate import simulate_dit
 from .spec import ModelSpec
 from .suggest import Suggestion, training_suggestions
-from .training_activations import adapted_linears, lora_parameters, training_activations
+from .training_activations import (
+    adapted_linears,
+    lora_parameters,
+    lora_weight_copies,
+    training_activations,
+    without_inputs,
+)
+from .training_simulate import simulate_training_step
 from .workload import MAX_GPUS, Item, Layout, Workload
 
 SHARDINGS = ("fsdp", "zero2", "ddp")
+TRAINING_SOURCES = ("analytic", "simulated")
 MAX_RANK, MAX_STEPS = 4096, 1000
 _LORA_BYTES, _ADAM_BYTES = 4, 8  # float32 adapters; AdamW's exp_avg and exp_avg_sq
 
@@ -77,6 +86,7 @@ class TrainingPlan:
     target: Target
     workload: Workload
     setup: DmdSetup
+    source: str  # of the activations
     overheads: Overheads
     lora_parameters: dict[str, int]  # per adapter set
     gpus: list[GpuPlan]
@@ -89,7 +99,8 @@ class TrainingPlan:
     def to_dict(self) -> dict:
         return {"task": "dmd-train", "model": self.model, "generator_base": self.generator,
                 "target": self.target.to_dict(), "workload": self.workload.to_dict(), "setup": self.setup.to_dict(),
-                "overheads": dict(self.overheads.__dict__), "lora_parameters": self.lora_parameters,
+                "source": self.source, "overheads": dict(self.overheads.__dict__),
+                "lora_parameters": self.lora_parameters,
                 "fits": self.fits, "peak_bytes": self.peak_bytes, "margin_bytes": self.margin_bytes,
                 "gpus": [g.to_dict() for g in self.gpus], "suggestions": [s.to_dict() for s in self.suggestions],
                 "notes": self.notes}
@@ -138,11 +149,46 @@ def _named(prefix: str, items: list[Item]) -> list[Item]:
     return [Item(f"{prefix}: {i.name}", i.bytes, i.source, i.kind, i.note) for i in items]
 
 
+@dataclass
+class _Passes:
+    """Activations of one network: saved by its forward with grad, added by its backward, of a no-grad forward."""
+
+    saved: list[Item]
+    backward: list[Item]
+    no_grad: list[Item]
+
+
+def _network_passes(spec: ModelSpec, adapted, setup: DmdSetup, workload: Workload, source: str) -> _Passes:
+    args = (workload.batch, workload.latent_frames, workload.latent_hw, workload.motion)
+    if source == "analytic":
+        saved, backward = training_activations(spec, adapted, setup.lora_rank, *args, setup.checkpointing)
+        no_grad = [*dit_activations(spec, *args), lora_weight_copies(spec, adapted, setup.lora_rank)]
+        return _Passes(saved, backward, no_grad)
+    step = simulate_training_step(spec, setup.lora_targets, setup.lora_rank, *args, setup.checkpointing)
+    item = lambda name, size: [Item(name, size, "simulated", "activations")]  # noqa: E731
+    return _Passes(item("saved for the backward", step.saved),
+                   item("backward working set", step.backward - step.saved),
+                   item("forward peak (LoRA on)", step.no_grad_forward))
+
+
+def _score_forward(teacher: ModelSpec, workload: Workload, source: str) -> list[Item]:
+    """One real-score forward (the teacher without adapters), batch x 2 when CFG is batched; analytic without
+    its inputs (the generator's text and audio, held by its graph)."""
+    args = (workload.dit_batch, workload.latent_frames, workload.latent_hw, workload.motion)
+    if source == "analytic":
+        return without_inputs(dit_activations(teacher, *args))
+    return [Item("forward peak", simulate_dit(teacher, *args).activations, "simulated", "activations")]
+
+
 def plan_dmd(teacher: ModelSpec | str, target: Target | str, workload: Workload | None, setup: DmdSetup,
-             generator: ModelSpec | None = None, *, overheads: Overheads = Overheads(),
+             generator: ModelSpec | None = None, source: str = "analytic", *, overheads: Overheads = Overheads(),
              catalog: Catalog | None = None, suggest: bool = True) -> TrainingPlan:
     """Per-GPU peak of one DMD step of `teacher` (generator on the teacher's base when `generator` is None,
-    else on `generator`'s base: a pruned or quantized teacher), analytic."""
+    else on `generator`'s base: a pruned or quantized teacher). Activations `analytic`, or `simulated` (the
+    model code's training step on fake tensors: minutes for the 14B); weights and optimizer state analytic."""
+    if source not in TRAINING_SOURCES:
+        raise UserInputError(f"training plans: source must be one of {', '.join(TRAINING_SOURCES)}; "
+                             f"found {source!r}")
     catalog = catalog or load_catalog()
     teacher = teacher if isinstance(teacher, ModelSpec) else ModelSpec.load(teacher)
     target = catalog.target(target) if isinstance(target, str) else target
@@ -166,29 +212,22 @@ def plan_dmd(teacher: ModelSpec | str, target: Target | str, workload: Workload 
             items += _base_items("generator base", gen_base, layout, running is gen_base)
         return items + _lora_items(lora, setup, training)
 
-    shape = (workload.latent_frames, workload.latent_hw, workload.motion)
-
-    def grad_step(spec, network):  # (saved, backward) of one forward with grad and its backward
-        return training_activations(spec, adapted[network], setup.lora_rank, workload.batch, *shape,
-                                    setup.checkpointing)
-
-    gen_saved, gen_backward = grad_step(gen_base, "generator")
-    fake_saved, fake_backward = grad_step(teacher, "fake score")
-    score = _named("real / fake score forward, no grad", dit_activations(teacher, workload.dit_batch, *shape))
+    gen = _network_passes(gen_base, adapted["generator"], setup, workload, source)
+    fake = gen if generator is None else _network_passes(teacher, adapted["fake score"], setup, workload, source)
+    score = _named("real / fake score forward, no grad", _score_forward(teacher, workload, source))
     phases = {
         "DMD loss (score forwards, generator graph held)":
-            weights(teacher, None) + _named("generator", gen_saved) + score,
-        "generator backward": weights(gen_base, "generator") + _named("generator", gen_saved + gen_backward),
-        "fake score update": weights(teacher, "fake score") + _named("fake score", fake_saved + fake_backward),
+            weights(teacher, None) + _named("generator", gen.saved) + score,
+        "generator backward": weights(gen_base, "generator") + _named("generator", gen.saved + gen.backward),
+        "fake score update": weights(teacher, "fake score") + _named("fake score", fake.saved + fake.backward),
     }
     if setup.steps > 1:
-        rollout = dit_activations(gen_base, workload.batch, *shape)
         phases = {f"generator rollout ({setup.steps - 1} no-grad steps)":
-                  weights(gen_base, None) + _named("generator forward, no grad", rollout), **phases}
+                  weights(gen_base, None) + _named("generator forward, no grad", gen.no_grad), **phases}
     gpu = gpu_plan("each GPU", setup.gpus, phases, overheads)
     notes = [
-        "analytic; the training terms are held to a fake-tensor training step of the model code with LoRA "
-        "(tests/memory/test_training_activations.py)",
+        f"activations {source}; the analytic training terms are held to a fake-tensor training step of the "
+        "model code with LoRA (tests/memory/test_training_activations.py)",
         "the text and audio encoders and the VAE run before training (cached embeddings and latents, as "
         "LiveAvatar's t5_cpu): not on these GPUs; NCCL buffers are not counted",
     ]
@@ -196,11 +235,11 @@ def plan_dmd(teacher: ModelSpec | str, target: Target | str, workload: Workload 
         notes.append(f"generator base {generator.name}: LoRA trains over its dequantized view "
                      f"({gen_base.total_bytes / 1e9:.2f} GB, not the quantized {generator.total_bytes / 1e9:.2f} GB)")
     plan = TrainingPlan(teacher.name, "same" if generator is None else generator.name, target, workload, setup,
-                        overheads, lora, [gpu], notes=notes)
+                        source, overheads, lora, [gpu], notes=notes)
     if suggest and not plan.fits:
         def plan_candidate(setup_, workload_, generator_):
             return plan_dmd(teacher, target, workload_, setup_, generator_, overheads=overheads, catalog=catalog,
-                            suggest=False)
+                            suggest=False)  # analytic, to stay fast
 
         plan.suggestions = training_suggestions(setup, workload, generator, plan_candidate)
     return plan

@@ -47,6 +47,13 @@ def lora_parameters(adapted: dict[str, tuple[int, int]], rank: int) -> int:
     return sum(rank * (k + n) for k, n in adapted.values())
 
 
+def lora_weight_copies(spec, adapted: dict[str, tuple[int, int]], rank: int) -> Item:
+    """Autocast's compute-dtype copies of the float32 adapter weights, cached for the whole forward (and kept
+    by autograd for the backward)."""
+    return Item("autocast copies of the LoRA weights", spec.compute_dtype.itemsize * lora_parameters(adapted, rank),
+                "analytic", "activations", note="bf16 casts of the float32 adapters, held while the graph lives")
+
+
 class _Shapes:
     """Sizes of one training forward: tokens, widths, dtype bytes."""
 
@@ -99,6 +106,11 @@ def injector_terms(s: _Shapes, j: int, adapted, rank: int) -> dict[str, int]:
     }
 
 
+def without_inputs(items: list[Item]) -> list[Item]:
+    """A no-grad forward's activations run on inputs that are already held (the generator's, for a score)."""
+    return [item for item in items if item.name != _KEPT[0]]
+
+
 def _kept(spec, batch, latent_frames, latent_hw, motion) -> dict[str, int]:
     items = {i.name: i.bytes for i in dit_activations(spec, batch, latent_frames, latent_hw, motion)}
     missing = [name for name in _KEPT if name not in items]
@@ -132,5 +144,6 @@ def training_activations(spec, adapted, rank: int, batch: int, latent_frames: in
     backward = {f"gradient buffers ({_GRADIENT_BUFFERS} x fp32 residual)": _GRADIENT_BUFFERS * residual}
     if checkpointing:
         backward["one block recomputed (its saved activations)"] = max(blocks)
-    return ([Item(k, v, "analytic", "activations", note if k == _KEPT[0] else "") for k, v in saved.items()],
+    saved_items = [Item(k, v, "analytic", "activations", note if k == _KEPT[0] else "") for k, v in saved.items()]
+    return ([*saved_items, lora_weight_copies(spec, adapted, rank)],
             [Item(k, v, "analytic", "activations") for k, v in backward.items()])

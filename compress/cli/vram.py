@@ -15,6 +15,7 @@ from compress.pipelines.sampling import SAMPLERS
 
 GIB = 2**30
 TASKS = ("inference", "dmd-train")
+INFERENCE_STEPS, DMD_STEPS = 40, 4  # upstream's UniPC steps; LiveAvatar's distilled generator
 
 
 def _placement(entries: list[str]) -> dict[str, str]:
@@ -53,7 +54,9 @@ def vram(
     cfg_batched: bool = typer.Option(False, "--cfg-batched", help="run the two CFG forwards as one of batch x 2"),
     sampler: str = typer.Option("unipc", "--sampler", callback=one_of(SAMPLERS), help="unipc (upstream) or euler "
                                 "(LiveAvatar's few-step sampler)"),
-    steps: int = typer.Option(40, "--steps", min=1, help="sampling steps (DiT forwards per clip, not memory)"),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="sampling steps (DiT forwards per clip, not "
+                                        "memory); default 40, and 4 for dmd-train (the generator's rollout, the "
+                                        "last step with grad)"),
     guidance: Optional[float] = typer.Option(None, "--guidance", callback=bounded(0, 1e6), help="guidance scale: "
                                              "above 1 is CFG, 0 or 1 none (a distilled 4-step model: --sampler "
                                              "euler --steps 4 --guidance 0)"),
@@ -82,8 +85,6 @@ def vram(
     sharding: str = typer.Option("fsdp", "--sharding", help="dmd-train: fsdp (bases, adapters and optimizer "
                                  "state sharded) | zero2 (gradients and optimizer state sharded) | ddp (replicated)"),
     lora_rank: int = typer.Option(128, "--lora-rank", help="dmd-train: LoRA rank of generator and fake score"),
-    rollout_steps: int = typer.Option(4, "--rollout-steps", help="dmd-train: generator sampling steps (the last "
-                                      "one with grad)"),
     generator_base: str = typer.Option("same", "--generator-base", help="dmd-train: same (the teacher's base), a "
                                        "quantization scheme (fp8_weight_only, int8_weight_only, ...), or a pruned "
                                        "or quantized artifact / model directory"),
@@ -102,19 +103,22 @@ def vram(
     cfg = _guided(cfg, guidance)
     if task not in TASKS:
         raise UserInputError(f"--task: expected one of {', '.join(TASKS)}; found {task!r}")
-    if task == "dmd-train":
-        return _dmd_train(model or preset, target, Workload(width, height, frames, batch, cfg, cfg_batched),
+    if task == "dmd-train":  # the generator samples with LiveAvatar's Euler sampler
+        steps = steps or DMD_STEPS
+        return _dmd_train(model or preset, target,
+                          Workload(width, height, frames, batch, cfg, cfg_batched, sampler="euler", steps=steps),
                           Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation), load_catalog(*catalog),
-                          as_json, gpus=gpus, sharding=sharding, lora_rank=lora_rank, steps=rollout_steps,
+                          as_json, gpus=gpus, sharding=sharding, lora_rank=lora_rank, steps=steps,
                           source=source, generator_base=generator_base, checkpointing=checkpointing,
-                          inference_only={"--layout": layout != "single",
-                                          "--quantize": quantize is not None, "--offload": bool(offload)})
+                          inference_only={"--layout": layout != "single", "--quantize": quantize is not None,
+                                          "--offload": bool(offload), "--sampler": sampler != "unipc"})
     options = {k: v for k, v in {"wrap": wrap, "units": units}.items() if v is not None}
     spec = ModelSpec.load(model or preset)
     if quantize:
         spec = spec.quantized(quantize)
     plan = plan_memory(
-        spec, target, Workload(width, height, frames, batch, cfg, cfg_batched, sampler=sampler, steps=steps),
+        spec, target,
+        Workload(width, height, frames, batch, cfg, cfg_batched, sampler=sampler, steps=steps or INFERENCE_STEPS),
         Layout.parse(layout, placement=_placement(offload), sequence_parallel=sequence_parallel, **options),
         source, overheads=Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation),
         catalog=load_catalog(*catalog), activation_model="upstream" if upstream else "ours", memory_mode=memory_mode)
@@ -146,7 +150,7 @@ def _dmd_train(model: str, target: str, workload, overheads, catalog, as_json: b
     given = [name for name, used in inference_only.items() if used]
     if given:
         raise UserInputError(f"--task dmd-train: {', '.join(given)} apply to inference plans only; use --gpus, "
-                             "--sharding and --generator-base")
+                             "--sharding and --generator-base (the generator samples with euler)")
     teacher = ModelSpec.load(model)
     plan = plan_dmd(teacher, target, workload, DmdSetup(tuple(DEFAULT_TARGETS), **setup),
                     _generator_spec(generator_base, teacher), source, overheads=overheads, catalog=catalog)

@@ -132,17 +132,19 @@ def test_cli_table_and_json(monkeypatch, capsys):
     assert code == 0 and "DMD training" in out and "does not fit" in out and "more GPUs" in out
     assert "generator: audio injectors" in out
     code, out, _ = cli(monkeypatch, capsys, "--gpus", "8", "--lora-rank", "64", "--generator-base", "fp8_weight_only",
-                       "--no-checkpointing", "--json")
+                       "--no-checkpointing", "--steps", "1", "--guidance", "0", "--json")
     data = json.loads(out)
     assert code == 0 and not data["fits"] and data["setup"]["lora_rank"] == 64 and data["setup"]["gpus"] == 8
+    assert data["setup"]["steps"] == 1 and not any("rollout" in p for p in data["gpus"][0]["phases"])
+    assert not data["workload"]["cfg"] and data["workload"]["sampler"] == "euler"
     assert data["generator_base"].endswith("(fp8_weight_only)") and not data["setup"]["checkpointing"]
 
 
 def test_cli_bad_options_exit_2(monkeypatch, capsys):
     code, _, err = cli(monkeypatch, capsys, "--sharding", "zero3")
     assert code == 2 and "sharding" in err and "fsdp" in err
-    code, _, err = cli(monkeypatch, capsys, "--layout", "fsdp:4")
-    assert code == 2 and "--layout" in err and "--gpus" in err
+    code, _, err = cli(monkeypatch, capsys, "--layout", "fsdp:4", "--sampler", "euler")
+    assert code == 2 and "--layout, --sampler" in err and "--gpus" in err
     code, _, err = cli(monkeypatch, capsys, "--generator-base", "no-such-model")
     assert code == 2
     code, _, err = run_cli(monkeypatch, capsys, "vram", "tiny", "-t", "h800", "--task", "train")

@@ -14,6 +14,8 @@ from compress.memory.overheads import MAX_CONTEXT_GIB, Overheads
 from compress.pipelines.sampling import SAMPLERS
 
 GIB = 2**30
+TASKS = ("inference", "dmd-train")
+INFERENCE_STEPS, DMD_STEPS = 40, 4  # upstream's UniPC steps; LiveAvatar's distilled generator
 
 
 def _placement(entries: list[str]) -> dict[str, str]:
@@ -52,7 +54,9 @@ def vram(
     cfg_batched: bool = typer.Option(False, "--cfg-batched", help="run the two CFG forwards as one of batch x 2"),
     sampler: str = typer.Option("unipc", "--sampler", callback=one_of(SAMPLERS), help="unipc (upstream) or euler "
                                 "(LiveAvatar's few-step sampler)"),
-    steps: int = typer.Option(40, "--steps", min=1, help="sampling steps (DiT forwards per clip, not memory)"),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="sampling steps (DiT forwards per clip, not "
+                                        "memory); default 40, and 4 for dmd-train (the generator's rollout, the "
+                                        "last step with grad)"),
     guidance: Optional[float] = typer.Option(None, "--guidance", callback=bounded(0, 1e6), help="guidance scale: "
                                              "above 1 is CFG, 0 or 1 none (a distilled 4-step model: --sampler "
                                              "euler --steps 4 --guidance 0)"),
@@ -75,8 +79,20 @@ def vram(
     fragmentation: float = typer.Option(Overheads.fragmentation, "--fragmentation", callback=bounded(0, 1),
                                         help="allocator slack, fraction of the non-weight bytes"),
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
+    task: str = typer.Option("inference", "--task", help="inference | dmd-train (LoRA DMD distillation: "
+                             "generator, fake score and real score)"),
+    gpus: int = typer.Option(1, "--gpus", help="dmd-train: GPUs (data parallel)"),
+    sharding: str = typer.Option("fsdp", "--sharding", help="dmd-train: fsdp (bases, adapters and optimizer "
+                                 "state sharded) | zero2 (gradients and optimizer state sharded) | ddp (replicated)"),
+    lora_rank: int = typer.Option(128, "--lora-rank", help="dmd-train: LoRA rank of generator and fake score"),
+    generator_base: str = typer.Option("same", "--generator-base", help="dmd-train: same (the teacher's base), a "
+                                       "quantization scheme (fp8_weight_only, int8_weight_only, ...), or a pruned "
+                                       "or quantized artifact / model directory"),
+    checkpointing: bool = typer.Option(True, "--checkpointing/--no-checkpointing",
+                                       help="dmd-train: activation checkpointing of the DiT blocks"),
 ) -> None:
-    """Per-GPU peak memory of a model on a GPU: breakdown, verdict, and the cheapest changes that fit."""
+    """Per-GPU peak memory of a model on a GPU: breakdown, verdict, and the cheapest changes that fit.
+    `--task dmd-train` plans DMD training instead (can I DMD-train the 14B on N GPUs?)."""
     from compress.memory import Layout, ModelSpec, Workload, load_catalog, parse_size, plan_memory  # torch
     from compress.memory.catalog import MIB
     from compress.memory.render import render
@@ -85,12 +101,24 @@ def vram(
         raise UserInputError("give a MODEL (preset, artifact or model directory) or --preset, not both")
     width, height = parse_size(size)
     cfg = _guided(cfg, guidance)
+    if task not in TASKS:
+        raise UserInputError(f"--task: expected one of {', '.join(TASKS)}; found {task!r}")
+    if task == "dmd-train":  # the generator samples with LiveAvatar's Euler sampler
+        steps = steps or DMD_STEPS
+        return _dmd_train(model or preset, target,
+                          Workload(width, height, frames, batch, cfg, cfg_batched, sampler="euler", steps=steps),
+                          Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation), load_catalog(*catalog),
+                          as_json, gpus=gpus, sharding=sharding, lora_rank=lora_rank, steps=steps,
+                          source=source, generator_base=generator_base, checkpointing=checkpointing,
+                          inference_only={"--layout": layout != "single", "--quantize": quantize is not None,
+                                          "--offload": bool(offload), "--sampler": sampler != "unipc"})
     options = {k: v for k, v in {"wrap": wrap, "units": units}.items() if v is not None}
     spec = ModelSpec.load(model or preset)
     if quantize:
         spec = spec.quantized(quantize)
     plan = plan_memory(
-        spec, target, Workload(width, height, frames, batch, cfg, cfg_batched, sampler=sampler, steps=steps),
+        spec, target,
+        Workload(width, height, frames, batch, cfg, cfg_batched, sampler=sampler, steps=steps or INFERENCE_STEPS),
         Layout.parse(layout, placement=_placement(offload), sequence_parallel=sequence_parallel, **options),
         source, overheads=Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation),
         catalog=load_catalog(*catalog), activation_model="upstream" if upstream else "ours", memory_mode=memory_mode)
@@ -98,3 +126,35 @@ def vram(
         print(json.dumps(plan.to_dict(), indent=2, default=str))
     else:
         stdout().print(render(plan))
+
+
+def _generator_spec(generator_base: str, teacher):
+    """None for the teacher's base; the teacher quantized by a scheme; or a pruned / quantized model."""
+    from compress.memory import ModelSpec  # torch
+    from compress.quant.schemes import SCHEMES
+
+    if generator_base == "same":
+        return None
+    if generator_base in SCHEMES:
+        return teacher.quantized(generator_base)
+    return ModelSpec.load(generator_base)
+
+
+def _dmd_train(model: str, target: str, workload, overheads, catalog, as_json: bool, *, source: str,
+               generator_base: str, inference_only: dict[str, bool], **setup) -> None:
+    from compress.distill.config import DEFAULT_TARGETS
+    from compress.memory import ModelSpec
+    from compress.memory.render import render_training
+    from compress.memory.training import DmdSetup, plan_dmd
+
+    given = [name for name, used in inference_only.items() if used]
+    if given:
+        raise UserInputError(f"--task dmd-train: {', '.join(given)} apply to inference plans only; use --gpus, "
+                             "--sharding and --generator-base (the generator samples with euler)")
+    teacher = ModelSpec.load(model)
+    plan = plan_dmd(teacher, target, workload, DmdSetup(tuple(DEFAULT_TARGETS), **setup),
+                    _generator_spec(generator_base, teacher), source, overheads=overheads, catalog=catalog)
+    if as_json:
+        print(json.dumps(plan.to_dict(), indent=2, default=str))
+    else:
+        stdout().print(render_training(plan))

@@ -100,7 +100,8 @@ def _vae_decode(workload: Workload, latent_frames: int, dtype, source: str) -> I
     return Item("VAE decode", size, source, "activations", note=f"{latent_frames} latent frames")
 
 
-def _dit_weights(spec: ModelSpec, by_dtype: dict[str, int], source: str, layout: Layout, denoising: bool) -> list[Item]:
+def dit_weight_items(spec: ModelSpec, by_dtype: dict[str, int], source: str, layout: Layout,
+                     denoising: bool) -> list[Item]:
     """The DiT weights one GPU holds in a phase."""
     if layout.kind == "fsdp":
         items = [Item(f"DiT shard 1/{layout.gpus} [{dtype}]", math.ceil(size / layout.gpus), source, "weights")
@@ -125,13 +126,13 @@ def _dit_weights(spec: ModelSpec, by_dtype: dict[str, int], source: str, layout:
 
 
 def _with_overheads(items: list[Item], overheads: Overheads) -> list[Item]:
-    transient = sum(item.bytes for item in items if item.kind != "weights")
+    transient = sum(item.bytes for item in items if item.kind not in ("weights", "optimizer"))
     return [*items, Item("CUDA context", overheads.cuda_context_bytes, "analytic", "overhead", note="parameter"),
             Item("allocator slack", int(overheads.fragmentation * transient), "analytic", "overhead",
                  note=f"parameter: {overheads.fragmentation:.0%} of non-weight bytes")]
 
 
-def _gpu(role: str, count: int, phases: dict[str, list[Item]], overheads: Overheads) -> GpuPlan:
+def gpu_plan(role: str, count: int, phases: dict[str, list[Item]], overheads: Overheads) -> GpuPlan:
     phases = {name: _with_overheads(items, overheads) for name, items in phases.items()}
     totals = {name: sum(item.bytes for item in items) for name, items in phases.items()}
     peak = max(totals, key=totals.get)
@@ -190,13 +191,13 @@ def plan_memory(model: ModelSpec | str, target: Target | str, workload: Workload
     for phase, runs in _PHASES:
         if runs is not None and placement[runs] == "cpu":
             continue  # runs on the CPU (or elsewhere): nothing of it on this GPU
-        items = _dit_weights(spec, by_dtype, weight_source, layout, denoising=runs is None)
+        items = dit_weight_items(spec, by_dtype, weight_source, layout, denoising=runs is None)
         items += [weights[name] for name, place in placement.items()
                   if place == "gpu" or (place == "sequential" and name == runs)]
         phases[phase] = items + (dit_acts if runs is None else [phase_acts[runs]()])
-    gpus = [_gpu("DiT GPU" if pipeline else "each GPU", layout.gpus - pipeline, phases, overheads)]
+    gpus = [gpu_plan("DiT GPU" if pipeline else "each GPU", layout.gpus - pipeline, phases, overheads)]
     if pipeline:
-        gpus.append(_gpu("decode GPU", 1, {"decode": [weights["vae"], phase_acts["vae"]()]}, overheads))
+        gpus.append(gpu_plan("decode GPU", 1, {"decode": [weights["vae"], phase_acts["vae"]()]}, overheads))
 
     notes = [f"DiT activations are those of our {memory_mode} forward (compress.models.s2v), not upstream's; "
              "activation_model='upstream' gives upstream's ~58 x L x D bytes"] if activation_model == "ours" else []

@@ -34,6 +34,15 @@ def _smaller(workload, scale):
     return replace(workload, width=width, height=height)
 
 
+def _first_fit(candidates: list) -> tuple:
+    """(value, plan) of the first (value, plan thunk) candidate whose plan fits, else of the last one."""
+    for value, make in candidates:
+        result = make()
+        if result.fits:
+            break
+    return value, result
+
+
 def suggestions(spec, target, workload, layout, plan_candidate: Callable) -> list[Suggestion]:
     """Candidate changes in order of cost (quality first, then speed, then hardware), fitting or not; searches
     (frames, size, GPUs) report the first value that fits, else the last one tried.
@@ -47,11 +56,8 @@ def suggestions(spec, target, workload, layout, plan_candidate: Callable) -> lis
         found.append(Suggestion(change, cost, result.peak_bytes, result.fits, result.margin_bytes))
 
     def search(cost, describe, candidates):
-        for value, candidate in candidates:
-            result = plan(*candidate)
-            if result.fits:
-                break
         if candidates:
+            value, result = _first_fit([(value, lambda c=candidate: plan(*c)) for value, candidate in candidates])
             add(cost, describe(value), result)
 
     one_gpu = layout.kind in ("single", "offload")
@@ -83,4 +89,41 @@ def suggestions(spec, target, workload, layout, plan_candidate: Callable) -> lis
         search(9, lambda n: f"more GPUs: fsdp:{n} with sequence parallelism",
                [(n, (spec, workload, Layout("fsdp", n, dict(layout.placement), sequence_parallel=True)))
                 for n in range(max(2, layout.gpus + 1), MAX_GPUS + 1)])
+    return sorted(found, key=lambda s: s.cost)
+
+
+def training_suggestions(setup, workload, generator, plan_candidate: Callable) -> list[Suggestion]:
+    """Changes that make a DMD training plan fit, cheapest first: the same training with less memory
+    (checkpointing, sharding, the teacher's base for the generator), then a smaller LoRA, a shorter or smaller
+    clip, more GPUs; searches report the first value that fits, else the last one tried.
+    `plan_candidate(setup, workload, generator)` plans one candidate (a TrainingPlan)."""
+    found: list[Suggestion] = []
+
+    def plan(setup_=setup, workload_=workload, generator_=generator):
+        return plan_candidate(setup_, workload_, generator_)
+
+    def add(cost, change, result):
+        found.append(Suggestion(change, cost, result.peak_bytes, result.fits, result.margin_bytes))
+
+    def search(cost, describe, candidates):
+        if candidates:
+            value, result = _first_fit([(value, lambda c=candidate: plan(**c)) for value, candidate in candidates])
+            add(cost, describe(value), result)
+
+    if not setup.checkpointing:
+        add(1, "activation checkpointing on (each DiT block recomputed in the backward)",
+            plan(replace(setup, checkpointing=True)))
+    if setup.sharding != "fsdp" and setup.gpus > 1:
+        add(2, f"shard the bases, adapters and optimizer state: fsdp over {setup.gpus} GPUs",
+            plan(replace(setup, sharding="fsdp")))
+    if generator is not None:
+        add(3, "generator on the teacher's base (one shared base)", plan(generator_=None))
+    search(4, lambda r: f"LoRA rank {r}",
+           [(r, {"setup_": replace(setup, lora_rank=r)}) for r in (64, 32, 16) if r < setup.lora_rank])
+    search(5, lambda n: f"fewer frames per clip: {n}",
+           [(n, {"workload_": replace(workload, frames=n)}) for n in range(workload.frames - 4, 3, -4)])
+    search(6, lambda w: f"smaller size: {w.size}",
+           [(w, {"workload_": w}) for w in dict.fromkeys(_smaller(workload, s) for s in _SCALES) if w != workload])
+    search(9, lambda n: f"more GPUs: {n} x, fsdp",
+           [(n, {"setup_": replace(setup, gpus=n, sharding="fsdp")}) for n in range(setup.gpus + 1, MAX_GPUS + 1)])
     return sorted(found, key=lambda s: s.cost)

@@ -28,8 +28,8 @@ from compress.stages.refs import MODEL, StageRef
 class ExportStage(Stage):
     kind = "export"
     summary = "ONNX export for a device: float parity, QDQ quantization, NPU (QNN HTP) placement, latency"
-    key_metrics = ("quant_rel_error", "htp_status", "htp_share", "htp_rel_l2", "htp_numerics", "gmacs_per_frame",
-                   "implied_fps", "chain_implied_fps")
+    key_metrics = ("verified_on", "numeric_rel_error", "quant_rel_error", "htp_status", "htp_share", "htp_rel_l2",
+                   "htp_numerics", "gmacs_per_frame", "implied_fps", "chain_implied_fps")
     produces_model = False
 
     target: str = Field(default="snapdragon-8gen3", description="a built-in target name or a profile YAML file")
@@ -107,12 +107,49 @@ class ExportStage(Stage):
         return metrics
 
 
+def target_row(report: dict) -> dict:
+    """The row every target shares: chain GMACs per frame, implied fps, the numeric error of what was verified
+    (against torch or the float model) and what it was verified on."""
+    chain = report.get("chain") or {}
+    budget = chain.get("budget") or report.get("budget") or {}
+    error, of, verified_on = _verified_error(report)
+    return {"target": report["target"], "precision": report["precision"], "verified_on": verified_on,
+            "chain_gmacs_per_frame": chain.get("gmacs_per_frame"), "implied_fps": budget.get("implied_fps"),
+            "numeric_error": error, "numeric_error_of": of}
+
+
+def _verified_error(report: dict) -> tuple[float | None, str, str]:
+    """(rel L2, what it compares, verified on) for the most device-like run that happened here."""
+    from compress.export.targets import VERIFIED_ON
+
+    if "coreml" in report:
+        part = report["coreml"]
+        if "vs_torch" in part:
+            return part["vs_torch"]["rel_l2"], "Core ML vs torch", part["verified_on"]
+        return None, part["reason"], part["verified_on"]
+    if "litert" in report:
+        part = report["litert"]
+        run = "quantized" if "quantized" in part else "float"
+        return part[run]["vs_torch"]["rel_l2"], f"LiteRT {run} vs torch", part["verified_on"]
+    if "numerics" in report.get("htp", {}):
+        return report["htp"]["vs_float"]["rel_l2"], "HTP vs float ONNX", VERIFIED_ON["qnn-htp"]
+    if "quantized" in report:
+        return report["quantized"]["vs_float"]["rel_l2"], "onnxruntime QDQ vs float", VERIFIED_ON["cpu"]
+    return report["float"]["parity_vs_torch"]["rel_l2"], "onnxruntime float vs torch", VERIFIED_ON["cpu"]
+
+
 def stage_metrics(report: dict) -> dict:
     """The report's headline numbers, flat (the whole report stays in report.json)."""
-    metrics = {"target": report["target"], "precision": report["precision"],
-               "float_bytes": report["float"]["file_bytes"],
-               "float_max_abs_error": report["float"]["parity_vs_torch"]["max_abs"],
-               "float_rel_error": report["float"]["parity_vs_torch"]["rel_l2"]}
+    row = target_row(report)
+    metrics = {"target": report["target"], "precision": report["precision"], "verified_on": row["verified_on"],
+               **({"numeric_rel_error": row["numeric_error"]} if row["numeric_error"] is not None else {})}
+    if "coreml" in report:
+        return {**metrics, **_coreml_metrics(report["coreml"]), **_cost_metrics(report)}
+    if "litert" in report:
+        return {**metrics, **_litert_metrics(report["litert"]), **_cost_metrics(report)}
+    metrics.update(float_bytes=report["float"]["file_bytes"],
+                   float_max_abs_error=report["float"]["parity_vs_torch"]["max_abs"],
+                   float_rel_error=report["float"]["parity_vs_torch"]["rel_l2"])
     if "quantized" in report:
         quantized = report["quantized"]
         metrics.update(quant_bytes=quantized["file_bytes"], quant_rel_error=quantized["vs_float"]["rel_l2"],
@@ -127,15 +164,37 @@ def stage_metrics(report: dict) -> dict:
         if "numerics" in report["htp"]:
             metrics.update(htp_rel_l2=report["htp"]["vs_cpu_qdq"]["rel_l2"], htp_numerics=report["htp"]["numerics"],
                            htp_float_rel_error=report["htp"]["vs_float"]["rel_l2"])
+    if "decoder" in report and "numerics" in report["decoder"].get("htp", {}):
+        metrics.update(decoder_htp_rel_l2=report["decoder"]["htp"]["vs_cpu_qdq"]["rel_l2"],
+                       decoder_htp_numerics=report["decoder"]["htp"]["numerics"])
+    return {**metrics, **_cost_metrics(report)}
+
+
+def _coreml_metrics(part: dict) -> dict:
+    metrics = {"coreml_bytes": part["file_bytes"], "coreml_compressed_weights": part["compressed_weights"],
+               "coreml_spec_ok": not part["spec_problems"], "coreml_may_leave_ane": len(part["may_leave_ane"])}
+    if "float16_emulation" in part:
+        metrics["float16_emulation_rel_error"] = part["float16_emulation"]["rel_l2"]
+    return metrics
+
+
+def _litert_metrics(part: dict) -> dict:
+    metrics = {"float_bytes": part["float"]["file_bytes"], "float_rel_error": part["float"]["vs_torch"]["rel_l2"],
+               "not_on_apu": len(part["float"]["not_on_apu"])}
+    if "quantized" in part:
+        metrics.update(quant_bytes=part["quantized"]["file_bytes"],
+                       quant_rel_error=part["quantized"]["vs_torch"]["rel_l2"])
+    return metrics
+
+
+def _cost_metrics(report: dict) -> dict:
+    """Budget and chain figures, and the chain's frame PSNRs when a decoder was exported beside the student."""
+    metrics = {}
     if report.get("budget"):
         metrics.update(gmacs_per_frame=report["budget"]["gmacs_per_frame"],
                        implied_fps=report["budget"]["implied_fps"], budget_fps=report["budget"]["budget_fps"])
     if "decoder" in report:
-        decoder = report["decoder"]
-        metrics.update({f"chain_{k}": v for k, v in decoder["chain_frames"].items() if k.endswith("_db")})
-        if "numerics" in decoder.get("htp", {}):
-            metrics.update(decoder_htp_rel_l2=decoder["htp"]["vs_cpu_qdq"]["rel_l2"],
-                           decoder_htp_numerics=decoder["htp"]["numerics"])
+        metrics.update({f"chain_{k}": v for k, v in report["decoder"]["chain_frames"].items() if k.endswith("_db")})
     if report.get("chain"):
         metrics["chain_gmacs_per_frame"] = report["chain"]["gmacs_per_frame"]
         if report["chain"]["budget"]:

@@ -34,7 +34,8 @@ COMPRESSION_OPS = ("constexpr_affine_dequantize", "constexpr_blockwise_shift_sca
 def coreml_status() -> tuple[bool, str]:
     """Whether coremltools 9 is importable here, and why not."""
     if importlib.util.find_spec("coremltools") is None:
-        return False, "coremltools is not installed (pip install 'compress[coreml]'): no Core ML conversion"
+        return False, ("coremltools is not installed (pip install 'coremltools>=9,<10'; a dependency of compress on "
+                       "x86-64 Linux and macOS): no Core ML conversion")
     import coremltools
 
     if not coremltools.__version__.startswith("9."):
@@ -80,6 +81,9 @@ def compress_weights(mlmodel, weights: str):
             mode="linear_symmetric", dtype="int8", granularity="per_channel"))
         return cto.linear_quantize_weights(mlmodel, config)
     if weights == "palettize-6bit":
+        if importlib.util.find_spec("sklearn") is None:
+            raise UserInputError("Core ML weights 'palettize-6bit': coremltools' k-means needs scikit-learn (pip install "
+                                 "scikit-learn); 'linear-int8' (the a17-pro default) does not")
         return cto.palettize_weights(mlmodel, cto.OptimizationConfig(
             global_config=cto.OpPalettizerConfig(nbits=6, mode="kmeans")))
     return mlmodel

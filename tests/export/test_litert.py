@@ -1,0 +1,52 @@
+"""LiteRT export (dimensity-9300): a tiny student and the tiny VAE decoder at 64x64 convert to .tflite, quantize to
+w8a16 and run on LiteRT's CPU interpreter within the HTP issue's bounds; ops the APU would not take are listed;
+a clear error without the `litert` extra."""
+
+import pytest
+
+from compress.export import load_target
+from compress.export.targets import StaticShapes
+from compress.stages.export import stage_metrics, target_row
+from tests.export.test_chain_frames import chain_export
+from tests.helpers import run_cli
+
+
+@pytest.fixture(scope="module")
+def litert():
+    from compress.export.litert import litert_status
+
+    available, reason = litert_status()
+    if not available:
+        pytest.skip(reason)
+
+
+@pytest.mark.slow  # ~60 s: two litert-torch conversions and two quantizations
+def test_chain_converts_quantizes_and_runs_on_the_cpu_interpreter(litert, tmp_path):
+    target = load_target("dimensity-9300").model_copy(update={"shapes": StaticShapes(height=64, width=64)})
+    report = chain_export(target, tmp_path)
+    part = report["litert"]
+    assert part["verified_on"] == "CPU interpreter" and "NeuroPilot SDK" in part["apu"]
+    assert part["float"]["vs_torch"]["rel_l2"] < 1e-4  # measured 5e-7
+    assert part["quantized"]["vs_torch"]["rel_l2"] <= 0.05  # measured 0.016
+    assert part["quantized"]["ops"]["QUANTIZE"] >= 1 and (tmp_path / "model.w8a16.tflite").is_file()
+    assert part["float"]["not_on_apu"] == load_target("dimensity-9300").unsupported_ops(part["float"]["ops"])
+    frames = report["decoder"]["chain_frames"]
+    assert frames["float_tflite_cpu_psnr_db"] >= 45  # measured 100 (the cap)
+    assert frames["quantized_tflite_cpu_psnr_db"] >= 30  # measured 46.4
+    row = target_row(report)
+    assert row["verified_on"] == "CPU interpreter" and row["numeric_error"] == part["quantized"]["vs_torch"]["rel_l2"]
+    assert row["chain_gmacs_per_frame"] == pytest.approx(report["chain"]["gmacs_per_frame"])
+    assert stage_metrics(report)["chain_quantized_tflite_cpu_psnr_db"] == frames["quantized_tflite_cpu_psnr_db"]
+
+
+def test_cli_without_the_litert_extra_says_what_to_install(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "litert_torch" else
+                        find_spec(name, *a))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(monkeypatch, capsys, "export", "onnx", "lipsync-30m", "-t", "dimensity-9300")
+    assert code == 2 and "Traceback" not in out + err
+    assert "LiteRT target: litert-torch not installed (pip install 'compress[litert]'" in " ".join(err.split())
+    assert not (tmp_path / "export").exists()

@@ -4,22 +4,26 @@ ai-edge-quantizer (w8a16: int8 weights, int16 activations; w8a8), and run on Lit
     out/model.tflite        float conversion
     out/model.w8a16.tflite  quantized (what the phone's NeuroPilot plugin compiles for the APU)
 
-The APU compile itself (LiteRT's ahead-of-time MediaTek plugin) needs MediaTek's NeuroPilot SDK, which its PyPI
+The converted copy computes GroupNorm in elementary ops (litert-torch's own lowering broadcasts the group statistics
+with BROADCAST_TO, which the APU's op list lacks). The APU compile itself (LiteRT's ahead-of-time MediaTek plugin) needs MediaTek's NeuroPilot SDK, which its PyPI
 package downloads from MediaTek at install time: not available here, so the report's "verified on" is the CPU
 interpreter (the quantized graph's own integer kernels), and ops outside the profile's list are named as not on the APU.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from compress.errors import UserInputError
 from compress.export import report
+from compress.export.onnx_export import make_exportable
 from compress.export.targets import TargetProfile
 
 FLOAT_FILE = "model.tflite"
@@ -98,14 +102,39 @@ def op_counts(path: Path) -> dict[str, int]:
     return dict(Counter(op["op_name"] for op in interpreter._get_ops_details()).most_common())
 
 
+class ExportableGroupNorm(nn.Module):
+    """GroupNorm in elementary ops, normalized per group and scaled per channel: litert-torch lowers nn.GroupNorm
+    with a BROADCAST_TO of the group statistics to the channels per norm, an op outside the APU's list."""
+
+    def __init__(self, norm: nn.GroupNorm):
+        super().__init__()
+        self.groups, self.eps, self.weight, self.bias = norm.num_groups, norm.eps, norm.weight, norm.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grouped = x.reshape(x.shape[0], self.groups, -1)
+        centered = grouped - grouped.mean(-1, keepdim=True)
+        y = (centered / torch.sqrt((centered * centered).mean(-1, keepdim=True) + self.eps)).reshape(x.shape)
+        if self.weight is None:
+            return y
+        per_channel = (1, -1) + (1,) * (x.dim() - 2)
+        return y * self.weight.reshape(per_channel) + self.bias.reshape(per_channel)
+
+
+def _for_apu(module: nn.Module) -> nn.Module | None:
+    return ExportableGroupNorm(module) if isinstance(module, nn.GroupNorm) else None
+
+
 def export_litert(model: torch.nn.Module, target: TargetProfile, precision: str, batches: list[dict],
                   calibration: list[dict], torch_out: list[torch.Tensor], out_dir: Path) -> dict:
-    """Convert, quantize, run both on the CPU interpreter against torch; the report's LiteRT part."""
+    """Convert (a copy, GroupNorms in elementary ops), quantize, run both on the CPU interpreter against torch;
+    the report's LiteRT part."""
     require_litert()
     out_dir = Path(out_dir)
+    model = copy.deepcopy(model)
+    replaced = make_exportable(model, _for_apu)
     float_path = convert(model, batches[0], out_dir / FLOAT_FILE)
     reference = [t.numpy() for t in torch_out]
-    result = {"float": _checked(float_path, batches, reference, target)}
+    result = {"replaced_modules": replaced, "float": _checked(float_path, batches, reference, target)}
     if precision != "none":
         path = quantize(float_path, calibration or batches, precision, out_dir / quantized_file(precision))
         result["quantized"] = _checked(path, batches, reference, target)

@@ -29,7 +29,9 @@ def test_chain_converts_quantizes_and_runs_on_the_cpu_interpreter(litert, tmp_pa
     assert part["float"]["vs_torch"]["rel_l2"] < 1e-4  # measured 5e-7
     assert part["quantized"]["vs_torch"]["rel_l2"] <= 0.05  # measured 0.016
     assert part["quantized"]["ops"]["QUANTIZE"] >= 1 and (tmp_path / "model.w8a16.tflite").is_file()
-    assert part["float"]["not_on_apu"] == load_target("dimensity-9300").unsupported_ops(part["float"]["ops"])
+    assert part["float"]["not_on_apu"] == part["quantized"]["not_on_apu"] == []  # GroupNorm's BROADCAST_TO gone
+    assert report["decoder"]["litert"]["quantized"]["not_on_apu"] == []
+    assert "BROADCAST_TO" not in load_target("dimensity-9300").allowed_ops
     frames = report["decoder"]["chain_frames"]
     assert frames["float_tflite_cpu_psnr_db"] >= 45  # measured 100 (the cap)
     assert frames["quantized_tflite_cpu_psnr_db"] >= 30  # measured 46.4
@@ -37,6 +39,20 @@ def test_chain_converts_quantizes_and_runs_on_the_cpu_interpreter(litert, tmp_pa
     assert row["verified_on"] == "CPU interpreter" and row["numeric_error"] == part["quantized"]["vs_torch"]["rel_l2"]
     assert row["chain_gmacs_per_frame"] == pytest.approx(report["chain"]["gmacs_per_frame"])
     assert stage_metrics(report)["chain_quantized_tflite_cpu_psnr_db"] == frames["quantized_tflite_cpu_psnr_db"]
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_elementary_group_norm_matches_torch(affine):
+    import torch
+
+    from compress.export.litert import ExportableGroupNorm
+
+    torch.manual_seed(0)
+    norm = torch.nn.GroupNorm(8, 32, affine=affine)
+    if affine:
+        torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
+    x = 3 * torch.randn(2, 32, 6, 10) + 1
+    torch.testing.assert_close(ExportableGroupNorm(norm)(x), norm(x), rtol=1e-5, atol=1e-5)
 
 
 def test_cli_without_the_litert_extra_says_what_to_install(tmp_path, monkeypatch, capsys):

@@ -1,7 +1,7 @@
-"""`export`: the input model as ONNX for a device target, proven here (see `compress.export`).
+"""`export`: the input model for a device target, proven here (see `compress.export`).
 
     - kind: export
-      target: snapdragon-8gen3         # or cpu, or a profile YAML file
+      target: snapdragon-8gen3         # or a17-pro, dimensity-9300 (-480x832), cpu, or a profile YAML file
       quantize: w8a16                  # w8a16 | w8a8 | none; default: the target's precision
       reference: reference             # calibration inputs drawn from this reference dataset
       shapes: {height: 96, width: 96}  # optional: overrides of the target's static shapes
@@ -11,6 +11,8 @@ The artifact holds `model.onnx` (float), `model.qdq.onnx`, the QNN context model
 (`model.qnn_ctx.onnx`, `model.qnn_ctx_qnn.bin`) when the HTP took the whole graph, and `report.json`. It holds
 no torch weights, so later stages keep starting from the latest model-producing stage. With `decoder`, the
 decoder's export (same files and checks) sits in `decoder/`, and the chain's frames are compared with torch's.
+Core ML targets write `model.mlpackage` (conversion only off macOS), LiteRT targets `model.tflite` and the quantized
+`model.w8a16.tflite` (run on LiteRT's CPU interpreter); every report has the same per-target row (`target_row`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from compress.stages.refs import MODEL, StageRef
 
 class ExportStage(Stage):
     kind = "export"
-    summary = "ONNX export for a device: float parity, QDQ quantization, NPU (QNN HTP) placement, latency"
+    summary = "export for a phone NPU (QNN HTP, Core ML, LiteRT): parity, quantization, placement or op coverage"
     key_metrics = ("verified_on", "numeric_rel_error", "quant_rel_error", "htp_status", "htp_share", "htp_rel_l2",
                    "htp_numerics", "gmacs_per_frame", "implied_fps", "chain_implied_fps")
     produces_model = False
@@ -100,8 +102,9 @@ class ExportStage(Stage):
         if decoder is not None:
             report["decoder"] = export_decoder(request, decoder, out.path, ctx.log, ctx.track)
         metrics = stage_metrics(report)
-        if reference is not None:  # the QDQ scales are calibrated on its clips
-            out.extra[SEEN_FIELD] = inputs_seen(reference, "calibration" if "quantized" in report else "measured")
+        if reference is not None:  # the QDQ (LiteRT: quantization) scales are calibrated on its clips
+            calibrated = "quantized" in report or "quantized" in report.get("litert", {})
+            out.extra[SEEN_FIELD] = inputs_seen(reference, "calibration" if calibrated else "measured")
         if self.require_htp and metrics.get("htp_status") != "ran":
             raise StageError(f"export: the graph did not run wholly on the HTP: {report.get('htp', {})}")
         return metrics

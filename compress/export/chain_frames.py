@@ -40,8 +40,9 @@ def export_decoder(request: ExportRequest, decoder: torch.nn.Module, out_dir: Pa
     with torch.no_grad():
         torch_frames = [decoder(**x).numpy() for x in inputs]
     result["chain_frames"] = chain_psnr(Path(out_dir), batches, torch_frames, result)
-    log("  chain frames vs torch: " + ", ".join(f"{k} {v:.1f} dB" for k, v in result["chain_frames"].items()
-                                                if isinstance(v, float)))
+    frames = result["chain_frames"]
+    log("  chain frames vs torch: " + (", ".join(f"{k} {v:.1f} dB" for k, v in frames.items() if isinstance(v, float))
+                                       or f"not run ({frames.get('not_run')})"))
     return result
 
 

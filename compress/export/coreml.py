@@ -82,8 +82,8 @@ def compress_weights(mlmodel, weights: str):
         return cto.linear_quantize_weights(mlmodel, config)
     if weights == "palettize-6bit":
         if importlib.util.find_spec("sklearn") is None:
-            raise UserInputError("Core ML weights 'palettize-6bit': coremltools' k-means needs scikit-learn (pip install "
-                                 "scikit-learn); 'linear-int8' (the a17-pro default) does not")
+            raise UserInputError("Core ML weights 'palettize-6bit': coremltools' k-means needs scikit-learn "
+                                 "(pip install scikit-learn); 'linear-int8' (the a17-pro default) does not")
         return cto.palettize_weights(mlmodel, cto.OptimizationConfig(
             global_config=cto.OpPalettizerConfig(nbits=6, mode="kmeans")))
     return mlmodel

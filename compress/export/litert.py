@@ -5,9 +5,10 @@ ai-edge-quantizer (w8a16: int8 weights, int16 activations; w8a8), and run on Lit
     out/model.w8a16.tflite  quantized (what the phone's NeuroPilot plugin compiles for the APU)
 
 The converted copy computes GroupNorm in elementary ops (litert-torch's own lowering broadcasts the group statistics
-with BROADCAST_TO, which the APU's op list lacks). The APU compile itself (LiteRT's ahead-of-time MediaTek plugin) needs MediaTek's NeuroPilot SDK, which its PyPI
-package downloads from MediaTek at install time: not available here, so the report's "verified on" is the CPU
-interpreter (the quantized graph's own integer kernels), and ops outside the profile's list are named as not on the APU.
+with BROADCAST_TO, which the APU's op list lacks). The APU compile itself (LiteRT's ahead-of-time MediaTek plugin)
+needs MediaTek's NeuroPilot SDK, which its PyPI package downloads from MediaTek at install time: not available here,
+so the report's "verified on" is the CPU interpreter (the quantized graph's own integer kernels), and ops outside the
+profile's list are named as not on the APU.
 """
 
 from __future__ import annotations

@@ -169,8 +169,9 @@ def _native_export(request, precision, batches, torch_out, out_dir, result, log)
         result["litert"] = litert.export_litert(model, target, precision, batches, batches[1:], torch_out, out_dir)
     _write(out_dir, result)
     part = result[target.runtime]
+    quantized = part.get("quantized", {}).get("vs_torch")
     log(f"  {target.name}: verified on {part['verified_on']}"
-        + (f", {precision} vs torch rel L2 {part['quantized']['vs_torch']['rel_l2']:.3g}" if "quantized" in part else "")
+        + (f", {precision} vs torch rel L2 {quantized['rel_l2']:.3g}" if quantized else "")
         + (f" ({part['reason']})" if part.get("reason") else ""))
     return result
 

@@ -59,10 +59,11 @@ def test_cli_without_the_litert_extra_says_what_to_install(tmp_path, monkeypatch
     import importlib.util
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "litert_torch" else
-                        find_spec(name, *a))
+    missing = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in missing else find_spec(name, *a))
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(monkeypatch, capsys, "export", "onnx", "lipsync-30m", "-t", "dimensity-9300")
     assert code == 2 and "Traceback" not in out + err
-    assert "LiteRT target: litert-torch not installed (pip install 'compress[litert]'" in " ".join(err.split())
+    assert ("LiteRT target: litert-torch, ai-edge-litert, ai-edge-quantizer not installed (pip install "
+            "'compress[litert]'") in " ".join(err.split())
     assert not (tmp_path / "export").exists()

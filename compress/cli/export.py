@@ -14,7 +14,8 @@ from compress.cli.common import stdout
 from compress.errors import UserInputError
 from compress.export.targets import load_target
 from compress.sources import resolve
-from compress.stages.export import stage_metrics, target_row
+from compress.export.rows import target_row
+from compress.stages.export import stage_metrics
 
 app = typer.Typer(no_args_is_help=True, help="Export models for devices (ONNX + QDQ + QNN HTP, Core ML, LiteRT).")
 
@@ -88,7 +89,7 @@ def metrics_table(title: str, report: dict) -> Table:
 
 
 def rows_table(model: str, rows: list[dict]) -> Table:
-    """One row per target: what every target shares (`compress.stages.export.target_row`)."""
+    """One row per target: what every target shares (`compress.export.rows.target_row`)."""
     table = Table(title=f"{model}: one row per target (each target's report.json in its folder)")
     for column in rows[0]:
         table.add_column(column, overflow="fold")

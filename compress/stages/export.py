@@ -12,7 +12,8 @@ The artifact holds `model.onnx` (float), `model.qdq.onnx`, the QNN context model
 no torch weights, so later stages keep starting from the latest model-producing stage. With `decoder`, the
 decoder's export (same files and checks) sits in `decoder/`, and the chain's frames are compared with torch's.
 Core ML targets write `model.mlpackage` (conversion only off macOS), LiteRT targets `model.tflite` and the quantized
-`model.w8a16.tflite` (run on LiteRT's CPU interpreter); every report has the same per-target row (`target_row`).
+`model.w8a16.tflite` (run on LiteRT's CPU interpreter); every report has the same per-target row
+(`compress.export.rows`).
 """
 
 from __future__ import annotations
@@ -110,39 +111,10 @@ class ExportStage(Stage):
         return metrics
 
 
-def target_row(report: dict) -> dict:
-    """The row every target shares: chain GMACs per frame, implied fps, the numeric error of what was verified
-    (against torch or the float model) and what it was verified on."""
-    chain = report.get("chain") or {}
-    budget = chain.get("budget") or report.get("budget") or {}
-    error, of, verified_on = _verified_error(report)
-    return {"target": report["target"], "precision": report["precision"], "verified_on": verified_on,
-            "chain_gmacs_per_frame": chain.get("gmacs_per_frame"), "implied_fps": budget.get("implied_fps"),
-            "numeric_error": error, "numeric_error_of": of}
-
-
-def _verified_error(report: dict) -> tuple[float | None, str, str]:
-    """(rel L2, what it compares, verified on) for the most device-like run that happened here."""
-    from compress.export.targets import VERIFIED_ON
-
-    if "coreml" in report:
-        part = report["coreml"]
-        if "vs_torch" in part:
-            return part["vs_torch"]["rel_l2"], "Core ML vs torch", part["verified_on"]
-        return None, part["reason"], part["verified_on"]
-    if "litert" in report:
-        part = report["litert"]
-        run = "quantized" if "quantized" in part else "float"
-        return part[run]["vs_torch"]["rel_l2"], f"LiteRT {run} vs torch", part["verified_on"]
-    if "numerics" in report.get("htp", {}):
-        return report["htp"]["vs_float"]["rel_l2"], "HTP vs float ONNX", VERIFIED_ON["qnn-htp"]
-    if "quantized" in report:
-        return report["quantized"]["vs_float"]["rel_l2"], "onnxruntime QDQ vs float", VERIFIED_ON["cpu"]
-    return report["float"]["parity_vs_torch"]["rel_l2"], "onnxruntime float vs torch", VERIFIED_ON["cpu"]
-
-
 def stage_metrics(report: dict) -> dict:
     """The report's headline numbers, flat (the whole report stays in report.json)."""
+    from compress.export.rows import target_row
+
     row = target_row(report)
     metrics = {"target": report["target"], "precision": report["precision"], "verified_on": row["verified_on"],
                **({"numeric_rel_error": row["numeric_error"]} if row["numeric_error"] is not None else {})}

@@ -11,7 +11,8 @@ from compress.errors import UserInputError
 from compress.export import ExportRequest, load_target, run_export
 from compress.export.targets import CoreMLSettings, StaticShapes
 from compress.models.students import LipSyncStudent
-from compress.stages.export import stage_metrics, target_row
+from compress.export.rows import target_row
+from compress.stages.export import stage_metrics
 from tests.helpers import run_cli
 
 SMALL = {"channels": 32, "mid_blocks": 1, "audio_channels": 32, "audio_dim": 32}
@@ -108,3 +109,23 @@ def test_cli_without_coremltools_says_what_to_install(tmp_path, monkeypatch, cap
     assert code == 2 and "Traceback" not in out + err
     assert "Core ML target: coremltools is not installed (pip install 'coremltools>=9,<10'" in " ".join(err.split())
     assert not (tmp_path / "export").exists()  # checked before the first target's export
+
+
+@pytest.mark.slow  # ~10 s: a recipe's export stage, then its leaderboard record
+def test_export_stage_and_leaderboard_record_carry_the_target_row(coremltools, workdir):
+    from compress import Recipe
+    from compress.evaluate.report import _export_only
+    from compress.evaluate.suite import load_suite
+    from compress.stages.export import ExportStage
+    from tests.export.net import register
+
+    register()
+    stage = ExportStage(name="iphone", target="a17-pro", latency_repeats=1, shapes={"height": 16, "width": 16})
+    artifact = Recipe(model="test-export-net", output="runs/c", stages=[stage]).run(quiet=True)["iphone"]
+    assert (artifact.path / "model.mlpackage").is_dir() and not (artifact.path / "model.onnx").exists()
+    assert artifact.metrics["coreml_spec_ok"] is True and artifact.metrics["target"] == "a17-pro"
+    record = _export_only(artifact, load_suite("default"))
+    row = record["metrics"]["export"]
+    assert row["target"] == "a17-pro" and row["verified_on"] == artifact.metrics["verified_on"]
+    assert row["implied_fps"] == pytest.approx(artifact.metrics["implied_fps"])
+    assert f"verified on: {row['verified_on']}" in record["metrics"]["fidelity"]["notes"][0]

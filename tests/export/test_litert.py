@@ -6,7 +6,8 @@ import pytest
 
 from compress.export import load_target
 from compress.export.targets import StaticShapes
-from compress.stages.export import stage_metrics, target_row
+from compress.export.rows import target_row
+from compress.stages.export import stage_metrics
 from tests.export.test_chain_frames import chain_export
 from tests.helpers import run_cli
 

@@ -22,6 +22,7 @@ from compress.pipelines.sampling import SamplingConfig
 from compress.utils.weights import summarize, weight_files
 
 ONNX_FILE = "model.onnx"
+EXPORT_REPORT = "report.json"
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
                "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
                "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
@@ -146,6 +147,14 @@ class PeakMemory:
 def onnx_file(artifact: Artifact) -> Path | None:
     path = artifact.path / ONNX_FILE
     return path if path.is_file() else None
+
+
+def export_report(artifact: Artifact) -> dict | None:
+    """An export artifact's report.json (any target: ONNX, Core ML, LiteRT), or None for other artifacts."""
+    import json
+
+    path = artifact.path / EXPORT_REPORT
+    return json.loads(path.read_text()) if artifact.kind == "export" and path.is_file() else None
 
 
 def _device_name(device: torch.device) -> str:

@@ -48,11 +48,11 @@ def evaluate_artifact(artifact: Artifact, reference: ReferenceArtifact, suite: S
     (`sampling_used`; `sampling` overrides some of its settings)."""
     if artifact.model_dir is not None:
         result = _evaluate_model(artifact, reference, suite, ctx, sampling)
-    elif costs.onnx_file(artifact):
-        result = _onnx_only(artifact, suite)
+    elif costs.onnx_file(artifact) or costs.export_report(artifact):
+        result = _export_only(artifact, suite)
     else:
-        raise UserInputError(f"{artifact.path} ({artifact.kind}) holds no model weights and no {costs.ONNX_FILE}: "
-                             f"nothing to evaluate")
+        raise UserInputError(f"{artifact.path} ({artifact.kind}) holds no model weights, no {costs.ONNX_FILE} and no "
+                             f"export {costs.EXPORT_REPORT}: nothing to evaluate")
     gates = suite.check_gates(flat_metrics(result["metrics"])) + result.pop("tier_gates")
     return {"artifact": describe(artifact), "reference": describe(reference.artifact), "suite": suite.name, **result,
             "gates": gates, **({"inputs": inputs} if inputs is not None else {})}
@@ -134,14 +134,21 @@ def _fit(artifact: Artifact, suite: Suite, sampling: SamplingConfig) -> dict:
     return costs.memory_fit(artifact, suite.cost.fit, sampling)
 
 
-def _onnx_only(artifact: Artifact, suite: Suite) -> dict:
-    """An export artifact without torch weights: its ONNX latency and size; nothing to compare frames with."""
-    reason = f"{costs.ONNX_FILE} only (no torch model to generate frames)"
-    cost = {**costs.size_cost(artifact), **(costs.onnx_latency(costs.onnx_file(artifact), suite.cost)
-                                            if suite.cost.onnx else {})}
+def _export_only(artifact: Artifact, suite: Suite) -> dict:
+    """An export artifact without torch weights: its size, ONNX latency (when it has an ONNX file) and its target's
+    row from the export report (`export.*`: chain GMACs per frame, implied fps, numeric error, verified on);
+    nothing to compare frames with."""
+    from compress.export.rows import target_row
+
+    exported = costs.export_report(artifact)
+    row = target_row(exported) if exported else None
+    reason = (f"export for {row['target']}, verified on: {row['verified_on']} (no torch model to generate frames)"
+              if row else f"{costs.ONNX_FILE} only (no torch model to generate frames)")
+    onnx = costs.onnx_file(artifact)
+    cost = {**costs.size_cost(artifact), **(costs.onnx_latency(onnx, suite.cost) if onnx and suite.cost.onnx else {})}
     tiers = {tier: not_computed(tier, reason) for tier in LABELS}
-    return {"metrics": _metrics({"notes": [reason]}, tiers, cost), "tiers": _labels(tiers), "clips": [],
-            "tier_gates": []}
+    metrics = {**_metrics({"notes": [reason]}, tiers, cost), **({"export": row} if row else {})}
+    return {"metrics": metrics, "tiers": _labels(tiers), "clips": [], "tier_gates": []}
 
 
 def _metrics(fidelity: dict, tiers: dict, cost: dict) -> dict:

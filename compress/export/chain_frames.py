@@ -40,20 +40,28 @@ def export_decoder(request: ExportRequest, decoder: torch.nn.Module, out_dir: Pa
     with torch.no_grad():
         torch_frames = [decoder(**x).numpy() for x in inputs]
     result["chain_frames"] = chain_psnr(Path(out_dir), batches, torch_frames, result)
-    log("  chain frames vs torch: " + ", ".join(f"{k} {v:.1f} dB" for k, v in result["chain_frames"].items()
-                                                if isinstance(v, float)))
+    frames = result["chain_frames"]
+    log("  chain frames vs torch: " + (", ".join(f"{k} {v:.1f} dB" for k, v in frames.items() if isinstance(v, float))
+                                       or f"not run ({frames.get('not_run')})"))
     return result
 
 
 def chain_psnr(out_dir: Path, batches: list[dict], torch_frames: list[np.ndarray], decoder_report: dict) -> dict:
-    """PSNR (dB, 0..255 pixels, worst batch) of the chain's frames from onnxruntime float and QDQ, and from the HTP
-    when both networks ran there, against the torch chain."""
-    runs = {"float_onnx": _cpu(out_dir, FLOAT_FILE)}
-    if "quantized" in decoder_report:
-        runs["qdq_cpu"] = _cpu(out_dir, QDQ_FILE)
-        if decoder_report.get("htp", {}).get("status") == "ran":
-            runs["qdq_htp"] = _htp(out_dir, decoder_report["htp"]["options"])
+    """PSNR (dB, 0..255 pixels, worst batch) of the chain's frames against the torch chain: from onnxruntime float and
+    QDQ, and from the HTP when both networks ran there; for LiteRT from its CPU interpreter (float and quantized);
+    for Core ML only where it predicts (macOS)."""
     result = {"source": "measured: student latents -> decoder frames, vs the torch chain"}
+    if "coreml" in decoder_report:  # where Core ML predicts (macOS) the chain is not wired yet either
+        return {**result, "not_run": decoder_report["coreml"].get("reason", "Core ML chain frames: not run")}
+    if "litert" in decoder_report:
+        runs = {f"{name}_tflite_cpu": _litert(out_dir, part["file"])
+                for name, part in decoder_report["litert"].items() if name in ("float", "quantized")}
+    else:
+        runs = {"float_onnx": _cpu(out_dir, FLOAT_FILE)}
+        if "quantized" in decoder_report:
+            runs["qdq_cpu"] = _cpu(out_dir, QDQ_FILE)
+            if decoder_report.get("htp", {}).get("status") == "ran":
+                runs["qdq_htp"] = _htp(out_dir, decoder_report["htp"]["options"])
     for name, run in runs.items():
         frames = run(batches)
         result[f"{name}_psnr_db"] = min(_psnr(f, t) for f, t in zip(frames, torch_frames)) if frames else None
@@ -67,6 +75,16 @@ def _cpu(out_dir: Path, file: str) -> Callable[[list[dict]], list[np.ndarray]]:
         latents = [student.run(None, report.feeds(student, b))[0] for b in batches]
         return [decoder.run(None, {"latents": z, "previous": _np(b["ref_latent"])})[0]
                 for z, b in zip(latents, batches)]
+    return run
+
+
+def _litert(out_dir: Path, file: str) -> Callable[[list[dict]], list[np.ndarray]]:
+    def run(batches):
+        from compress.export import litert
+
+        latents = litert.run(out_dir / file, batches)
+        return litert.run(out_dir / DECODER_DIR / file,
+                          [{"latents": z, "previous": b["ref_latent"]} for z, b in zip(latents, batches)])
     return run
 
 

@@ -72,11 +72,12 @@ def _replacement(module: nn.Module) -> nn.Module | None:
     return None
 
 
-def make_exportable(model: nn.Module) -> list[str]:
-    """Swap, in place, every module that does not export cleanly for its equivalent; returns their names."""
+def make_exportable(model: nn.Module, replacement=_replacement) -> list[str]:
+    """Swap, in place, every module that does not export cleanly for its equivalent (`replacement(module)`, None to
+    keep it); returns their names."""
     replaced = []
     for name, module in list(model.named_modules()):
-        new = _replacement(module)
+        new = replacement(module)
         if new is None or not name:
             continue
         parent_name, _, child = name.rpartition(".")

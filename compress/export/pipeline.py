@@ -6,6 +6,9 @@ placement and run, latency, sizes and the frame budget, written as `report.json`
     out/model.qnn_ctx.onnx    offline QNN context model + model.qnn_ctx_qnn.bin (HTP targets, when QNN runs)
     out/report.json           with, for a lip-sync student, the per-frame chain's cost (`compress.export.chain`)
 
+Core ML and LiteRT targets take the torch model through their own converters instead (`compress.export.coreml`:
+model.mlpackage; `compress.export.litert`: model.tflite + model.w8a16.tflite), with the same cost figures.
+
 The HTP's output is a gate: beyond HTP_TOLERANCE from onnxruntime's QDQ run (or from the float model, over
 the QDQ's own error) the export fails naming the worst output and a suspect node (`compress.export.bisect`),
 unless `allow_wrong_htp` keeps it, marked WRONG in the report.
@@ -31,6 +34,7 @@ from compress.utils.console import untracked
 FLOAT_FILE, QDQ_FILE, REPORT_FILE = "model.onnx", "model.qdq.onnx", "report.json"
 HTP_TOLERANCE = 0.02  # rel L2: HTP vs onnxruntime's QDQ, and HTP vs float beyond the QDQ's own error
 WRONG = "HTP output wrong"
+NATIVE_RUNTIMES = ("coreml", "litert")  # converted from torch by their own tools, not through ONNX
 
 
 class UnsupportedOpsError(UserInputError):
@@ -54,6 +58,18 @@ class ExportRequest:
     example: dict | None = None  # the export's (and the HTP check's) input; None: the model's example_inputs
 
 
+def require_converter(target: TargetProfile) -> None:
+    """A clear error, before any work, when the target's converter is not installed here."""
+    if target.runtime == "coreml":
+        from compress.export.coreml import require_coreml
+
+        require_coreml()
+    elif target.runtime == "litert":
+        from compress.export.litert import require_litert
+
+        require_litert()
+
+
 def example_inputs(model: torch.nn.Module, target: TargetProfile, **extra) -> dict:
     """The model's static example inputs at the target's shapes (only the shape arguments it accepts)."""
     if not hasattr(model, "example_inputs"):
@@ -68,6 +84,7 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
     out_dir = Path(out_dir)
     model, target = request.model.eval(), request.target
     onnx_export.check_exportable(type(model), type(model).__name__)
+    require_converter(target)
     precision = request.precision or target.precision
     inputs = example_inputs(model, target)
     if request.example:
@@ -83,16 +100,19 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
         result["replaced_modules"] = onnx_export.make_exportable(model)
         torch_out = [_output(model, b) for b in batches]
     result["replacement_parity"] = report.worst([report.errors(a, b) for a, b in zip(torch_out, before)])
-    float_path = onnx_export.export_onnx(model, inputs, out_dir / FLOAT_FILE, target.opset)
-    float_model = onnx.load(float_path, load_external_data=False)
-    result["float"] = {"file_bytes": report.file_bytes(float_path), "ops": onnx_export.op_counts(float_model),
-                       "inputs": {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim]
-                                  for i in float_model.graph.input}}
     macs = onnx_export.count_macs(model, inputs)
     result["macs_per_call"] = {"value": macs, "source": "analytic (torch FlopCounterMode)"}
     result["budget"] = report.budget_report(target, macs, _frames_per_call(model, torch_out[0]))
     if (per_frame := chain.chain_report(model, target)) is not None:
         result["chain"] = per_frame
+    if target.runtime in NATIVE_RUNTIMES:
+        list(steps)
+        return _native_export(request, precision, batches, torch_out, out_dir, result, log)
+    float_path = onnx_export.export_onnx(model, inputs, out_dir / FLOAT_FILE, target.opset)
+    float_model = onnx.load(float_path, load_external_data=False)
+    result["float"] = {"file_bytes": report.file_bytes(float_path), "ops": onnx_export.op_counts(float_model),
+                       "inputs": {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim]
+                                  for i in float_model.graph.input}}
 
     next(steps)
     float_session = report.cpu_session(float_path)
@@ -134,6 +154,25 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
         + (f", HTP {result['htp']['status']}" if "htp" in result else "")
         + (f" ({result['htp']['numerics']}, rel L2 {result['htp']['vs_cpu_qdq']['rel_l2']:.3g} vs QDQ)"
            if "numerics" in result.get("htp", {}) else ""))
+    return result
+
+
+def _native_export(request, precision, batches, torch_out, out_dir, result, log) -> dict:
+    """Core ML and LiteRT targets: their own converters take the torch model (no ONNX), with their own checks."""
+    from compress.export import coreml, litert
+
+    model, target = request.model, request.target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if target.runtime == "coreml":
+        result["coreml"] = coreml.export_coreml(model, target, precision, batches, torch_out, out_dir)
+    else:
+        result["litert"] = litert.export_litert(model, target, precision, batches, batches[1:], torch_out, out_dir)
+    _write(out_dir, result)
+    part = result[target.runtime]
+    quantized = part.get("quantized", {}).get("vs_torch")
+    log(f"  {target.name}: verified on {part['verified_on']}"
+        + (f", {precision} vs torch rel L2 {quantized['rel_l2']:.3g}" if quantized else "")
+        + (f" ({part['reason']})" if part.get("reason") else ""))
     return result
 
 

@@ -1,7 +1,8 @@
 """Target profiles: what a device runs (precision, opset, static shapes, ops) and its speed budget.
 
-Built-in profiles are YAML files in `compress/export/targets/` (`snapdragon-8gen3` at a 256x256 face crop,
-`snapdragon-8gen3-480x832` at the full portrait frame, `cpu`); a path to another YAML file works too. A profile
+Built-in profiles are YAML files in `compress/export/targets/`: `snapdragon-8gen3` (QNN HTP), `a17-pro` (Core ML,
+Apple Neural Engine) and `dimensity-9300` (LiteRT, MediaTek APU) at a 256x256 face crop, each with a `-480x832`
+twin at the full portrait frame, and `cpu`; a path to another YAML file works too. A profile
 may `extends:` another (a built-in name, or the name of a YAML file in its own folder): it inherits every
 top-level field it does not set. Unknown or mis-typed fields are errors naming the file, line and field.
 """
@@ -53,17 +54,33 @@ class QnnSettings(_Strict):
     soc_model: int = Field(description="QNN SoC id, e.g. 57 for SM8650")
 
 
+class CoreMLSettings(_Strict):
+    """How Core ML converts for the Neural Engine: compute precision and weight compression (coremltools)."""
+
+    compute_precision: Literal["float16", "float32"] = "float16"
+    weights: Literal["linear-int8", "palettize-6bit", "none"] = Field(
+        default="linear-int8", description="weight compression: 8-bit linear per channel, 6-bit k-means LUT, none")
+    minimum_deployment_target: Literal["iOS17", "iOS18"] = "iOS17"
+
+
+#: what each runtime's checks run on here (the report's "verified on")
+VERIFIED_ON = {"qnn-htp": "simulator", "cpu": "CPU (onnxruntime)", "coreml": "conversion only",
+               "litert": "CPU interpreter"}
+
+
 class TargetProfile(_Strict):
     name: str
     description: str = ""
     extends: str | None = Field(default=None, description="a profile whose top-level fields this one inherits")
-    runtime: Literal["qnn-htp", "cpu"]
+    runtime: Literal["qnn-htp", "cpu", "coreml", "litert"]
     precision: Precision = Field(description="default quantization for this target")
     opset: int = Field(ge=17, le=23)
     shapes: StaticShapes = Field(default_factory=StaticShapes)
-    allowed_ops: list[str] | None = Field(default=None, description="ONNX op types the target runs; null: all")
+    allowed_ops: list[str] | None = Field(default=None, description="op types the target runs (ONNX; MIL for "
+                                          "coreml, TFLite builtins for litert); null: all")
     budget: Budget | None = None
     qnn: QnnSettings | None = None
+    coreml: CoreMLSettings | None = None
 
     def unsupported_ops(self, op_types) -> list[str]:
         """The op types of `op_types` the target does not run (sorted; empty when it runs all)."""
@@ -88,7 +105,8 @@ def load_target(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Targe
     if isinstance(plain.get("extends"), str):
         plain = {**load_target(_base_path(path, plain["extends"]), (*_seen, path)).model_dump(), **plain}
     problems, failed = [], []
-    for section, model in (("shapes", StaticShapes), ("budget", Budget), ("qnn", QnnSettings)):
+    for section, model in (("shapes", StaticShapes), ("budget", Budget), ("qnn", QnnSettings),
+                             ("coreml", CoreMLSettings)):
         if isinstance(data.get(section), dict):  # nested sections first, so unknown fields list their own fields
             try:
                 model.model_validate(to_plain(data[section]))

@@ -78,11 +78,11 @@ class EvaluateStage(Stage):
         return load_suite(str(ctx.resolve_path(self.suite)) if self._suite_is_path else self.suite)
 
     def _names(self, ctx) -> list[str]:
-        from compress.evaluate.cost import onnx_file
+        from compress.evaluate.cost import export_report, onnx_file
 
         if self.artifacts is not None:
             return list(self.artifacts)
-        return [n for n, a in ctx.artifacts.items() if a.model_dir is not None or onnx_file(a)]
+        return [n for n, a in ctx.artifacts.items() if a.model_dir is not None or onnx_file(a) or export_report(a)]
 
     def run(self, source, out, ctx) -> dict:
         from compress.evaluate.leaderboard import Board, html_page, markdown

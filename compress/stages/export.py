@@ -1,7 +1,7 @@
-"""`export`: the input model as ONNX for a device target, proven here (see `compress.export`).
+"""`export`: the input model for a device target, proven here (see `compress.export`).
 
     - kind: export
-      target: snapdragon-8gen3         # or cpu, or a profile YAML file
+      target: snapdragon-8gen3         # or a17-pro, dimensity-9300 (-480x832), cpu, or a profile YAML file
       quantize: w8a16                  # w8a16 | w8a8 | none; default: the target's precision
       reference: reference             # calibration inputs drawn from this reference dataset
       shapes: {height: 96, width: 96}  # optional: overrides of the target's static shapes
@@ -11,6 +11,9 @@ The artifact holds `model.onnx` (float), `model.qdq.onnx`, the QNN context model
 (`model.qnn_ctx.onnx`, `model.qnn_ctx_qnn.bin`) when the HTP took the whole graph, and `report.json`. It holds
 no torch weights, so later stages keep starting from the latest model-producing stage. With `decoder`, the
 decoder's export (same files and checks) sits in `decoder/`, and the chain's frames are compared with torch's.
+Core ML targets write `model.mlpackage` (conversion only off macOS), LiteRT targets `model.tflite` and the quantized
+`model.w8a16.tflite` (run on LiteRT's CPU interpreter); every report has the same per-target row
+(`compress.export.rows`).
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from compress.stages.refs import MODEL, StageRef
 
 class ExportStage(Stage):
     kind = "export"
-    summary = "ONNX export for a device: float parity, QDQ quantization, NPU (QNN HTP) placement, latency"
-    key_metrics = ("quant_rel_error", "htp_status", "htp_share", "htp_rel_l2", "htp_numerics", "gmacs_per_frame",
-                   "implied_fps", "chain_implied_fps")
+    summary = "export for a phone NPU (QNN HTP, Core ML, LiteRT): parity, quantization, placement or op coverage"
+    key_metrics = ("verified_on", "numeric_rel_error", "quant_rel_error", "htp_status", "htp_share", "htp_rel_l2",
+                   "htp_numerics", "gmacs_per_frame", "implied_fps", "chain_implied_fps")
     produces_model = False
 
     target: str = Field(default="snapdragon-8gen3", description="a built-in target name or a profile YAML file")
@@ -100,8 +103,9 @@ class ExportStage(Stage):
         if decoder is not None:
             report["decoder"] = export_decoder(request, decoder, out.path, ctx.log, ctx.track)
         metrics = stage_metrics(report)
-        if reference is not None:  # the QDQ scales are calibrated on its clips
-            out.extra[SEEN_FIELD] = inputs_seen(reference, "calibration" if "quantized" in report else "measured")
+        if reference is not None:  # the QDQ (LiteRT: quantization) scales are calibrated on its clips
+            calibrated = "quantized" in report or "quantized" in report.get("litert", {})
+            out.extra[SEEN_FIELD] = inputs_seen(reference, "calibration" if calibrated else "measured")
         if self.require_htp and metrics.get("htp_status") != "ran":
             raise StageError(f"export: the graph did not run wholly on the HTP: {report.get('htp', {})}")
         return metrics
@@ -109,10 +113,18 @@ class ExportStage(Stage):
 
 def stage_metrics(report: dict) -> dict:
     """The report's headline numbers, flat (the whole report stays in report.json)."""
-    metrics = {"target": report["target"], "precision": report["precision"],
-               "float_bytes": report["float"]["file_bytes"],
-               "float_max_abs_error": report["float"]["parity_vs_torch"]["max_abs"],
-               "float_rel_error": report["float"]["parity_vs_torch"]["rel_l2"]}
+    from compress.export.rows import target_row
+
+    row = target_row(report)
+    metrics = {"target": report["target"], "precision": report["precision"], "verified_on": row["verified_on"],
+               **({"numeric_rel_error": row["numeric_error"]} if row["numeric_error"] is not None else {})}
+    if "coreml" in report:
+        return {**metrics, **_coreml_metrics(report["coreml"]), **_cost_metrics(report)}
+    if "litert" in report:
+        return {**metrics, **_litert_metrics(report["litert"]), **_cost_metrics(report)}
+    metrics.update(float_bytes=report["float"]["file_bytes"],
+                   float_max_abs_error=report["float"]["parity_vs_torch"]["max_abs"],
+                   float_rel_error=report["float"]["parity_vs_torch"]["rel_l2"])
     if "quantized" in report:
         quantized = report["quantized"]
         metrics.update(quant_bytes=quantized["file_bytes"], quant_rel_error=quantized["vs_float"]["rel_l2"],
@@ -127,15 +139,37 @@ def stage_metrics(report: dict) -> dict:
         if "numerics" in report["htp"]:
             metrics.update(htp_rel_l2=report["htp"]["vs_cpu_qdq"]["rel_l2"], htp_numerics=report["htp"]["numerics"],
                            htp_float_rel_error=report["htp"]["vs_float"]["rel_l2"])
+    if "decoder" in report and "numerics" in report["decoder"].get("htp", {}):
+        metrics.update(decoder_htp_rel_l2=report["decoder"]["htp"]["vs_cpu_qdq"]["rel_l2"],
+                       decoder_htp_numerics=report["decoder"]["htp"]["numerics"])
+    return {**metrics, **_cost_metrics(report)}
+
+
+def _coreml_metrics(part: dict) -> dict:
+    metrics = {"coreml_bytes": part["file_bytes"], "coreml_compressed_weights": part["compressed_weights"],
+               "coreml_spec_ok": not part["spec_problems"], "coreml_may_leave_ane": len(part["may_leave_ane"])}
+    if "float16_emulation" in part:
+        metrics["float16_emulation_rel_error"] = part["float16_emulation"]["rel_l2"]
+    return metrics
+
+
+def _litert_metrics(part: dict) -> dict:
+    metrics = {"float_bytes": part["float"]["file_bytes"], "float_rel_error": part["float"]["vs_torch"]["rel_l2"],
+               "not_on_apu": len(part["float"]["not_on_apu"])}
+    if "quantized" in part:
+        metrics.update(quant_bytes=part["quantized"]["file_bytes"],
+                       quant_rel_error=part["quantized"]["vs_torch"]["rel_l2"])
+    return metrics
+
+
+def _cost_metrics(report: dict) -> dict:
+    """Budget and chain figures, and the chain's frame PSNRs when a decoder was exported beside the student."""
+    metrics = {}
     if report.get("budget"):
         metrics.update(gmacs_per_frame=report["budget"]["gmacs_per_frame"],
                        implied_fps=report["budget"]["implied_fps"], budget_fps=report["budget"]["budget_fps"])
     if "decoder" in report:
-        decoder = report["decoder"]
-        metrics.update({f"chain_{k}": v for k, v in decoder["chain_frames"].items() if k.endswith("_db")})
-        if "numerics" in decoder.get("htp", {}):
-            metrics.update(decoder_htp_rel_l2=decoder["htp"]["vs_cpu_qdq"]["rel_l2"],
-                           decoder_htp_numerics=decoder["htp"]["numerics"])
+        metrics.update({f"chain_{k}": v for k, v in report["decoder"]["chain_frames"].items() if k.endswith("_db")})
     if report.get("chain"):
         metrics["chain_gmacs_per_frame"] = report["chain"]["gmacs_per_frame"]
         if report["chain"]["budget"]:

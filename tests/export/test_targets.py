@@ -30,9 +30,10 @@ def test_bad_values_and_unknown_names(tmp_path):
     with pytest.raises(UserInputError) as err:
         load_target(path)
     message = str(err.value)
-    assert f"{path}:2: runtime: expected 'qnn-htp' or 'cpu'; found 'npu'" in message
+    assert f"{path}:2: runtime: expected 'qnn-htp', 'cpu', 'coreml' or 'litert'; found 'npu'" in message
     assert f"{path}:3: precision:" in message and "'w4a4'" in message
-    with pytest.raises(UserInputError, match="unknown target 'snapdragon-9'; built-in targets: cpu, "
+    with pytest.raises(UserInputError, match="unknown target 'snapdragon-9'; built-in targets: a17-pro, "
+                                             "a17-pro-480x832, cpu, dimensity-9300, dimensity-9300-480x832, "
                                              "snapdragon-8gen3, snapdragon-8gen3-480x832"):
         load_target("snapdragon-9")
 

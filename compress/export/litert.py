@@ -1,0 +1,176 @@
+"""LiteRT (.tflite) for MediaTek's APU: the model converted with litert-torch, statically quantized with
+ai-edge-quantizer (w8a16: int8 weights, int16 activations; w8a8), and run on LiteRT's CPU interpreter here.
+
+    out/model.tflite        float conversion
+    out/model.w8a16.tflite  quantized (what the phone's NeuroPilot plugin compiles for the APU)
+
+The converted copy computes GroupNorm in elementary ops (litert-torch's own lowering broadcasts the group statistics
+with BROADCAST_TO, which the APU's op list lacks). The APU compile itself (LiteRT's ahead-of-time MediaTek plugin)
+needs MediaTek's NeuroPilot SDK, which its PyPI package downloads from MediaTek at install time: not available here,
+so the report's "verified on" is the CPU interpreter (the quantized graph's own integer kernels), and ops outside the
+profile's list are named as not on the APU.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from compress.errors import UserInputError
+from compress.export import report
+from compress.export.onnx_export import make_exportable
+from compress.export.targets import TargetProfile
+
+FLOAT_FILE = "model.tflite"
+SIGNATURE = "serving_default"
+APU_COMPILE = ("not compiled for the APU: LiteRT's MediaTek plugin needs the NeuroPilot SDK, which "
+               "ai-edge-litert-sdk-mediatek downloads from MediaTek at install (not reachable here)")
+
+
+def litert_status() -> tuple[bool, str]:
+    """Whether litert-torch, ai-edge-litert and ai-edge-quantizer are importable here, and why not."""
+    missing = [name for name, module in (("litert-torch", "litert_torch"), ("ai-edge-litert", "ai_edge_litert"),
+                                         ("ai-edge-quantizer", "ai_edge_quantizer"))
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        return False, (f"{', '.join(missing)} not installed (pip install 'compress[litert]', ~760 MB with jax): "
+                       "no LiteRT conversion")
+    return True, ""
+
+
+def require_litert() -> None:
+    available, reason = litert_status()
+    if not available:
+        raise UserInputError(f"LiteRT target: {reason}")
+
+
+def quantized_file(precision: str) -> str:
+    return f"model.{precision}.tflite"
+
+
+def convert(model: torch.nn.Module, inputs: dict, path: Path) -> Path:
+    """`model(**inputs)` as a float .tflite at `path` (litert-torch, static shapes)."""
+    import litert_torch
+
+    with torch.no_grad():
+        litert_torch.convert(model.eval(), (), sample_kwargs=inputs).export(str(path))
+    return path
+
+
+def quantize(float_path: Path, calibration: list[dict], precision: str, path: Path) -> Path:
+    """Static quantization of `float_path` on `calibration` (ai-edge-quantizer's min/max recipes): w8a16 = int8
+    weights and int16 activations, w8a8 = int8 both."""
+    from ai_edge_quantizer import quantizer, recipe
+
+    recipes = {"w8a16": recipe.static_wi8_ai16, "w8a8": recipe.static_wi8_ai8}
+    if precision not in recipes:
+        raise UserInputError(f"LiteRT export: precision '{precision}' is not offered ({', '.join(recipes)}, none)")
+    quant = quantizer.Quantizer(str(float_path))
+    quant.load_quantization_recipe(recipes[precision]())
+    ranges = quant.calibrate({SIGNATURE: [_arrays(b) for b in calibration]}, num_threads=1)
+    quant.quantize(ranges, serialize_to_path=str(path), enable_progress_report=False)
+    return path
+
+
+def run(path: Path, batches: list[dict]) -> list[np.ndarray]:
+    """The model's first output on each batch from LiteRT's CPU interpreter; integer inputs and outputs are
+    quantized and dequantized with the model's own scales."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    runner = interpreter.get_signature_runner(SIGNATURE)
+    details = runner.get_input_details()
+    output = next(iter(runner.get_output_details().values()))
+    results = []
+    for batch in batches:
+        feeds = {name: _quantized(value, details[name]) for name, value in _arrays(batch).items() if name in details}
+        results.append(_dequantized(next(iter(runner(**feeds).values())), output))
+    return results
+
+
+def op_counts(path: Path) -> dict[str, int]:
+    """Builtin op counts of a .tflite (without delegates, so every op shows)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_path=str(path),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return dict(Counter(op["op_name"] for op in interpreter._get_ops_details()).most_common())
+
+
+class ExportableGroupNorm(nn.Module):
+    """GroupNorm in elementary ops, normalized per group and scaled per channel: litert-torch lowers nn.GroupNorm
+    with a BROADCAST_TO of the group statistics to the channels per norm, an op outside the APU's list."""
+
+    def __init__(self, norm: nn.GroupNorm):
+        super().__init__()
+        self.groups, self.eps, self.weight, self.bias = norm.num_groups, norm.eps, norm.weight, norm.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grouped = x.reshape(x.shape[0], self.groups, -1)
+        centered = grouped - grouped.mean(-1, keepdim=True)
+        y = (centered / torch.sqrt((centered * centered).mean(-1, keepdim=True) + self.eps)).reshape(x.shape)
+        if self.weight is None:
+            return y
+        per_channel = (1, -1) + (1,) * (x.dim() - 2)
+        return y * self.weight.reshape(per_channel) + self.bias.reshape(per_channel)
+
+
+def _for_apu(module: nn.Module) -> nn.Module | None:
+    return ExportableGroupNorm(module) if isinstance(module, nn.GroupNorm) else None
+
+
+def export_litert(model: torch.nn.Module, target: TargetProfile, precision: str, batches: list[dict],
+                  calibration: list[dict], torch_out: list[torch.Tensor], out_dir: Path) -> dict:
+    """Convert (a copy, GroupNorms in elementary ops), quantize, run both on the CPU interpreter against torch;
+    the report's LiteRT part."""
+    require_litert()
+    out_dir = Path(out_dir)
+    model = copy.deepcopy(model)
+    replaced = make_exportable(model, _for_apu)
+    float_path = convert(model, batches[0], out_dir / FLOAT_FILE)
+    reference = [t.numpy() for t in torch_out]
+    result = {"replaced_modules": replaced, "float": _checked(float_path, batches, reference, target)}
+    if precision != "none":
+        path = quantize(float_path, calibration or batches, precision, out_dir / quantized_file(precision))
+        result["quantized"] = _checked(path, batches, reference, target)
+    result.update(verified_on="CPU interpreter", apu=APU_COMPILE)
+    return result
+
+
+def _checked(path: Path, batches: list[dict], reference: list[np.ndarray], target: TargetProfile) -> dict:
+    ops = op_counts(path)
+    return {"file": path.name, "file_bytes": path.stat().st_size, "ops": ops,
+            "not_on_apu": target.unsupported_ops(ops),
+            "vs_torch": report.worst([report.errors(o, r) for o, r in zip(run(path, batches), reference)])}
+
+
+def _arrays(batch: dict) -> dict[str, np.ndarray]:
+    return {k: np.ascontiguousarray(v.detach().float().numpy() if hasattr(v, "detach") else v, np.float32)
+            for k, v in batch.items()}
+
+
+def _quantized(value: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if np.issubdtype(dtype, np.floating):
+        return value.astype(dtype)
+    scale, zero = _scale(detail)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(value / scale) + zero, info.min, info.max).astype(dtype)
+
+
+def _dequantized(value: np.ndarray, detail: dict) -> np.ndarray:
+    if np.issubdtype(value.dtype, np.floating):
+        return value.astype(np.float32)
+    scale, zero = _scale(detail)
+    return ((value.astype(np.float32) - zero) * scale).astype(np.float32)
+
+
+def _scale(detail: dict) -> tuple[float, float]:
+    params = detail["quantization_parameters"]
+    return float(params["scales"][0]), float(params["zero_points"][0])

@@ -1,0 +1,70 @@
+"""LiteRT export (dimensity-9300): a tiny student and the tiny VAE decoder at 64x64 convert to .tflite, quantize to
+w8a16 and run on LiteRT's CPU interpreter within the HTP issue's bounds; ops the APU would not take are listed;
+a clear error without the `litert` extra."""
+
+import pytest
+
+from compress.export import load_target
+from compress.export.targets import StaticShapes
+from compress.export.rows import target_row
+from compress.stages.export import stage_metrics
+from tests.export.test_chain_frames import chain_export
+from tests.helpers import run_cli
+
+
+@pytest.fixture(scope="module")
+def litert():
+    from compress.export.litert import litert_status
+
+    available, reason = litert_status()
+    if not available:
+        pytest.skip(reason)
+
+
+@pytest.mark.slow  # ~60 s: two litert-torch conversions and two quantizations
+def test_chain_converts_quantizes_and_runs_on_the_cpu_interpreter(litert, tmp_path):
+    target = load_target("dimensity-9300").model_copy(update={"shapes": StaticShapes(height=64, width=64)})
+    report = chain_export(target, tmp_path)
+    part = report["litert"]
+    assert part["verified_on"] == "CPU interpreter" and "NeuroPilot SDK" in part["apu"]
+    assert part["float"]["vs_torch"]["rel_l2"] < 1e-4  # measured 5e-7
+    assert part["quantized"]["vs_torch"]["rel_l2"] <= 0.05  # measured 0.016
+    assert part["quantized"]["ops"]["QUANTIZE"] >= 1 and (tmp_path / "model.w8a16.tflite").is_file()
+    assert part["float"]["not_on_apu"] == part["quantized"]["not_on_apu"] == []  # GroupNorm's BROADCAST_TO gone
+    assert report["decoder"]["litert"]["quantized"]["not_on_apu"] == []
+    assert "BROADCAST_TO" not in load_target("dimensity-9300").allowed_ops
+    frames = report["decoder"]["chain_frames"]
+    assert frames["float_tflite_cpu_psnr_db"] >= 45  # measured 100 (the cap)
+    assert frames["quantized_tflite_cpu_psnr_db"] >= 30  # measured 46.4
+    row = target_row(report)
+    assert row["verified_on"] == "CPU interpreter" and row["numeric_error"] == part["quantized"]["vs_torch"]["rel_l2"]
+    assert row["chain_gmacs_per_frame"] == pytest.approx(report["chain"]["gmacs_per_frame"])
+    assert stage_metrics(report)["chain_quantized_tflite_cpu_psnr_db"] == frames["quantized_tflite_cpu_psnr_db"]
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_elementary_group_norm_matches_torch(affine):
+    import torch
+
+    from compress.export.litert import ExportableGroupNorm
+
+    torch.manual_seed(0)
+    norm = torch.nn.GroupNorm(8, 32, affine=affine)
+    if affine:
+        torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
+    x = 3 * torch.randn(2, 32, 6, 10) + 1
+    torch.testing.assert_close(ExportableGroupNorm(norm)(x), norm(x), rtol=1e-5, atol=1e-5)
+
+
+def test_cli_without_the_litert_extra_says_what_to_install(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    missing = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in missing else find_spec(name, *a))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(monkeypatch, capsys, "export", "onnx", "lipsync-30m", "-t", "dimensity-9300")
+    assert code == 2 and "Traceback" not in out + err
+    assert ("LiteRT target: litert-torch, ai-edge-litert, ai-edge-quantizer not installed (pip install "
+            "'compress[litert]'") in " ".join(err.split())
+    assert not (tmp_path / "export").exists()

@@ -41,13 +41,16 @@ class ClipConditioning:
     target: torch.Tensor | None = None
 
     def to(self, device) -> ClipConditioning:
-        move = lambda d: {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in d.items()}  # noqa: E731
         target = self.target.to(device) if self.target is not None else None
-        return ClipConditioning(move(self.cond), move(self.uncond), self.shape, self.seed, target)
+        return ClipConditioning(_to(self.cond, device), _to(self.uncond, device), self.shape, self.seed, target)
 
     def noise(self) -> torch.Tensor:
         """The teacher's initial noise of this clip (`clip_noise(seed + clip)`, as the reference generated it)."""
         return clip_noise(self.seed, self.shape)
+
+
+def _to(kwargs: dict, device) -> dict:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
 
 
 def reference_conditionings(rows, device=None) -> list[ClipConditioning]:

@@ -129,9 +129,9 @@ class DmdTraining:
     def _examples(self, step: int) -> list[tuple[ClipConditioning, torch.Generator]]:
         """This rank's examples of `step`: a clip each, with the generator every random draw of it comes from."""
         examples = []
+        first = (step * self.world + self.rank) * self.train.batch_size
         for j in range(self.train.batch_size):
-            rng = torch.Generator().manual_seed(stream_seed(_EXAMPLE, self.train.seed, step,
-                                                            (step * self.world + self.rank) * self.train.batch_size + j))
+            rng = torch.Generator().manual_seed(stream_seed(_EXAMPLE, self.train.seed, first + j))
             examples.append((self.clips[int(torch.randint(len(self.clips), (), generator=rng))], rng))
         return examples
 
@@ -289,7 +289,8 @@ def run_dmd(source_artifact, teacher_artifact, reference, holdout: int, config: 
     scores = teacher_artifact.load_model(device=ctx.device).eval()
     fake_rank = config.fake_rank or config.rank
     attach_adapters(scores, config.targets, fake_rank, fake_rank, 0.0, source_quant_config(teacher_artifact))
-    real_guidance = reference.config.guidance_scale if config.real_guidance_scale is None else config.real_guidance_scale
+    real_guidance = config.real_guidance_scale
+    real_guidance = reference.config.guidance_scale if real_guidance is None else real_guidance
     training = DmdTraining(generator, scores, reference_conditionings(reference.rows.select(train_rows), ctx.device),
                            config, train, real_guidance)
     heldout = reference_conditionings(reference.rows.select(heldout_rows), ctx.device)

@@ -4,7 +4,6 @@ the adapters did, the sampling record evaluation reads, the history, the clips i
 import json
 
 import pytest
-import torch
 
 from compress import Recipe
 from compress.distill.dmd import reference_conditionings
@@ -26,7 +25,8 @@ DMD = dict(name="dmd", method="dmd", reference="reference", holdout=1,
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("dmd")
     with torch_threads(1):
-        result = Recipe(model="tiny", output="runs/d", stages=[REFERENCE, DistillStage(**DMD)]).run(root=root, quiet=True)
+        recipe = Recipe(model="tiny", output="runs/d", stages=[REFERENCE, DistillStage(**DMD)])
+        result = recipe.run(root=root, quiet=True)
     return root, result
 
 

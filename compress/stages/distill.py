@@ -86,7 +86,8 @@ CHECKPOINTS_DIR = ".checkpoints"
 class DistillStage(Stage):
     kind = "distill"
     artifact_version = 2  # 2: records the reference clips it saw (inputs_seen), which evaluation reads
-    summary = "distill the teacher's reference outputs into a student (lip-sync, VAE decoder) or LoRA adapters"
+    summary = ("distill the teacher's reference outputs into a student (lip-sync, VAE decoder), LoRA recovery "
+               "adapters or a few-step DMD generator")
     key_metrics = ("params", "heldout_error", "heldout_improvement", "train_wall_s")
     distributed = True
 

@@ -91,3 +91,42 @@ class LoraRecoveryConfig(BaseModel):
         if bool(self.feature_blocks) != (self.feature_weight > 0):
             raise ValueError("feature matching needs both feature_blocks and a feature_weight > 0 (or neither)")
         return self
+
+
+class DmdConfig(BaseModel):
+    """DMD2-style few-step distillation (`compress.distill.dmd`): a LoRA generator sampling in K Euler steps without
+    guidance, a frozen real score (the teacher with CFG) and a trainable fake score (LoRA on the teacher)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_inference_steps: int = Field(default=4, ge=1, le=50, description="K: the generator's Euler steps "
+                                     "(LiveAvatar: 4, t = 1000, 858, 602, 9 with shift 3)")
+    shift: float = Field(default=3.0, gt=0, description="the sampler's sigma shift (euler_sigmas)")
+    real_guidance_scale: float | None = Field(default=None, ge=0, description="CFG scale of the real score; "
+                                              "default: the reference's guidance_scale (<= 1: no CFG)")
+    fake_updates_per_step: int = Field(default=5, ge=1, description="fake-score updates per generator update "
+                                                                    "(DMD2: 5)")
+    fake_lr: float | None = Field(default=None, gt=0, description="the fake score's learning rate; default train.lr")
+    t_min: float = Field(default=0.02, gt=0, lt=1, description="DMD and fake-score noise levels: sigma ~ "
+                                                               "U(t_min, t_max), then shifted by timestep_shift")
+    t_max: float = Field(default=0.98, gt=0, le=1)
+    timestep_shift: float = Field(default=3.0, gt=0, description="shift of the sampled noise levels (1: none)")
+    exit_step: Literal["last", "random"] = Field(
+        default="last", description="the rollout step whose x0 prediction is the generator's sample and carries "
+                                    "the gradient: the last, or one drawn per step (Self-Forcing)")
+    regression_warmup_steps: int = Field(default=0, ge=0, description="generator steps before DMD that regress "
+                                         "its x0 prediction at a random rollout step from the reference's noise on "
+                                         "the teacher's latents (ODE pairs)")
+    rank: int = Field(default=16, ge=1, description="generator LoRA rank (LiveAvatar: 128)")
+    alpha: float | None = Field(default=None, gt=0, description="generator LoRA alpha; default the rank")
+    fake_rank: int | None = Field(default=None, ge=1, description="fake-score LoRA rank; default `rank`")
+    targets: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGETS), min_length=1,
+                               description="Linear modules to adapt, in both networks (fnmatch globs)")
+    merge: bool = Field(default=True, description="also write the generator with its adapters merged")
+    requantize: bool = Field(default=True, description="a quantized input: quantize the merged model again")
+
+    @model_validator(mode="after")
+    def _noise_range(self) -> DmdConfig:
+        if self.t_min >= self.t_max:
+            raise ValueError(f"t_min ({self.t_min}) must be below t_max ({self.t_max})")
+        return self

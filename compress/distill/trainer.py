@@ -58,7 +58,7 @@ def _ema(params: list[nn.Parameter], decay: float):
     return EMAModel(params, decay=decay, foreach=True)
 
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
     np_state = np.random.get_state()
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),
              "numpy": (torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:])}
@@ -67,7 +67,7 @@ def _rng_state() -> dict:
     return state
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     keys, *rest = state["numpy"]
@@ -81,13 +81,32 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
     return max(found, key=lambda p: int(_CHECKPOINT.match(p.name).group(1))) if found else None
 
 
-def _atomic_save(state: dict, path: Path) -> None:
+def atomic_save(state: dict, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as f:
         torch.save(state, f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_checkpoint(directory: Path, step: int, state: dict, keep: int) -> None:
+    """`state` as `directory/step-<step>.pt` (atomically); only the `keep` most recent checkpoints stay."""
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_save(state, directory / f"step-{step:08d}.pt")
+    for old in sorted(directory.glob("step-*.pt"))[:-keep]:
+        old.unlink()
+
+
+def read_checkpoint(path: Path, world_size: int) -> dict:
+    """A checkpoint written by `world_size` processes (its "rng" list holds one state per rank)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path}: unreadable training checkpoint ({err}); delete it to start over") from err
+    if len(state["rng"]) != world_size:
+        raise CheckpointError(f"{path} was written by {len(state['rng'])} processes, this run has {world_size}")
+    return state
 
 
 class _Run:
@@ -125,25 +144,17 @@ class _Run:
         return {"step": self.step, "losses": list(self.losses), "terms": {k: list(v) for k, v in self.terms.items()},
                 "model": {**{n: p.detach() for n, p in self.named.items()}, **dict(model.named_buffers())},
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "ema": self.ema.state_dict() if self.ema else None, "rng": _gather(_rng_state())}
+                "ema": self.ema.state_dict() if self.ema else None, "rng": gather(rng_state())}
 
     def save(self) -> None:
         state = self.state()  # every rank takes part in gathering the RNG states
         if self.rank == 0:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            _atomic_save(state, self.dir / f"step-{self.step:08d}.pt")
-            for old in sorted(self.dir.glob("step-*.pt"))[: -self.config.keep_checkpoints]:
-                old.unlink()
+            write_checkpoint(self.dir, self.step, state, self.config.keep_checkpoints)
         if dist.is_initialized():
             dist.barrier()
 
     def resume(self, path: Path) -> None:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise CheckpointError(f"{path}: unreadable training checkpoint ({err}); delete it to start over") from err
-        if len(state["rng"]) != self.world:
-            raise CheckpointError(f"{path} was written by {len(state['rng'])} processes, this run has {self.world}")
+        state = read_checkpoint(path, self.world)
         try:
             unexpected = self.task.model.load_state_dict(state["model"], strict=False).unexpected_keys
         except RuntimeError as err:  # mis-shaped tensors
@@ -161,16 +172,16 @@ class _Run:
             self.ema.to(device=self.params[0].device)
         self.step, self.losses = state["step"], list(state["losses"])
         self.terms = {k: list(v) for k, v in state.get("terms", {}).items()}
-        _set_rng_state(state["rng"][self.rank])
+        set_rng_state(state["rng"][self.rank])
 
 
-def _seed_all(seed: int) -> None:
+def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
 
 
-def _gather(obj) -> list:
+def gather(obj) -> list:
     if not dist.is_initialized():
         return [obj]
     out = [None] * dist.get_world_size()
@@ -178,12 +189,12 @@ def _gather(obj) -> list:
     return out
 
 
-def _autocast(mode: str, device: torch.device):
+def autocast(mode: str, device: torch.device):
     use = mode == "bf16" or (mode == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
     return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
 
 
-def _mean_across_ranks(values: torch.Tensor) -> torch.Tensor:
+def mean_across_ranks(values: torch.Tensor) -> torch.Tensor:
     """Mean over ranks, on the device the process group's backend needs (NCCL reduces CUDA tensors only)."""
     if dist.is_initialized():
         on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else values.device
@@ -209,7 +220,7 @@ def train(task, config: TrainConfig, checkpoint_dir: str | Path, ctx=None, stop_
     With `ema_decay`, the model holds the EMA weights on return."""
     run = _Run(task, config, Path(checkpoint_dir))
     device = run.params[0].device
-    _seed_all(config.seed + run.rank)
+    seed_all(config.seed + run.rank)
     latest = latest_checkpoint(run.dir)
     if latest is not None:
         run.resume(latest)  # restores the RNG states of the run it continues
@@ -230,7 +241,8 @@ def train(task, config: TrainConfig, checkpoint_dir: str | Path, ctx=None, stop_
             if run.step % config.checkpoint_every == 0 or run.step == config.steps:
                 run.save()
             if run.step % config.log_every == 0 or run.step == last:
-                _log(ctx if run.rank == 0 else None, log_prefix, run, loss, logs, grad_norm, rate)
+                log_step(ctx if run.rank == 0 else None, log_prefix, f"{run.step}/{config.steps}", loss, logs,
+                         run.scheduler.get_last_lr()[0], rate, grad_norm)
     if run.ema:
         run.ema.copy_to(run.params)
     wall = time.perf_counter() - start
@@ -249,7 +261,7 @@ def _optimizer_step(run: _Run, batches, device) -> tuple[float, dict, float | No
         count += _batch_size(batch)
         sync = contextlib.nullcontext() if not ddp or micro == config.grad_accum - 1 else run.wrapped.no_sync()
         with sync:
-            with _autocast(config.autocast, device):
+            with autocast(config.autocast, device):
                 loss, parts = run.task.loss(run.wrapped, batch)
             (loss / config.grad_accum).backward()
         total += loss.detach().float().cpu() / config.grad_accum
@@ -262,12 +274,13 @@ def _optimizer_step(run: _Run, batches, device) -> tuple[float, dict, float | No
     run.scheduler.step()
     if run.ema:
         run.ema.step(run.params)
-    means = _mean_across_ranks(torch.tensor([float(total), *logs.values()], dtype=torch.float64)).tolist()
+    means = mean_across_ranks(torch.tensor([float(total), *logs.values()], dtype=torch.float64)).tolist()
     return means[0], dict(zip(logs, means[1:])), grad_norm, count
 
 
-def _log(ctx, prefix: str, run: _Run, loss: float, logs: dict, grad_norm: float | None, rate: float) -> None:
-    lr = run.scheduler.get_last_lr()[0]
+def log_step(ctx, prefix: str, step: str, loss: float, logs: dict, lr: float, rate: float,
+             grad_norm: float | None = None) -> None:
+    """One training step's point in wandb (when the runner's tracker holds a run) and line in `ctx`'s log."""
     wandb = sys.modules.get("wandb")  # the runner's tracker owns the (offline by default) wandb run
     if wandb is not None and getattr(wandb, "run", None) is not None:
         point = {"loss": loss, "lr": lr, "samples_per_s": rate, **logs}
@@ -276,4 +289,4 @@ def _log(ctx, prefix: str, run: _Run, loss: float, logs: dict, grad_norm: float 
         wandb.run.log({f"{prefix}/{k}": v for k, v in point.items()})
     if ctx is not None:
         extra = " ".join(f"{k} {v:.4g}" for k, v in logs.items())
-        ctx.log(f"  step {run.step}/{run.config.steps} loss {loss:.4g} {extra} lr {lr:.3g} {rate:.1f} samples/s")
+        ctx.log(f"  step {step} loss {loss:.4g} {extra} lr {lr:.3g} {rate:.1f} samples/s")

@@ -17,20 +17,25 @@ def latent_clips(rows) -> list[tuple[dict, int]]:
     return [(row, clip) for row in rows for clip in range(row["num_clips"])]
 
 
-def noised_dit_inputs(row: dict, clip: int, sigma: float, generator: torch.Generator) -> tuple[dict, torch.Tensor]:
-    """DiT forward kwargs for clip `clip` of a reference row at noise level `sigma` in (0, 1], and the
-    flow-matching target velocity (noise - clean latents)."""
-    clean = decode_tensor(row, "latents")[clip : clip + 1].float()
-    noise = torch.randn(clean.shape, generator=generator)
-    frames = 4 * clean.shape[2]  # audio steps per clip: 4 per latent frame
+def clip_conditioning(row: dict, clip: int) -> dict:
+    """The conditioning DiT kwargs of clip `clip` of a reference row, as the teacher saw them: text embeddings,
+    the clip's audio features, the reference latent and the clip's motion latents (clip 0 drops them)."""
+    frames = 4 * row["latents_shape"][2]  # audio steps per clip: 4 per latent frame ([clips, 16, F, h, w])
     audio = decode_tensor(row, "audio_features")[None, :, :, clip * frames : (clip + 1) * frames].float()
-    inputs = dict(
-        hidden_states=(1 - sigma) * clean + sigma * noise,
-        timestep=torch.tensor([sigma * NUM_TRAIN_TIMESTEPS]),
+    return dict(
         encoder_hidden_states=decode_tensor(row, "text_embeds")[None].float(),
         audio_features=audio,
         ref_latents=decode_tensor(row, "ref_latents")[None].float(),
         motion_latents=decode_tensor(row, "motion_latents")[clip : clip + 1].float(),
         drop_motion_frames=clip == 0,
     )
+
+
+def noised_dit_inputs(row: dict, clip: int, sigma: float, generator: torch.Generator) -> tuple[dict, torch.Tensor]:
+    """DiT forward kwargs for clip `clip` of a reference row at noise level `sigma` in (0, 1], and the
+    flow-matching target velocity (noise - clean latents)."""
+    clean = decode_tensor(row, "latents")[clip : clip + 1].float()
+    noise = torch.randn(clean.shape, generator=generator)
+    inputs = dict(hidden_states=(1 - sigma) * clean + sigma * noise,
+                  timestep=torch.tensor([sigma * NUM_TRAIN_TIMESTEPS]), **clip_conditioning(row, clip))
     return inputs, noise - clean

@@ -1,5 +1,6 @@
-"""`distill`: train a small student on the teacher's reference outputs (`method: student`), or LoRA adapters
-that recover a pruned / quantized teacher (`method: lora`, `compress.distill.lora`).
+"""`distill`: train a small student on the teacher's reference outputs (`method: student`), LoRA adapters
+that recover a pruned / quantized teacher (`method: lora`, `compress.distill.lora`), or a few-step generator by
+distribution matching distillation (`method: dmd`, `compress.distill.dmd`).
 
     - kind: distill
       name: lipsync
@@ -38,6 +39,27 @@ and `train_history.json` (the loss of every step, and in `terms` that of each lo
 `heldout_error_before` / `heldout_error` (MSE of the student's latents, or frames for the decoder, against the
 teacher's on the held-out inputs; per frame, with or without `sync`) and `heldout_improvement` (1 - after / before).
 
+`method: dmd` (DMD2, as LiveAvatar's 4-step LoRA): LoRA adapters on the input model (the source, or a pruned /
+quantized artifact) learn to sample in K flow-matching Euler steps on LiveAvatar's sigmas without guidance, on the
+reference's conditioning (text, audio, reference and motion latents of each clip). The real score is the frozen
+`teacher` with CFG (`real_guidance_scale`, default the reference's); the fake score is LoRA on the same teacher
+(zero at the start), trained on the generator's samples `fake_updates_per_step` times per generator step.
+
+    - kind: distill
+      name: dmd
+      method: dmd
+      input: source                 # or a prune / quantize stage: the generator's base
+      teacher: source               # the real score, with CFG
+      reference: reference          # the conditioning; its last `holdout` inputs measure the K-step error
+      holdout: 1
+      dmd: {num_inference_steps: 4, rank: 16, fake_updates_per_step: 5, regression_warmup_steps: 20}
+      train: {steps: 200, batch_size: 1, lr: 1.0e-4, checkpoint_every: 50}
+
+The artifact holds `adapters/` (peft), the merged model and `train_history.json`; its manifest's
+`sampling` says how to sample it (`{"sampler": "euler", "num_inference_steps": K, "guidance_scale": 0.0,
+"shift": 3.0}`). Metrics: `heldout_error_before` / `heldout_error` (relative error of the K-step samples from the
+teacher's noise against the teacher's latents on the held-out inputs), DiT forwards per clip against the teacher's.
+
 Training checkpoints live in `<output>/.checkpoints/<stage name>/<config hash>/`, outside the stage's partial
 artifact directory (which a failed or killed run loses): running the recipe again after a kill resumes from the
 latest checkpoint, exactly. They are deleted once the stage has finished. Under torchrun every rank trains
@@ -51,7 +73,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from compress.distill.config import LoraRecoveryConfig, LossConfig, TrainConfig
+from compress.distill.config import DmdConfig, LoraRecoveryConfig, LossConfig, TrainConfig
 from compress.errors import UserInputError
 from compress.models.auto import preset_class_name
 from compress.stages.base import Stage
@@ -64,19 +86,21 @@ CHECKPOINTS_DIR = ".checkpoints"
 class DistillStage(Stage):
     kind = "distill"
     artifact_version = 2  # 2: records the reference clips it saw (inputs_seen), which evaluation reads
-    summary = "distill the teacher's reference outputs into a student (lip-sync, VAE decoder) or LoRA adapters"
+    summary = ("distill the teacher's reference outputs into a student (lip-sync, VAE decoder), LoRA recovery "
+               "adapters or a few-step DMD generator")
     key_metrics = ("params", "heldout_error", "heldout_improvement", "train_wall_s")
     distributed = True
 
-    method: Literal["student", "lora"] = "student"
+    method: Literal["student", "lora", "dmd"] = "student"
     student: str | None = Field(default=None, description="student preset: lipsync-30m, lipsync-120m, "
                                                           "lipsync-450m, tiny-vae-decoder")
     student_config: dict = Field(default_factory=dict, description="overrides of the preset's config "
                                                                    "(e.g. masked_input: reference)")
     reference: StageRef["reference"] | None = Field(default=None, description="the reference stage whose outputs are "
                                                                             "the targets")
-    teacher: ModelRef = Field(default="source", description="lora: the stage (or 'source') whose model is the teacher")
-    holdout: int = Field(default=1, ge=0, description="student: the last N reference inputs are held out")
+    teacher: ModelRef = Field(default="source", description="lora, dmd: the stage (or 'source') whose model is the "
+                                                            "teacher")
+    holdout: int = Field(default=1, ge=0, description="student, dmd: the last N reference inputs are held out")
     losses: LossConfig | None = Field(default=None, description="loss weights; default latent_mse 1 "
                                                                 "(lip-sync), pixel_l1 1 (decoder)")
     sync_expert: StageRef["sync_expert"] | None = Field(
@@ -84,6 +108,7 @@ class DistillStage(Stage):
                                   "students; not the evaluate stage's expert)")
     train: TrainConfig = Field(default_factory=TrainConfig)
     lora: dict = Field(default_factory=dict, description="lora: compress.distill.lora.LoraRecoveryConfig fields")
+    dmd: dict = Field(default_factory=dict, description="dmd: compress.distill.config.DmdConfig fields")
 
     @field_validator("lora")
     @classmethod
@@ -92,14 +117,35 @@ class DistillStage(Stage):
             return value
         return LoraRecoveryConfig.model_validate(value).model_dump(mode="json")
 
+    @field_validator("dmd")
+    @classmethod
+    def _dmd_settings(cls, value: dict) -> dict:
+        return DmdConfig.model_validate(value).model_dump(mode="json") if value else value
+
     @model_validator(mode="after")
     def _method_fields(self) -> "DistillStage":
         if self.method == "student" and (self.student is None or self.reference is None):
             raise ValueError("method 'student' needs `student` (a preset) and `reference` (a reference stage)")
         if self.method == "lora" and (self.student is not None or self.student_config):
             raise ValueError("method 'lora' trains adapters on the input model; `student` does not apply")
+        if self.dmd and self.method != "dmd":
+            raise ValueError(f"`dmd` settings apply to method 'dmd', not '{self.method}'")
+        if self.method == "dmd":
+            self._check_dmd()
         self._check_sync()
         return self
+
+    def _check_dmd(self) -> None:
+        if self.reference is None:
+            raise ValueError("method 'dmd' needs `reference`: the reference stage whose conditioning it trains on")
+        given = [name for name in ("student", "student_config", "losses", "sync_expert", "lora") if getattr(self, name)]
+        if given:
+            raise ValueError(f"method 'dmd' trains LoRA adapters by distribution matching; {', '.join(given)} does "
+                             f"not apply (its settings go in `dmd`)")
+        if self.holdout < 1:
+            raise ValueError("method 'dmd' needs holdout >= 1: the held-out inputs measure its K-step samples")
+        if self.train.grad_accum != 1 or self.train.ema_decay is not None:
+            raise ValueError("method 'dmd': train.grad_accum and train.ema_decay are not supported")
 
     def _check_sync(self) -> None:
         weight = self.losses.sync if self.losses else 0.0
@@ -114,13 +160,15 @@ class DistillStage(Stage):
                              f"{self.student or 'LoRA adapters'}")
 
     def references(self) -> list:
-        """`teacher` is read by LoRA recovery only (a student's resume key does not name it)."""
-        return [ref for ref in super().references() if self.method == "lora" or ref[0] != ("teacher",)]
+        """`teacher` is read by LoRA recovery and DMD only (a student's resume key does not name it)."""
+        return [ref for ref in super().references() if self.method != "student" or ref[0] != ("teacher",)]
 
     def run(self, source, out, ctx) -> dict:
         checkpoints = self._checkpoint_dir(source, ctx)
         if self.method == "lora":
             metrics = self._run_lora(source, out, ctx, checkpoints)
+        elif self.method == "dmd":
+            metrics = self._run_dmd(source, out, ctx, checkpoints)
         else:
             metrics = self._run_student(out, ctx, checkpoints)
         ctx.barrier()
@@ -144,6 +192,17 @@ class DistillStage(Stage):
             out.extra[SEEN_FIELD] = inputs_seen(reference, "train")
         return run_lora_recovery(source, teacher, reference, LoraRecoveryConfig.model_validate(self.lora),
                                  self.train, out, ctx, checkpoint_dir=checkpoints)
+
+    def _run_dmd(self, source, out, ctx, checkpoints) -> dict:
+        from compress.distill.data import split_rows
+        from compress.distill.dmd_training import run_dmd
+        from compress.reference.seen import SEEN_FIELD, inputs_seen
+
+        reference = ctx.reference(self.reference)
+        heldout = split_rows(len(reference.rows), self.holdout)[1]
+        out.extra[SEEN_FIELD] = inputs_seen(reference, "train", tuple(heldout))
+        return run_dmd(source, ctx.artifact(self.teacher), reference, self.holdout, DmdConfig.model_validate(self.dmd),
+                       self.train, out, ctx, checkpoints)
 
     def _run_student(self, out, ctx, checkpoints) -> dict:
         from compress.distill.trainer import train

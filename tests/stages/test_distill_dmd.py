@@ -1,0 +1,71 @@
+"""The distill stage's `method: dmd` on the tiny teacher: the artifact (peft adapters, a merged model that samples as
+the adapters did, the sampling record evaluation reads, the history, the clips it saw) and its bad settings."""
+
+import json
+
+import pytest
+
+from compress import Recipe
+from compress.distill.dmd import reference_conditionings
+from compress.distill.dmd_training import sample_error
+from compress.distill.lora import ADAPTERS_DIR
+from compress.pipelines.sampling import euler_sigmas
+from compress.reference import ReferenceArtifact
+from compress.stages.distill import DistillStage
+from compress.stages.reference import ReferenceStage
+from tests.helpers import torch_threads
+
+REFERENCE = ReferenceStage(name="reference", max_clips=3, frames=8, size="64*64", num_inference_steps=2)
+DMD = dict(name="dmd", method="dmd", reference="reference", holdout=1,
+           dmd={"rank": 4, "fake_updates_per_step": 1, "regression_warmup_steps": 1},
+           train={"steps": 2, "batch_size": 1, "lr": 1e-3, "checkpoint_every": 1})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dmd")
+    with torch_threads(1):
+        recipe = Recipe(model="tiny", output="runs/d", stages=[REFERENCE, DistillStage(**DMD)])
+        result = recipe.run(root=root, quiet=True)
+    return root, result
+
+
+@pytest.mark.slow  # a reference and a DMD run: about 15 s on the shared 2-core CPU
+def test_the_artifact_holds_adapters_a_merged_generator_and_how_to_sample_it(run):
+    root, result = run
+    artifact = result["dmd"]
+    assert artifact.manifest["sampling"] == {"sampler": "euler", "num_inference_steps": 4, "guidance_scale": 0.0,
+                                             "shift": 3.0}
+    m = artifact.metrics
+    assert m["train_steps"] == 3 and m["dit_forwards"] == 4 and m["teacher_dit_forwards"] == 4  # 2 steps, CFG
+    assert m["heldout_improvement"] == pytest.approx(1 - m["heldout_error"] / m["heldout_error_before"])
+    assert (artifact.path / ADAPTERS_DIR / "adapter_model.safetensors").is_file()
+    history = json.loads((artifact.path / "train_history.json").read_text())
+    assert len(history["losses"]) == 3 and len(history["terms"]["fake_loss"]) == 2
+    roles = [clip["role"] for clip in artifact.manifest["inputs_seen"]["clips"]]
+    assert roles == ["train", "train", "holdout"]
+    reference = ReferenceArtifact(result["reference"])
+    heldout = reference_conditionings(reference.rows.select([2]))
+    merged = artifact.load_model()
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    assert sample_error(merged, heldout, euler_sigmas(4)) == pytest.approx(m["heldout_error"], rel=1e-4)
+    assert not (root / "runs/d/.checkpoints/dmd").exists()
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"reference": None}, "needs `reference`"),
+    ({"student": "lipsync-30m"}, "student does not apply"),
+    ({"lora": {"rank": 4}}, "lora does not apply"),
+    ({"holdout": 0}, "holdout >= 1"),
+    ({"train": {"steps": 2, "grad_accum": 2}}, "grad_accum"),
+    ({"dmd": {"t_min": 0.9, "t_max": 0.1}}, "t_min"),
+    ({"dmd": {"fake_updates": 5}}, "fake_updates"),
+])
+def test_bad_dmd_settings_are_named(change, message):
+    with pytest.raises(ValueError, match=message):
+        DistillStage(**{**DMD, **change})
+
+
+def test_dmd_settings_on_another_method_are_refused():
+    with pytest.raises(ValueError, match="apply to method 'dmd', not 'lora'"):
+        DistillStage(method="lora", dmd={"rank": 4})

@@ -34,6 +34,7 @@ from compress.distill.dmd import (
 )
 from compress.distill.lora import ADAPTERS_DIR, save_merged, source_quant_config, stream_seed
 from compress.distill.lora_adapters import attach_adapters, check_mergeable, merge_adapters, save_adapters
+from compress.models.s2v.liveavatar_lora import adapters_of, write_liveavatar_lora
 from compress.distill.trainer import (
     autocast,
     gather,
@@ -273,6 +274,9 @@ def sample_error(generator: nn.Module, clips: list[ClipConditioning], sigmas: to
     return sum(errors) / len(errors)
 
 
+LIVEAVATAR_LORA = "liveavatar.safetensors"  # in adapters/: the same adapters in LiveAvatar's format (`liveavatar_lora`)
+
+
 def run_dmd(source_artifact, teacher_artifact, reference, holdout: int, config: DmdConfig, train: TrainConfig,
             out, ctx, checkpoint_dir: Path) -> dict:
     """Train a K-step generator (adapters on the source artifact's model) against the teacher on the reference's
@@ -303,6 +307,8 @@ def run_dmd(source_artifact, teacher_artifact, reference, holdout: int, config: 
     after = sample_error(generator, heldout, training.sigmas)
     if ctx.rank == 0:
         save_adapters(generator, out.path / ADAPTERS_DIR, base=str(source_artifact.path))
+        if dict(generator.config) == dict(scores.config):  # the teacher's layout: LiveAvatar's loader takes it
+            write_liveavatar_lora(adapters_of(generator), out.path / ADAPTERS_DIR / LIVEAVATAR_LORA)
         out.write_json("train_history.json", {"losses": result["losses"], "terms": result["terms"],
                                               "config": train.model_dump(), "dmd": config.model_dump()})
     if config.merge:

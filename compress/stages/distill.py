@@ -55,7 +55,8 @@ reference's conditioning (text, audio, reference and motion latents of each clip
       dmd: {num_inference_steps: 4, rank: 16, fake_updates_per_step: 5, regression_warmup_steps: 20}
       train: {steps: 200, batch_size: 1, lr: 1.0e-4, checkpoint_every: 50}
 
-The artifact holds `adapters/` (peft), the merged model and `train_history.json`; its manifest's
+The artifact holds `adapters/` (peft; with the teacher's layout also `adapters/liveavatar.safetensors`, the same
+adapters as LiveAvatar's loader reads them), the merged model and `train_history.json`; its manifest's
 `sampling` says how to sample it (`{"sampler": "euler", "num_inference_steps": K, "guidance_scale": 0.0,
 "shift": 3.0}`). Metrics: `heldout_error_before` / `heldout_error` (relative error of the K-step samples from the
 teacher's noise against the teacher's latents on the held-out inputs), DiT forwards per clip against the teacher's.

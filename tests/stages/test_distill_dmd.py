@@ -4,11 +4,13 @@ the adapters did, the sampling record evaluation reads, the history, the clips i
 import json
 
 import pytest
+import torch
 
 from compress import Recipe
 from compress.distill.dmd import reference_conditionings
-from compress.distill.dmd_training import sample_error
+from compress.distill.dmd_training import LIVEAVATAR_LORA, sample_error
 from compress.distill.lora import ADAPTERS_DIR
+from compress.models.s2v.liveavatar_lora import read_liveavatar_lora, read_peft_adapters
 from compress.pipelines.sampling import euler_sigmas
 from compress.reference import ReferenceArtifact
 from compress.stages.distill import DistillStage
@@ -39,7 +41,11 @@ def test_the_artifact_holds_adapters_a_merged_generator_and_how_to_sample_it(run
     m = artifact.metrics
     assert m["train_steps"] == 3 and m["dit_forwards"] == 4 and m["teacher_dit_forwards"] == 4  # 2 steps, CFG
     assert m["heldout_improvement"] == pytest.approx(1 - m["heldout_error"] / m["heldout_error_before"])
-    assert (artifact.path / ADAPTERS_DIR / "adapter_model.safetensors").is_file()
+    peft = read_peft_adapters(artifact.path / ADAPTERS_DIR)
+    liveavatar = read_liveavatar_lora(artifact.path / ADAPTERS_DIR / LIVEAVATAR_LORA)  # the same adapters, in bf16
+    assert sorted(liveavatar.pairs) == sorted(peft.pairs) and (liveavatar.rank, liveavatar.alpha) == (4, 4)
+    for module, (a, b) in peft.pairs.items():
+        torch.testing.assert_close(liveavatar.pairs[module][1].float(), b.to(torch.bfloat16).float())
     history = json.loads((artifact.path / "train_history.json").read_text())
     assert len(history["losses"]) == 3 and len(history["terms"]["fake_loss"]) == 2
     roles = [clip["role"] for clip in artifact.manifest["inputs_seen"]["clips"]]

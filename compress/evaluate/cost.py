@@ -52,6 +52,29 @@ def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 0) -> 
     return statistics.median(times)
 
 
+class ForwardTimer:
+    """Wall seconds spent inside `model`'s forward calls while the context is open (e.g. the DiT's share of a
+    clip's generation, apart from the encoders and the VAE)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model, self.seconds, self._start = model, 0.0, 0.0
+
+    def __enter__(self) -> "ForwardTimer":
+        self._handles = [self.model.register_forward_pre_hook(self._begin),
+                         self.model.register_forward_hook(self._end)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+    def _begin(self, *_) -> None:
+        self._start = time.perf_counter()
+
+    def _end(self, *_) -> None:
+        self.seconds += time.perf_counter() - self._start
+
+
 def gmacs_per_frame(run: Callable[[], dict]) -> dict:
     """Multiply-accumulates (flops / 2) of one `run()` per output frame, in total and per top-level model."""
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

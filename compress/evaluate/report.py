@@ -87,7 +87,7 @@ def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Sui
         ctx.log(f"  {artifact.name} sampled with {sampling.describe()} (from the {source})")
     generate = generator(reference, model, sampling)
     clips, pairs, seconds = [], [], 0.0
-    with torch.no_grad(), costs.PeakMemory(ctx.device) as peak:
+    with torch.no_grad(), costs.PeakMemory(ctx.device) as peak, costs.ForwardTimer(model) as forwards:
         for index in ctx.track(range(len(reference)), f"evaluate {artifact.name}", total=len(reference)):
             start = time.perf_counter()
             student = generate(index)
@@ -98,7 +98,7 @@ def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Sui
     tiers = lipsync_tiers(pairs, suite.lipsync)
     frames = len(pairs[0][0]["frames"])
     cost = {**costs.size_cost(artifact), **peak.result(), **_speed(artifact, model, generate, suite, ctx, frames),
-            **_wall_per_clip(seconds, reference), **_dit_forwards(sampling),
+            **_wall_per_clip(seconds, forwards.seconds if dit else None, reference), **_dit_forwards(sampling),
             "fit": _fit(artifact, suite, sampling or reference.config.sampling)}
     used = {"sampling": {**sampling.model_dump(), "source": source}} if dit else {}
     return {"metrics": _metrics(pool(clips), tiers, cost), "tiers": _labels(tiers), "clips": _clips(clips, tiers),
@@ -115,10 +115,12 @@ def _speed(artifact: Artifact, model, generate, suite: Suite, ctx, frames: int) 
     return out
 
 
-def _wall_per_clip(seconds: float, reference: ReferenceArtifact) -> dict:
-    """Generation wall time per clip over every input of the fidelity pass (each model's first run of them)."""
+def _wall_per_clip(seconds: float, dit_seconds: float | None, reference: ReferenceArtifact) -> dict:
+    """Generation wall time per clip over every input of the fidelity pass (each model's first run of them), and of
+    an S2V DiT the part spent in its forwards (the rest is the text / audio encoders and the VAE)."""
     clips = sum(reference.rows["num_clips"])
-    return {"wall_s_per_clip": seconds / clips, "wall_clips": clips,
+    dit = {"dit_s_per_clip": dit_seconds / clips} if dit_seconds is not None else {}
+    return {"wall_s_per_clip": seconds / clips, **dit, "wall_clips": clips,
             "wall_source": "measured (wall clock, every input generated once, first run)"}
 
 

@@ -19,7 +19,8 @@ replaces those settings for every S2V DiT evaluated, e.g. to score the teacher w
 
 Each record states the sampling used; its cost counts the DiT forwards per clip and the generation wall time per
 clip (`wall_s_per_clip`, measured in the same run for every artifact, so a 4-step model and a 10-step teacher
-compare within one stage). Students and decoders do not sample.
+compare within one stage) and of it the time inside the DiT's forwards (`dit_s_per_clip`: on the small demo
+teacher the VAE and the encoders take most of a clip). Students and decoders do not sample.
 
 Held-out by default: an artifact whose lineage trained or calibrated on some of the reference's clips (the
 ancestors' manifests say which: `compress.reference.seen`) is refused before anything is evaluated, naming the stage
@@ -124,5 +125,6 @@ def _headline(record: dict) -> dict:
     return {"frame_psnr": fidelity.get("frame_psnr"), "latent_rel_error": fidelity.get("latent_rel_error"),
             "latency_ms_per_frame": cost.get("latency_ms_per_frame"), "bytes": cost.get("bytes"),
             "dit_forwards_per_clip": cost.get("dit_forwards_per_clip"), "wall_s_per_clip": cost.get("wall_s_per_clip"),
+            "dit_s_per_clip": cost.get("dit_s_per_clip"),
             "tier_a": record["tiers"]["A"]["status"], "tier_b": record["tiers"]["B"]["status"],
             "tier_c": record["tiers"]["C"]["status"], "inputs": record["inputs"]["status"]}

@@ -78,6 +78,7 @@ def test_a_model_that_carries_its_sampling_is_generated_with_it(root, forwards):
     cost = few["metrics"]["cost"]
     assert cost["dit_forwards_per_clip"] == 4 and len(forwards) == 2 * 4 + 1  # counted, not only computed
     assert cost["wall_s_per_clip"] > 0 and cost["wall_clips"] == 1 and cost["wall_source"].startswith("measured")
+    assert 0 < cost["dit_s_per_clip"] < cost["wall_s_per_clip"]  # the DiT's share; the VAE and encoders take the rest
     assert few["metrics"]["fidelity"]["latent_rel_error"] > 0.01  # another sampler: other latents
 
     forwards.clear()

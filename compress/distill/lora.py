@@ -1,7 +1,11 @@
 """LoRA recovery: train peft LoRA adapters on a pruned and/or quantized S2V DiT so that it matches its teacher.
 
 The loss is the flow-matching velocity MSE against the unpruned, unquantized teacher, run live (no grad) on the
-same noised reference latents at sampled noise levels, plus optional feature matching of chosen block outputs.
+same noised reference latents at sampled noise levels (`sigma_shift`: the sampler's shifted levels), plus optional
+feature matching of chosen block outputs. With `guidance_scale` > 1 both models' velocities are the classifier-free
+guided ones the pipeline samples with (the unconditional branch: negative prompt, silent audio), so the audio's
+effect, which guidance amplifies, is what is matched; `mouth_weight` weights the error up inside each clip's mouth
+box (on the demo teacher it lifts tier-A lip sync far more than it moves the velocity error).
 A quantized base trains over a dequantized view and is merged back by merging, then quantizing again with its
 own QuantConfig (`compress.distill.lora_adapters`).
 

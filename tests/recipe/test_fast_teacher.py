@@ -1,6 +1,6 @@
 """recipes/fast-teacher.yaml runs as it is, shortened by `--set` overrides (fewer and shorter clips, fewer sampler
-and training steps): the depth prune, its LoRA recovery (guided, mouth-weighted, shifted noise levels, on the
-reference's clips) and the held-out evaluation of both."""
+and training steps): the depth prune, its mouth-weighted LoRA recovery on the reference's clips and the held-out
+evaluation of both."""
 
 import json
 import shutil

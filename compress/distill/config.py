@@ -79,6 +79,15 @@ class LoraRecoveryConfig(BaseModel):
     feature_blocks: list[int] = Field(default_factory=list, description="blocks of the trained model whose "
                                       "(noisy-token) outputs match those of the teacher block they came from")
     feature_weight: float = Field(default=0.0, ge=0, description="weight of the feature loss (relative MSE)")
+    guidance_scale: float = Field(default=1.0, ge=1, description="> 1: match the classifier-free guided velocity "
+                                  "(conditional + scale x (conditional - unconditional), the unconditional branch "
+                                  "with the negative prompt and no audio, as the pipeline samples; two forwards per "
+                                  "example); 1: the conditional velocity alone")
+    sigma_shift: float = Field(default=1.0, ge=1, description="noise levels sigma = shift u / (1 + (shift - 1) u), "
+                               "u uniform in (0, 1): the flow sampler's timestep shift (the reference's `shift`, 3, "
+                               "spends its steps at high noise); 1: uniform")
+    mouth_weight: float = Field(default=0.0, ge=0, description="extra weight of the velocity error inside each "
+                                "clip's mouth box (the reference input set's mouth_box entries); 0: uniform")
     base_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto", description="dtype of a dequantized base's weights; auto: the dtype of each layer's bias")
     validation_batches: int = Field(default=4, ge=1, le=64, description="held-out inputs for the before/after error")

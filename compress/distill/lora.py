@@ -1,7 +1,11 @@
 """LoRA recovery: train peft LoRA adapters on a pruned and/or quantized S2V DiT so that it matches its teacher.
 
 The loss is the flow-matching velocity MSE against the unpruned, unquantized teacher, run live (no grad) on the
-same noised reference latents at sampled noise levels, plus optional feature matching of chosen block outputs.
+same noised reference latents at sampled noise levels (`sigma_shift`: the sampler's shifted levels), plus optional
+feature matching of chosen block outputs. With `guidance_scale` > 1 both models' velocities are the classifier-free
+guided ones the pipeline samples with (the unconditional branch: negative prompt, silent audio), so the audio's
+effect, which guidance amplifies, is what is matched; `mouth_weight` weights the error up inside each clip's mouth
+box (on the demo teacher it lifts tier-A lip sync far more than it moves the velocity error).
 A quantized base trains over a dequantized view and is merged back by merging, then quantizing again with its
 own QuantConfig (`compress.distill.lora_adapters`).
 
@@ -24,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from compress.distill.config import LoraRecoveryConfig
+from compress.distill.data import mouth_boxes
 from compress.distill.lora_adapters import (
     attach_adapters,
     check_mergeable,
@@ -31,11 +36,13 @@ from compress.distill.lora_adapters import (
     merge_adapters,
     save_adapters,
 )
+from compress.distill.losses import region_weights, weighted_error
 from compress.errors import UserInputError
 from compress.pipelines.components import NUM_TRAIN_TIMESTEPS
 from compress.quant import QUANT_CONFIG_NAME, QuantizedStructure, relative_error, save_quantized
 from compress.reference.calibration import dit_calibration_inputs, random_dit_inputs
 from compress.reference.samples import latent_clips, noised_dit_inputs
+from compress.utils.arrays import decode_tensor
 
 ADAPTERS_DIR = "adapters"
 _TRAIN, _HOLDOUT = 0, 1  # seed streams: training batches and held-out validation inputs never share a seed
@@ -50,21 +57,37 @@ def stream_seed(*parts: int) -> int:
 class DitInputs:
     """Deterministic DiT forward inputs: noised clips of a `ReferenceArtifact`, or random inputs without one."""
 
-    def __init__(self, model: nn.Module, reference=None, device=None):
-        self.model, self.reference, self.device = model, reference, device
+    def __init__(self, model: nn.Module, reference=None, device=None, sigma_shift: float = 1.0):
+        self.model, self.reference, self.device, self.sigma_shift = model, reference, device, sigma_shift
         self.clips = latent_clips(reference.rows) if reference is not None else []
 
     def sample(self, seed: int) -> tuple[float, dict]:
-        """(sigma, input) at a noise level sigma drawn uniformly from (0, 1), from a generator seeded with `seed`."""
+        """(sigma, input) at a noise level sigma drawn from (0, 1), from a generator seeded with `seed`."""
+        sigma, inputs, _ = self.draw(seed)
+        return sigma, inputs
+
+    def draw(self, seed: int) -> tuple[float, dict, dict | None]:
+        """(sigma, input, its reference row or None): u uniform in (0, 1), sigma its shifted value."""
         generator = torch.Generator().manual_seed(seed)
-        sigma = float(torch.rand((), generator=generator).clamp(1e-3, 1 - 1e-3))
+        u = float(torch.rand((), generator=generator))
+        sigma = min(max(self.sigma_shift * u / (1 + (self.sigma_shift - 1) * u), 1e-3), 1 - 1e-3)
+        row = None
         if self.clips:
             row, clip = self.clips[int(torch.randint(len(self.clips), (), generator=generator))]
             inputs, _ = noised_dit_inputs(row, clip, sigma, generator)
         else:
             inputs = self.model.example_inputs(seed=seed)
             inputs["timestep"] = torch.full_like(inputs["timestep"], sigma * NUM_TRAIN_TIMESTEPS)
-        return sigma, {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        return sigma, {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}, row
+
+    @staticmethod
+    def unconditional(inputs: dict, row: dict | None) -> dict:
+        """The input as the pipeline's guidance runs it unconditionally: the negative prompt's text embeddings
+        (zeros without a reference row) and silent audio features."""
+        text = inputs["encoder_hidden_states"]
+        negative = torch.zeros_like(text) if row is None else decode_tensor(row, "negative_text_embeds")[None]
+        return {**inputs, "encoder_hidden_states": negative.to(text), "audio_features":
+                torch.zeros_like(inputs["audio_features"])}
 
     def validation(self, count: int, seed: int) -> list[dict]:
         """`count` held-out inputs at evenly spaced noise levels (seeds no training batch uses)."""
@@ -85,35 +108,58 @@ class LoraRecoveryTask:
         if bad:
             raise UserInputError(f"lora feature_blocks: {bad} out of range; the model has {len(model.blocks)} blocks")
         self.feature_pairs = [(b, teacher_blocks[b]) for b in config.feature_blocks]
+        self.boxes = self._mouth_boxes() if config.mouth_weight else None
+
+    def _mouth_boxes(self) -> dict[str, tuple[float, float, float, float]]:
+        if self.inputs.reference is None:
+            raise UserInputError("lora mouth_weight: needs a reference (its input set's mouth boxes)")
+        return mouth_boxes(self.inputs.reference)
 
     def parameters_to_train(self) -> list[nn.Parameter]:
         return lora_parameters(self.model)
 
     def batches(self, rank: int = 0, world_size: int = 1, seed: int = 0) -> Iterator[dict]:
-        """Endless: {"sigmas": [batch_size], "inputs": [one DiT input per example]} (clips may differ in shape).
-        Example j of global batch i is drawn with index (i * world_size + rank) * batch_size + j, so ranks never
-        overlap."""
+        """Endless: {"sigmas": [batch_size], "inputs": [one DiT input per example]} (clips may differ in shape),
+        with guidance "unconditional" (each input's unconditional twin), with a mouth weight "weights" (each
+        input's [1, 1, h, w] weights of the velocity error). Example j of global batch i is drawn with index
+        (i * world_size + rank) * batch_size + j, so ranks never overlap."""
         step = rank
         while True:
             first = step * self.batch_size
-            sigmas, inputs = zip(*(self.inputs.sample(stream_seed(_TRAIN, seed, first + j))
-                                   for j in range(self.batch_size)))
-            yield {"sigmas": torch.tensor(sigmas), "inputs": list(inputs)}
+            examples = [self.inputs.draw(stream_seed(_TRAIN, seed, first + j)) for j in range(self.batch_size)]
+            batch = {"sigmas": torch.tensor([e[0] for e in examples]), "inputs": [e[1] for e in examples]}
+            if self.config.guidance_scale > 1:
+                batch["unconditional"] = [self.inputs.unconditional(x, row) for _, x, row in examples]
+            if self.boxes is not None:
+                batch["weights"] = [self._weights(x, row) for _, x, row in examples]
+            yield batch
             step += world_size
 
+    def _weights(self, inputs: dict, row: dict) -> torch.Tensor:
+        box = torch.tensor([self.boxes[str(row["id"])]], device=inputs["hidden_states"].device)
+        return region_weights(box, *inputs["hidden_states"].shape[-2:], self.config.mouth_weight)
+
     def loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        """Mean over the batch of the velocity MSE against the teacher (+ feature_weight x relative feature MSE)."""
-        parts = [self._example_loss(model, x) for x in batch["inputs"]]
+        """Mean over the batch of the (guided, mouth-weighted) velocity MSE against the teacher (+ feature_weight x
+        relative feature MSE of the conditional forward)."""
+        count = len(batch["inputs"])
+        parts = [self._example_loss(model, x, u, w) for x, u, w in
+                 zip(batch["inputs"], batch.get("unconditional", [None] * count), batch.get("weights", [None] * count))]
         logs = {k: sum(p[1][k] for p in parts) / len(parts) for k in parts[0][1]}
         return torch.stack([p[0] for p in parts]).mean(), logs
 
-    def _example_loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    def _example_loss(self, model: nn.Module, batch: dict, unconditional: dict | None, weights: torch.Tensor | None
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
         num_noisy = batch["hidden_states"][0, 0].numel() // 4  # 1 x 2 x 2 patches
         with torch.no_grad(), _block_outputs(self.teacher, [t for _, t in self.feature_pairs], num_noisy) as wanted:
             target = self.teacher(**batch).sample
         with _block_outputs(self.model, [s for s, _ in self.feature_pairs], num_noisy) as got:
             prediction = model(**batch).sample  # `model` may be the DDP wrapper of self.model
-        velocity = F.mse_loss(prediction.float(), target.float())
+        if unconditional is not None:
+            with torch.no_grad():
+                target = self._guided(self.teacher(**unconditional).sample, target)
+            prediction = self._guided(model(**unconditional).sample, prediction)
+        velocity = weighted_error(prediction, target, weights, "mse")
         logs = {"velocity_mse": velocity.item()}
         if not self.feature_pairs:
             return velocity, logs
@@ -121,6 +167,10 @@ class LoraRecoveryTask:
                                for s, t in self.feature_pairs]).mean()
         logs["feature_rel_mse"] = feature.item()
         return velocity + self.config.feature_weight * feature, logs
+
+    def _guided(self, unconditional: torch.Tensor, conditional: torch.Tensor) -> torch.Tensor:
+        return unconditional + self.config.guidance_scale * (conditional - unconditional)
+
 
 @torch.no_grad()
 def velocity_error(model: nn.Module, inputs: list[dict], targets: list[torch.Tensor]) -> float:
@@ -225,7 +275,7 @@ def _recovery_task(model, teacher, source_artifact, reference_artifact, config, 
     if blocks is not None and len(blocks) != len(model.blocks):
         raise UserInputError(f"lora feature_blocks: cannot tell which teacher block each of the {len(model.blocks)} "
                              f"blocks of {source_artifact.path} came from (its lineage records {len(blocks)})")
-    inputs = DitInputs(teacher, reference_artifact, ctx.device)
+    inputs = DitInputs(teacher, reference_artifact, ctx.device, config.sigma_shift)
     task = LoraRecoveryTask(model, teacher, inputs, config, batch_size, blocks)
     validation = inputs.validation(config.validation_batches, ctx.seed)
     with torch.no_grad():

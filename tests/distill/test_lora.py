@@ -150,6 +150,36 @@ def test_batches_are_deterministic_and_disjoint_across_ranks(recovered):
         assert not torch.equal(other[1], latents)
 
 
+def test_guided_loss_matches_the_guided_velocities_of_both_models(recovered):
+    teacher, student = recovered.teacher, recovered.source.load_model()
+    config = LoraRecoveryConfig(guidance_scale=3.0)
+    batch = next(LoraRecoveryTask(student, teacher, DitInputs(teacher), config, batch_size=2).batches())
+    (x, _), (u, _) = batch["inputs"], batch["unconditional"]
+    assert not u["audio_features"].any() and not u["encoder_hidden_states"].any()  # no reference: zero text
+    torch.testing.assert_close(u["hidden_states"], x["hidden_states"], rtol=0, atol=0)
+
+    def guided(model, cond, uncond):
+        with torch.no_grad():
+            return model(**uncond).sample + 3.0 * (model(**cond).sample - model(**uncond).sample)
+
+    expected = sum(torch.nn.functional.mse_loss(guided(student, c, n), guided(teacher, c, n))
+                   for c, n in zip(batch["inputs"], batch["unconditional"])) / 2
+    loss, logs = LoraRecoveryTask(student, teacher, DitInputs(teacher), config, batch_size=2).loss(student, batch)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5) and logs["velocity_mse"] > 0
+    same = LoraRecoveryTask(copy.deepcopy(teacher), teacher, DitInputs(teacher), config)
+    assert same.loss(same.model, batch)[0].item() == 0
+
+
+def test_sigma_shift_moves_the_same_draws_to_higher_noise(recovered):
+    def sigmas(shift):
+        inputs = DitInputs(recovered.teacher, sigma_shift=shift)
+        return torch.tensor([inputs.sample(seed)[0] for seed in range(16)])
+
+    uniform, shifted = sigmas(1.0), sigmas(3.0)
+    torch.testing.assert_close(shifted, (3 * uniform / (1 + 2 * uniform)).clamp(1e-3, 1 - 1e-3))
+    assert shifted.mean() > uniform.mean() + 0.1
+
+
 def test_bad_input_is_named(recovered):
     model = recovered.source.load_model()
     with pytest.raises(UserInputError, match=r"lora targets: \['\*.to_qq'\] match no Linear module"):
@@ -161,5 +191,9 @@ def test_bad_input_is_named(recovered):
         load_adapters(model, recovered.root)
     with pytest.raises(ValueError, match="rank"):
         LoraRecoveryConfig(rank=0)
+    with pytest.raises(UserInputError, match="lora mouth_weight: needs a reference"):
+        LoraRecoveryTask(model, recovered.teacher, DitInputs(model), LoraRecoveryConfig(mouth_weight=2.0))
+    with pytest.raises(ValueError, match="guidance_scale"):
+        LoraRecoveryConfig(guidance_scale=0.5)
     with pytest.raises(ValueError, match="needs both feature_blocks and a feature_weight > 0"):
         LoraRecoveryConfig(feature_blocks=[1])

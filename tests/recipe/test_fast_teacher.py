@@ -1,0 +1,38 @@
+"""recipes/fast-teacher.yaml runs as it is, shortened by `--set` overrides (fewer and shorter clips, fewer sampler
+and training steps): the depth prune, its mouth-weighted LoRA recovery on the reference's clips and the held-out
+evaluation of both."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+
+REPO = Path(__file__).resolve().parents[2]
+SHORT = {"stages.reference.max_clips": 2, "stages.heldout.max_clips": 1, "stages.recovered.train.steps": 2,
+         "stages.recovered.train.batch_size": 1, "stages.recovered.train.checkpoint_every": 1,
+         "stages.recovered.lora.validation_batches": 2}
+
+
+@pytest.mark.slow
+def test_fast_teacher_recipe_runs_shortened(workdir, monkeypatch, capsys):
+    shutil.copytree(REPO / "recipes", workdir / "recipes")
+    overrides = [arg for key, value in SHORT.items() for arg in ("--set", f"{key}={value}")]
+    for stage in ("reference", "heldout"):
+        overrides += ["--set", f"stages.{stage}.frames=16", "--set", f"stages.{stage}.num_inference_steps=2"]
+    code, _, err = run_cli(monkeypatch, capsys, "run", "recipes/fast-teacher.yaml", *overrides)
+    assert code == 0, err
+
+    run = workdir / "runs" / "fast-teacher"
+    (recovered,) = run.glob("*-recovered")
+    manifest = json.loads((recovered / "manifest.json").read_text())
+    assert manifest["stage_config"]["method"] == "lora" and manifest["metrics"]["train_steps"] == 2
+    assert 0 < manifest["metrics"]["heldout_error"] < 1
+    assert (recovered / "adapters" / "adapter_model.safetensors").is_file()
+    (evaluate,) = run.glob("*-evaluate")
+    for name in ("depth", "recovered"):
+        record = json.loads((evaluate / "results" / f"{name}.json").read_text())
+        assert record["inputs"]["status"] == "held-out", name
+        assert record["metrics"]["tier_a"]["status"] == "ok", (name, record["metrics"]["tier_a"])

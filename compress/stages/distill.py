@@ -83,6 +83,11 @@ class DistillStage(Stage):
         default=None, description="the sync_expert stage whose frozen expert scores the `sync` loss (lip-sync "
                                   "students; not the evaluate stage's expert)")
     train: TrainConfig = Field(default_factory=TrainConfig)
+    curve_reference: StageRef["reference"] | None = Field(
+        default=None, description="lip-sync students: a held-out reference on which tier A and the wrong-audio "
+                                  "control are measured every `curve_every` steps (the model card's learning curve)")
+    curve_every: int = Field(default=100, ge=1, description="steps between learning-curve points (a multiple of "
+                                                            "train.checkpoint_every avoids retraining steps)")
     lora: dict = Field(default_factory=dict, description="lora: compress.distill.lora.LoraRecoveryConfig fields")
 
     @field_validator("lora")
@@ -98,6 +103,8 @@ class DistillStage(Stage):
             raise ValueError("method 'student' needs `student` (a preset) and `reference` (a reference stage)")
         if self.method == "lora" and (self.student is not None or self.student_config):
             raise ValueError("method 'lora' trains adapters on the input model; `student` does not apply")
+        if self.curve_reference and not (self.student or "").startswith("lipsync"):
+            raise ValueError("curve_reference: the learning curve measures lip-sync students (lipsync-*)")
         self._check_sync()
         return self
 
@@ -157,12 +164,15 @@ class DistillStage(Stage):
         ctx.log(f"  {self.student}: {params:,} parameters, {len(task.train_rows)} training / "
                 f"{len(task.heldout_rows)} held-out inputs")
         before = task.heldout_error()
-        result = train(task, self.train, checkpoints, ctx=ctx, log_prefix=f"{self.display_name}/train")
+        if self.curve_reference:
+            result, curve = self._train_with_curve(task, out, ctx, checkpoints)
+        else:
+            result, curve = train(task, self.train, checkpoints, ctx=ctx, log_prefix=f"{self.display_name}/train"), []
         after = task.heldout_error()
         if ctx.rank == 0:
             out.save_model(model.eval())
             out.write_json("train_history.json", {"losses": result["losses"], "terms": result["terms"],
-                                                  "config": self.train.model_dump()})
+                                                  "config": self.train.model_dump(), "curve": curve})
         out.extra["description"] = (f"{self.student} ({params:,} parameters) distilled from the teacher's reference "
                                     f"outputs in '{self.reference}' for {result['steps']} steps.")
         metrics = {"student": self.student, "params": params, "heldout_error_space": f"{task.error_space}_mse",
@@ -172,7 +182,41 @@ class DistillStage(Stage):
                    "resumed_from_step": result["resumed_from"], "world_size": result["world_size"]}
         if before and after is not None:
             metrics["heldout_improvement"] = 1 - after / before
+        if curve:
+            metrics["curve"] = {key: curve[-1][key] for key in ("step", "tier_a", "wrong_audio")}
         return metrics
+
+    def _train_with_curve(self, task, out, ctx, checkpoints):
+        """Training in segments with tier A and the wrong-audio control on `curve_reference` after each (the
+        clips are recorded as 'measured': read only to measure); the curve is plotted into the model card."""
+        from compress.distill.curve import plot_learning_curve, train_with_curve
+        from compress.evaluate.wrong_audio import curve_point
+        from compress.face.landmarks import LandmarkDetector, LandmarksUnavailable
+        from compress.reference.seen import SEEN_FIELD, inputs_seen
+
+        reference = ctx.reference(self.curve_reference)
+        out.extra[SEEN_FIELD]["clips"] += inputs_seen(reference, "measured")["clips"]
+        components = reference.components()
+        try:
+            with LandmarkDetector() as detector:
+                result, curve = train_with_curve(
+                    task, self.train, checkpoints, self.curve_every, ctx=ctx,
+                    log_prefix=f"{self.display_name}/train",
+                    measure=lambda model: curve_point(model, reference, detector, components))
+        except LandmarksUnavailable as err:
+            raise UserInputError(f"distill curve_reference: tier A needs the face-landmark environment ({err}); "
+                                 f"run scripts/setup_landmarks.sh or drop curve_reference") from None
+        if ctx.rank == 0:
+            series = {"tier A r0": lambda p: p["tier_a"]["zero_lag_corr"],
+                      "wrong-audio r0": lambda p: p["wrong_audio"]["zero_lag_corr"],
+                      "tier A gain": lambda p: p["tier_a"]["gain"],
+                      "tier A max |clip lag|": lambda p: p["tier_a"]["max_clip_abs_lag"]}
+            bands = {"tier A r0": (0.8, 1.0), "wrong-audio r0": (-1.0, 0.4), "tier A gain": (0.8, 1.2),
+                     "tier A max |clip lag|": (0, 1)}
+            plot_learning_curve(curve, series, bands, out.path / "learning_curve.png",
+                                f"{self.student} on '{self.curve_reference}' ({len(reference)} held-out clips)")
+            out.extra["figures"] = ["learning_curve.png"]
+        return result, curve
 
     def _build_student(self, ctx):
         import torch

@@ -73,9 +73,5 @@ def wrong_audio_control(model, reference, max_lag: int = 15, components=None) ->
 
 def curve_point(model, reference, detector, components=None, max_lag: int = 15) -> dict:
     """A learning-curve point: {"tier_a": summary on the true audio, "wrong_audio": summary on swapped audio}."""
-    was_training = model.training
-    model.eval()
-    point = {"tier_a": summary(student_tier_a(model, reference, detector, 0, max_lag, components)),
-             "wrong_audio": summary(student_tier_a(model, reference, detector, 1, max_lag, components))}
-    model.train(was_training)
-    return point
+    return {"tier_a": summary(student_tier_a(model, reference, detector, 0, max_lag, components)),
+            "wrong_audio": summary(student_tier_a(model, reference, detector, 1, max_lag, components))}

@@ -141,11 +141,14 @@ class LipSyncStudent(ModelMixin, ConfigMixin):
         Returns frames uint8 [T, H, W, 3] and latents [T, C, h, w] (per-frame image latents)."""
         teacher = decode_array(row, "frames")
         device = self.device
-        driving = encode_frames(components.vae, teacher).to(device)
         ref = decode_tensor(row, "ref_latents")[:, 0][None].to(device)
+        if self.config.masked_input == "target":  # the driving frames: the clip's own (teacher) frames
+            masked = self.masked(encode_frames(components.vae, teacher).to(device), ref)
+        else:
+            masked = mask_lower_half(ref).expand(len(teacher), -1, -1, -1)
         mel = self.audio_windows(decode_array(row, "audio").copy(), row["fps"], len(teacher))
         latents = torch.cat([self(m.to(device), ref.expand(len(m), -1, -1, -1), x) for m, x in
-                             zip(mel.split(batch_size), self.masked(driving, ref).split(batch_size))])
+                             zip(mel.split(batch_size), masked.split(batch_size))])
         pixels = torch.cat([decode_latents(components.vae, z) for z in latents.split(batch_size)])
         return {"frames": pixels_to_frames(pixels), "latents": latents.cpu()}
 

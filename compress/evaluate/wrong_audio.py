@@ -16,7 +16,8 @@ from compress.errors import UserInputError
 from compress.evaluate.tier_a import pool_tier_a, tier_a_clip
 
 AUDIO_FIELDS = ("audio", "audio_dtype", "audio_shape")
-SUMMARY_FIELDS = ("status", "lag", "zero_lag_corr", "peak_corr", "clip_lags", "max_clip_abs_lag", "gain")
+SUMMARY_FIELDS = ("status", "lag", "zero_lag_corr", "peak_corr", "clip_lags", "max_clip_abs_lag", "gain",
+                  "frame_psnr")
 
 
 def with_audio_of(row: dict, other: dict) -> dict:
@@ -46,9 +47,9 @@ def student_tier_a(model, reference, detector, audio_shift: int = 0, max_lag: in
 
 
 def summary(pooled: dict) -> dict:
-    """The flat numbers of a pooled tier A result: status, lag, correlations, gain, per-clip lags."""
-    timing, articulation = pooled.get("timing", {}), pooled.get("articulation", {})
-    values = {"status": pooled["status"], **timing, **articulation}
+    """The flat numbers of a pooled tier A result: status, lag, correlations, per-clip lags, gain, frame PSNR."""
+    values = {"status": pooled["status"], **pooled.get("timing", {}), **pooled.get("articulation", {}),
+              **pooled.get("fidelity", {})}
     return {key: values.get(key) for key in SUMMARY_FIELDS}
 
 

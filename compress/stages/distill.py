@@ -210,9 +210,10 @@ class DistillStage(Stage):
             series = {"tier A r0": lambda p: p["tier_a"]["zero_lag_corr"],
                       "wrong-audio r0": lambda p: p["wrong_audio"]["zero_lag_corr"],
                       "tier A gain": lambda p: p["tier_a"]["gain"],
-                      "tier A max |clip lag|": lambda p: p["tier_a"]["max_clip_abs_lag"]}
+                      "tier A max |clip lag|": lambda p: p["tier_a"]["max_clip_abs_lag"],
+                      "frame PSNR (dB)": lambda p: p["tier_a"]["frame_psnr"]}
             bands = {"tier A r0": (0.8, 1.0), "wrong-audio r0": (-1.0, 0.4), "tier A gain": (0.8, 1.2),
-                     "tier A max |clip lag|": (0, 1)}
+                     "tier A max |clip lag|": (0, 1), "frame PSNR (dB)": (26, 40)}
             plot_learning_curve(curve, series, bands, out.path / "learning_curve.png",
                                 f"{self.student} on '{self.curve_reference}' ({len(reference)} held-out clips)")
             out.extra["figures"] = ["learning_curve.png"]

@@ -30,6 +30,12 @@ Wav2Lip's expert loss (BCE of the cosine similarity mapped to [0, 1], target 1).
 that expert, so its tier-B scores from the same expert are not honest: give the evaluate stage a sync expert
 trained separately (another `sync_expert` stage, e.g. another seed, width or reference), or rely on tiers A / C.
 
+With `curve_reference: heldout` (a held-out reference stage; lip-sync students), training runs in segments of
+`curve_every` steps and after each measures tier A and the wrong-audio control (`compress.evaluate.wrong_audio`)
+on that reference's clips: `train_history.json["curve"]` and `learning_curve.png` in the model card. Those clips
+are recorded as "measured" (read only to measure, so the evaluate stage still counts them held-out); the curve
+informs the recipe's choice of steps, so report scores on it as what they are.
+
 The manifest's `inputs_seen` lists the reference's clips (id, content key) and which trained the student ("train")
 or were held out ("holdout"); an evaluation on the clips it trained on is refused (`compress.reference.seen`).
 

@@ -26,9 +26,9 @@ def curve_steps(steps: int, every: int) -> list[int]:
 
 def train_with_curve(task, config: TrainConfig, checkpoint_dir: Path, every: int,
                      measure: Callable[[object], dict], ctx=None, log_prefix: str = "train") -> tuple[dict, list]:
-    """`train` in segments of `every` steps, `measure(task.model)` (eval mode, no gradients) at each of `curve_steps`. Returns the training
-    result (as `train` returns it, wall time and throughput over all segments) and the points
-    [{"step": n, **measure(model)}] in step order."""
+    """`train` in segments of `every` steps, `measure(task.model)` (eval mode, no gradients) at each of
+    `curve_steps`. Returns the training result (as `train` returns it, wall time and throughput over all segments)
+    and the points [{"step": n, **measure(model)}] in step order."""
     path = Path(checkpoint_dir) / CURVE_FILE
     points = {p["step"]: p for p in (json.loads(path.read_text()) if path.is_file() else [])}
     segments = []

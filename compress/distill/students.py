@@ -25,7 +25,7 @@ from compress.distill.losses import combined_loss, expert_sync_loss
 from compress.errors import UserInputError
 from compress.face.crops import stack_windows
 from compress.face.mfcc import WINDOW, window_count
-from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inputs, mel_windows
+from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inputs
 from compress.models.students.vae_io import decode_latents, encode_frames, frames_to_pixels
 from compress.models.sync_expert import SyncExpert, expert_audio_windows
 from compress.utils.arrays import decode_array, decode_tensor
@@ -121,7 +121,7 @@ class LipSyncTask(_ReferenceTask):
         frames = decode_array(row, "frames")
         target = self.frame_latents(index)
         ref = decode_tensor(row, "ref_latents")[:, 0][None].expand_as(target)
-        audio = mel_windows(decode_array(row, "audio").copy(), row["fps"], len(frames), self.model.config.audio_window)
+        audio = self.model.audio_windows(decode_array(row, "audio").copy(), row["fps"], len(frames))
         return {"audio": audio, "ref": ref.contiguous(), "masked": self.model.masked(target, ref[:1]),
                 "target": target, "frames": torch.from_numpy(frames.copy()), "box": self._box(row, len(frames))}
 

@@ -18,6 +18,7 @@ from compress.evaluate.fidelity import clip_fidelity, pool
 from compress.evaluate.generate import ancestry, generator
 from compress.evaluate.lipsync import LABELS, lipsync_tiers, not_computed
 from compress.evaluate.suite import Suite
+from compress.evaluate.wrong_audio import wrong_audio_control
 from compress.models.s2v import WanS2VTransformer3DModel
 from compress.pipelines.sampling import SamplingConfig, SamplingOverride, artifact_sampling
 from compress.reference.artifact import ReferenceArtifact
@@ -96,12 +97,14 @@ def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Sui
             clips.append({"id": teacher["id"], **clip_fidelity(student, teacher)})
             pairs.append((student, teacher))
     tiers = lipsync_tiers(pairs, suite.lipsync)
+    control = wrong_audio_control(model, reference, suite.lipsync.max_lag) if suite.lipsync.wrong_audio else {}
     frames = len(pairs[0][0]["frames"])
     cost = {**costs.size_cost(artifact), **peak.result(), **_speed(artifact, model, generate, suite, ctx, frames),
             **_wall_per_clip(seconds, forwards.seconds if dit else None, reference), **_dit_forwards(sampling),
             "fit": _fit(artifact, suite, sampling or reference.config.sampling)}
     used = {"sampling": {**sampling.model_dump(), "source": source}} if dit else {}
-    return {"metrics": _metrics(pool(clips), tiers, cost), "tiers": _labels(tiers), "clips": _clips(clips, tiers),
+    metrics = {**_metrics(pool(clips), tiers, cost), **({"wrong_audio": control} if control else {})}
+    return {"metrics": metrics, "tiers": _labels(tiers), "clips": _clips(clips, tiers),
             "tier_gates": _tier_gates(tiers), **used}
 
 

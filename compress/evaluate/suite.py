@@ -33,6 +33,9 @@ class LipSync(_Strict):
         default=None, description="tier A's own gates (compress.evaluate.tier_a.GATES); default: its defaults")
     sync_expert: str | None = Field(default=None, description="tier B: a sync_expert artifact (path)")
     syncnet_weights: str | None = Field(default=None, description="tier C: published SyncNet weights (path)")
+    wrong_audio: bool = Field(default=False, description="lip-sync students: tier A again with each clip heard with "
+                                                         "another clip's audio (`compress.evaluate.wrong_audio`), "
+                                                         "metrics `wrong_audio.tier_a.*`")
 
 
 class Fit(_Strict):

@@ -80,14 +80,17 @@ def pool_tier_a(clips: list[dict]) -> dict:
     max_lag = min(c["timing"]["max_lag"] for c in done)
     weights = [c["faces_found"]["frames"] for c in done]
     fidelity = {k: _weighted_mean([c["fidelity"][k] for c in done], weights) for k in FIDELITY_KEYS}
-    return {**pooled, "status": "ok", "timing": _timing(pairs, max_lag), "articulation": _articulation(pairs),
-            "fidelity": fidelity}
+    clip_lags = [c["timing"]["lag"] for c in done]
+    worst = max((abs(lag) for lag in clip_lags if lag is not None), default=None)
+    timing = {**_timing(pairs, max_lag), "clip_lags": clip_lags, "max_clip_abs_lag": worst}
+    return {**pooled, "status": "ok", "timing": timing, "articulation": _articulation(pairs), "fidelity": fidelity}
 
 
 # gate name -> (section, metric, kind); kind: "max" / "min" bound the value, "abs_max" its magnitude,
 # "range" takes [low, high]
 GATES = {
     "max_abs_lag": ("timing", "lag", "abs_max"),
+    "max_clip_abs_lag": ("timing", "max_clip_abs_lag", "max"),  # the worst clip's own best lag
     "min_zero_lag_corr": ("timing", "zero_lag_corr", "min"),
     "min_peak_corr": ("timing", "peak_corr", "min"),
     "gain": ("articulation", "gain", "range"),

@@ -31,6 +31,12 @@ Wav2Lip's expert loss (BCE of the cosine similarity mapped to [0, 1], target 1).
 that expert, so its tier-B scores from the same expert are not honest: give the evaluate stage a sync expert
 trained separately (another `sync_expert` stage, e.g. another seed, width or reference), or rely on tiers A / C.
 
+With `curve_reference: heldout` (a held-out reference stage; lip-sync students), training runs in segments of
+`curve_every` steps and after each measures tier A and the wrong-audio control (`compress.evaluate.wrong_audio`)
+on that reference's clips: `train_history.json["curve"]` and `learning_curve.png` in the model card. Those clips
+are recorded as "measured" (read only to measure, so the evaluate stage still counts them held-out); the curve
+informs the recipe's choice of steps, so report scores on it as what they are.
+
 The manifest's `inputs_seen` lists the reference's clips (id, content key) and which trained the student ("train")
 or were held out ("holdout"); an evaluation on the clips it trained on is refused (`compress.reference.seen`).
 
@@ -108,6 +114,11 @@ class DistillStage(Stage):
         default=None, description="the sync_expert stage whose frozen expert scores the `sync` loss (lip-sync "
                                   "students; not the evaluate stage's expert)")
     train: TrainConfig = Field(default_factory=TrainConfig)
+    curve_reference: StageRef["reference"] | None = Field(
+        default=None, description="lip-sync students: a held-out reference on which tier A and the wrong-audio "
+                                  "control are measured every `curve_every` steps (the model card's learning curve)")
+    curve_every: int = Field(default=100, ge=1, description="steps between learning-curve points (a multiple of "
+                                                            "train.checkpoint_every avoids retraining steps)")
     lora: dict = Field(default_factory=dict, description="lora: compress.distill.lora.LoraRecoveryConfig fields")
     dmd: dict = Field(default_factory=dict, description="dmd: compress.distill.config.DmdConfig fields")
 
@@ -133,6 +144,8 @@ class DistillStage(Stage):
             raise ValueError(f"`dmd` settings apply to method 'dmd', not '{self.method}'")
         if self.method == "dmd":
             self._check_dmd()
+        if self.curve_reference and not (self.student or "").startswith("lipsync"):
+            raise ValueError("curve_reference: the learning curve measures lip-sync students (lipsync-*)")
         self._check_sync()
         return self
 
@@ -217,12 +230,15 @@ class DistillStage(Stage):
         ctx.log(f"  {self.student}: {params:,} parameters, {len(task.train_rows)} training / "
                 f"{len(task.heldout_rows)} held-out inputs")
         before = task.heldout_error()
-        result = train(task, self.train, checkpoints, ctx=ctx, log_prefix=f"{self.display_name}/train")
+        if self.curve_reference:
+            result, curve = self._train_with_curve(task, out, ctx, checkpoints)
+        else:
+            result, curve = train(task, self.train, checkpoints, ctx=ctx, log_prefix=f"{self.display_name}/train"), []
         after = task.heldout_error()
         if ctx.rank == 0:
             out.save_model(model.eval())
             out.write_json("train_history.json", {"losses": result["losses"], "terms": result["terms"],
-                                                  "config": self.train.model_dump()})
+                                                  "config": self.train.model_dump(), "curve": curve})
         out.extra["description"] = (f"{self.student} ({params:,} parameters) distilled from the teacher's reference "
                                     f"outputs in '{self.reference}' for {result['steps']} steps.")
         metrics = {"student": self.student, "params": params, "heldout_error_space": f"{task.error_space}_mse",
@@ -232,7 +248,42 @@ class DistillStage(Stage):
                    "resumed_from_step": result["resumed_from"], "world_size": result["world_size"]}
         if before and after is not None:
             metrics["heldout_improvement"] = 1 - after / before
+        if curve:
+            metrics["curve"] = {key: curve[-1][key] for key in ("step", "tier_a", "wrong_audio")}
         return metrics
+
+    def _train_with_curve(self, task, out, ctx, checkpoints):
+        """Training in segments with tier A and the wrong-audio control on `curve_reference` after each (the
+        clips are recorded as 'measured': read only to measure); the curve is plotted into the model card."""
+        from compress.distill.curve import plot_learning_curve, train_with_curve
+        from compress.evaluate.wrong_audio import curve_point
+        from compress.face.landmarks import LandmarkDetector, LandmarksUnavailable
+        from compress.reference.seen import SEEN_FIELD, inputs_seen
+
+        reference = ctx.reference(self.curve_reference)
+        out.extra[SEEN_FIELD]["clips"] += inputs_seen(reference, "measured")["clips"]
+        components = reference.components()
+        try:
+            with LandmarkDetector() as detector:
+                result, curve = train_with_curve(
+                    task, self.train, checkpoints, self.curve_every, ctx=ctx,
+                    log_prefix=f"{self.display_name}/train",
+                    measure=lambda model: curve_point(model, reference, detector, components))
+        except LandmarksUnavailable as err:
+            raise UserInputError(f"distill curve_reference: tier A needs the face-landmark environment ({err}); "
+                                 f"run scripts/setup_landmarks.sh or drop curve_reference") from None
+        if ctx.rank == 0:
+            series = {"tier A r0": lambda p: p["tier_a"]["zero_lag_corr"],
+                      "wrong-audio r0": lambda p: p["wrong_audio"]["zero_lag_corr"],
+                      "tier A gain": lambda p: p["tier_a"]["gain"],
+                      "tier A max |clip lag|": lambda p: p["tier_a"]["max_clip_abs_lag"],
+                      "frame PSNR (dB)": lambda p: p["tier_a"]["frame_psnr"]}
+            bands = {"tier A r0": (0.8, 1.0), "wrong-audio r0": (-1.0, 0.4), "tier A gain": (0.8, 1.2),
+                     "tier A max |clip lag|": (0, 1), "frame PSNR (dB)": (26, 40)}
+            plot_learning_curve(curve, series, bands, out.path / "learning_curve.png",
+                                f"{self.student} on '{self.curve_reference}' ({len(reference)} held-out clips)")
+            out.extra["figures"] = ["learning_curve.png"]
+        return result, curve
 
     def _build_student(self, ctx):
         import torch

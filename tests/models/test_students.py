@@ -62,6 +62,23 @@ def test_mel_windows_follow_the_audio():
     assert energy[:6].max() < energy[10:].min() - 1  # frames well before 0.5 s are quieter than those after
 
 
+def test_chunked_mel_windows_are_shared_and_centred_on_their_chunk():
+    fps, frames = 16, 12
+    audio = np.random.default_rng(0).standard_normal(16_000).astype(np.float32)
+    per_frame = mel_windows(audio, fps, frames, window=8)
+    chunked = mel_windows(audio, fps, frames, window=8, chunk=4)
+    assert all(torch.equal(chunked[4 * k], chunked[4 * k + i]) for k in range(3) for i in range(1, 4))
+    # chunk 4k..4k+3 is centred at (4k + 2) / fps = the boundary of frames 4k+1 and 4k+2: half a frame (1.56 mel
+    # frames at 50 Hz) after frame 4k+1's centre, so its window starts 2 mel frames later (rounded)
+    assert torch.equal(chunked[4][:, :-2], per_frame[5][:, 2:])
+    assert torch.equal(mel_windows(audio, fps, frames, window=8, chunk=1), per_frame)
+    with pytest.raises(ValueError, match="chunk"):
+        mel_windows(audio, fps, frames, chunk=0)
+    student = LipSyncStudent(channels=32, mid_blocks=1, audio_channels=32, audio_dim=32, audio_chunk=4,
+                             audio_window=8)
+    assert torch.equal(student.audio_windows(audio, fps, frames), chunked)
+
+
 def test_decoder_inputs_follow_the_teachers_decode_order():
     c, f, h, w = 16, 3, 2, 2
     latents = torch.arange(2 * c * f * h * w, dtype=torch.float32).reshape(2, c, f, h, w)

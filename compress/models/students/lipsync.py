@@ -8,6 +8,9 @@ Wan VAE). `masked_input` says where the masked latent comes from:
   pose and upper face, the audio gives the mouth). At inference the driving frames are the clip's frames.
 - "reference": the reference latent, lower half zeroed (image-to-video: nothing but the image and audio).
 
+`audio_chunk` frames share one log-mel window, centred on their chunk (1: each frame its own; 4: one per Wan VAE
+latent frame, for a teacher that draws one mouth per latent frame, as the demo teacher does).
+
 A conditional U-Net (FiLM from an audio encoder) predicts a residual over the masked latent. Static shapes,
 plain convolutions: ONNX-exportable with torch.onnx.export(dynamo=True).
 """
@@ -57,8 +60,11 @@ class LipSyncStudent(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, latent_channels: int = 16, channels: int = 64, channel_mult: tuple[int, ...] = (1, 2, 4),
                  blocks_per_level: int = 1, mid_blocks: int = 2, audio_channels: int = 256, audio_dim: int = 256,
-                 audio_window: int = 16, masked_input: Literal["target", "reference"] = "target"):
+                 audio_window: int = 16, masked_input: Literal["target", "reference"] = "target",
+                 audio_chunk: int = 1):
         super().__init__()
+        if audio_chunk < 1:
+            raise ValueError(f"audio_chunk: video frames per audio window, at least 1; got {audio_chunk}")
         widths = [channels * m for m in channel_mult]
         self.audio = AudioEncoder(MEL_BINS, audio_window, audio_channels, audio_dim)
         self.conv_in = nn.Conv2d(2 * latent_channels, widths[0], 3, padding=1)
@@ -124,6 +130,10 @@ class LipSyncStudent(ModelMixin, ConfigMixin):
         source = frame_latents if self.config.masked_input == "target" else ref_latent.expand_as(frame_latents)
         return mask_lower_half(source)
 
+    def audio_windows(self, audio, fps: float, num_frames: int) -> torch.Tensor:
+        """The student's audio input per video frame [num_frames, 80, audio_window] (`mel_windows`)."""
+        return mel_windows(audio, fps, num_frames, self.config.audio_window, chunk=self.config.audio_chunk)
+
     @torch.no_grad()
     def eval_generate(self, row: dict, components, batch_size: int = 16) -> dict:
         """This student's frames for a reference dataset row, decoded by the components' VAE.
@@ -131,11 +141,14 @@ class LipSyncStudent(ModelMixin, ConfigMixin):
         Returns frames uint8 [T, H, W, 3] and latents [T, C, h, w] (per-frame image latents)."""
         teacher = decode_array(row, "frames")
         device = self.device
-        driving = encode_frames(components.vae, teacher).to(device)
         ref = decode_tensor(row, "ref_latents")[:, 0][None].to(device)
-        mel = mel_windows(decode_array(row, "audio").copy(), row["fps"], len(teacher), self.config.audio_window)
+        if self.config.masked_input == "target":  # the driving frames: the clip's own (teacher) frames
+            masked = self.masked(encode_frames(components.vae, teacher).to(device), ref)
+        else:
+            masked = mask_lower_half(ref).expand(len(teacher), -1, -1, -1)
+        mel = self.audio_windows(decode_array(row, "audio").copy(), row["fps"], len(teacher))
         latents = torch.cat([self(m.to(device), ref.expand(len(m), -1, -1, -1), x) for m, x in
-                             zip(mel.split(batch_size), self.masked(driving, ref).split(batch_size))])
+                             zip(mel.split(batch_size), masked.split(batch_size))])
         pixels = torch.cat([decode_latents(components.vae, z) for z in latents.split(batch_size)])
         return {"frames": pixels_to_frames(pixels), "latents": latents.cpu()}
 

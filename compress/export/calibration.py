@@ -24,20 +24,23 @@ def _video_latent_frames(row: dict) -> torch.Tensor:
     return decode_tensor(row, "latents").float().transpose(1, 2).flatten(0, 1)
 
 
-def _mel(row: dict, window: int) -> torch.Tensor:
+def _mel(row: dict, audio: tuple[int, int]) -> torch.Tensor:
+    """The student's audio input per frame; `audio`: its (audio_window, audio_chunk)."""
     frames = decode_array(row, "frames").shape[0]
-    return mel_windows(decode_array(row, "audio").copy(), row["fps"], frames, window).float()
+    window, chunk = audio
+    return mel_windows(decode_array(row, "audio").copy(), row["fps"], frames, window, chunk=chunk).float()
 
 
 def _decoder(index: int) -> Callable[[dict, int], torch.Tensor]:
-    return lambda row, window: decoder_inputs(row)[index].float()
+    return lambda row, audio: decoder_inputs(row)[index].float()
 
 
-#: input name -> stack of candidate values [N, ...] from a reference row (N: frames or latent frames)
-DERIVED: dict[str, Callable[[dict, int], torch.Tensor]] = {
-    "ref_latent": lambda row, window: decode_tensor(row, "ref_latents").float()[:, 0][None],
-    "masked_latent": lambda row, window: mask_lower_half(_video_latent_frames(row)),
-    "audio": lambda row, window: _mel(row, window),
+#: input name -> stack of candidate values [N, ...] from a reference row (N: frames or latent frames), given the
+#: model's (audio_window, audio_chunk)
+DERIVED: dict[str, Callable[[dict, tuple[int, int]], torch.Tensor]] = {
+    "ref_latent": lambda row, audio: decode_tensor(row, "ref_latents").float()[:, 0][None],
+    "masked_latent": lambda row, audio: mask_lower_half(_video_latent_frames(row)),
+    "audio": _mel,
     "latents": _decoder(0),
     "previous": _decoder(1),
 }
@@ -54,10 +57,11 @@ def export_calibration(model, example: dict, reference, count: int, seed: int = 
     if hasattr(model, "calibration_inputs"):
         return [model.calibration_inputs(row) for row in spread(rows, count)], {
             name: "model.calibration_inputs" for name in example}
-    window = getattr(getattr(model, "config", None), "audio_window", 16)
+    config = getattr(model, "config", None)
+    audio = (getattr(config, "audio_window", 16), getattr(config, "audio_chunk", 1))
     pools, sources = {}, {}
     for name, value in example.items():
-        pool = _derived_pool(name, rows, window, value)
+        pool = _derived_pool(name, rows, audio, value)
         if pool is not None:
             pools[name], sources[name] = pool, f"reference dataset ({name} derived from its rows)"
         elif isinstance(value, torch.Tensor):
@@ -65,8 +69,8 @@ def export_calibration(model, example: dict, reference, count: int, seed: int = 
     return shaped_calibration(example, pools, count, seed), sources
 
 
-def _derived_pool(name: str, rows: list[dict], window: int, value) -> torch.Tensor | None:
+def _derived_pool(name: str, rows: list[dict], audio: tuple[int, int], value) -> torch.Tensor | None:
     if name not in DERIVED or not isinstance(value, torch.Tensor) or value.shape[0] != 1:
         return None
-    pool = torch.cat([DERIVED[name](row, window) for row in rows])
+    pool = torch.cat([DERIVED[name](row, audio) for row in rows])
     return pool if tuple(pool.shape[1:]) == tuple(value.shape[1:]) else None

@@ -38,6 +38,7 @@ def convert(
     """Convert LoRA adapters between LiveAvatar's format and ours (peft on our module names)."""
     import torch
 
+    from compress.distill.lora import ADAPTERS_DIR
     from compress.models.s2v.liveavatar_lora import (read_liveavatar_lora, read_peft_adapters, write_liveavatar_lora,
                                                      write_peft_adapters)
 
@@ -45,7 +46,7 @@ def convert(
         lora = read_liveavatar_lora(source, alpha)
         written = write_peft_adapters(lora, target, base=str(source))
     else:
-        adapters = source / "adapters" if (source / "adapters").is_dir() else source
+        adapters = source / ADAPTERS_DIR if (source / ADAPTERS_DIR).is_dir() else source
         lora = read_peft_adapters(adapters)
         written = write_liveavatar_lora(lora, target, getattr(torch, dtype.value))
     console = stdout()

@@ -37,7 +37,8 @@ def size_cost(artifact: Artifact) -> dict:
     else:  # the files the artifact was committed with (results written into eval/ later do not count)
         disk = sum(f["bytes"] for f in artifact.manifest.get("files", {}).values())
     return {"parameters": stored.get("parameters"), "bytes": stored.get("bytes"),
-            "bytes_by_dtype": stored.get("bytes_by_dtype", {}), "disk_bytes": disk, "size_source": "counted (safetensors headers, files on disk)"}
+            "bytes_by_dtype": stored.get("bytes_by_dtype", {}), "disk_bytes": disk,
+            "size_source": "counted (safetensors headers, files on disk)"}
 
 
 def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 0) -> float:
@@ -50,6 +51,12 @@ def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 0) -> 
         run()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _synchronize(module: torch.nn.Module) -> None:
+    device = next(module.parameters()).device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 class ForwardTimer:
@@ -68,10 +75,12 @@ class ForwardTimer:
         for handle in self._handles:
             handle.remove()
 
-    def _begin(self, *_) -> None:
+    def _begin(self, module, *_) -> None:
+        _synchronize(module)
         self._start = time.perf_counter()
 
-    def _end(self, *_) -> None:
+    def _end(self, module, *_) -> None:
+        _synchronize(module)  # CUDA runs asynchronously: wait for the forward's kernels
         self.seconds += time.perf_counter() - self._start
 
 

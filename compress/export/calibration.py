@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from compress.models.students import decoder_inputs, mask_lower_half, mel_windows
+from compress.models.students import decoder_inputs
 from compress.reference.calibration import shaped_calibration, spread
 from compress.utils.arrays import decode_array, decode_tensor
 
@@ -24,23 +24,31 @@ def _video_latent_frames(row: dict) -> torch.Tensor:
     return decode_tensor(row, "latents").float().transpose(1, 2).flatten(0, 1)
 
 
-def _mel(row: dict, audio: tuple[int, int]) -> torch.Tensor:
-    """The student's audio input per frame; `audio`: its (audio_window, audio_chunk)."""
+def _audio(row: dict, model) -> torch.Tensor:
+    """The student's audio input per frame, as it computes it (`audio_windows`: its window and chunk)."""
     frames = decode_array(row, "frames").shape[0]
-    window, chunk = audio
-    return mel_windows(decode_array(row, "audio").copy(), row["fps"], frames, window, chunk=chunk).float()
+    return model.audio_windows(decode_array(row, "audio").copy(), row["fps"], frames).float()
 
 
-def _decoder(index: int) -> Callable[[dict, int], torch.Tensor]:
-    return lambda row, audio: decoder_inputs(row)[index].float()
+def _ref_latent(row: dict, model=None) -> torch.Tensor:
+    return decode_tensor(row, "ref_latents").float()[:, 0][None]
 
 
-#: input name -> stack of candidate values [N, ...] from a reference row (N: frames or latent frames), given the
-#: model's (audio_window, audio_chunk)
-DERIVED: dict[str, Callable[[dict, tuple[int, int]], torch.Tensor]] = {
-    "ref_latent": lambda row, audio: decode_tensor(row, "ref_latents").float()[:, 0][None],
-    "masked_latent": lambda row, audio: mask_lower_half(_video_latent_frames(row)),
-    "audio": _mel,
+def _masked(row: dict, model) -> torch.Tensor:
+    """The student's masked input per latent frame, as it builds it (`masked`: from the frame, or in `reference`
+    mode from the reference latent)."""
+    return model.masked(_video_latent_frames(row), _ref_latent(row))
+
+
+def _decoder(index: int) -> Callable[[dict, object], torch.Tensor]:
+    return lambda row, model: decoder_inputs(row)[index].float()
+
+
+#: input name -> stack of candidate values [N, ...] from a reference row for a model (N: frames or latent frames)
+DERIVED: dict[str, Callable[[dict, object], torch.Tensor]] = {
+    "ref_latent": _ref_latent,
+    "masked_latent": _masked,
+    "audio": _audio,
     "latents": _decoder(0),
     "previous": _decoder(1),
 }
@@ -57,11 +65,9 @@ def export_calibration(model, example: dict, reference, count: int, seed: int = 
     if hasattr(model, "calibration_inputs"):
         return [model.calibration_inputs(row) for row in spread(rows, count)], {
             name: "model.calibration_inputs" for name in example}
-    config = getattr(model, "config", None)
-    audio = (getattr(config, "audio_window", 16), getattr(config, "audio_chunk", 1))
     pools, sources = {}, {}
     for name, value in example.items():
-        pool = _derived_pool(name, rows, audio, value)
+        pool = _derived_pool(name, rows, model, value)
         if pool is not None:
             pools[name], sources[name] = pool, f"reference dataset ({name} derived from its rows)"
         elif isinstance(value, torch.Tensor):
@@ -69,8 +75,8 @@ def export_calibration(model, example: dict, reference, count: int, seed: int = 
     return shaped_calibration(example, pools, count, seed), sources
 
 
-def _derived_pool(name: str, rows: list[dict], audio: tuple[int, int], value) -> torch.Tensor | None:
+def _derived_pool(name: str, rows: list[dict], model, value) -> torch.Tensor | None:
     if name not in DERIVED or not isinstance(value, torch.Tensor) or value.shape[0] != 1:
         return None
-    pool = torch.cat([DERIVED[name](row, audio) for row in rows])
+    pool = torch.cat([DERIVED[name](row, model) for row in rows])
     return pool if tuple(pool.shape[1:]) == tuple(value.shape[1:]) else None

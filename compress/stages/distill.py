@@ -118,7 +118,7 @@ class DistillStage(Stage):
         default=None, description="lip-sync students: a held-out reference on which tier A and the wrong-audio "
                                   "control are measured every `curve_every` steps (the model card's learning curve)")
     curve_every: int = Field(default=100, ge=1, description="steps between learning-curve points (a multiple of "
-                                                            "train.checkpoint_every avoids retraining steps)")
+                                                            "train.checkpoint_every)")
     lora: dict = Field(default_factory=dict, description="lora: compress.distill.lora.LoraRecoveryConfig fields")
     dmd: dict = Field(default_factory=dict, description="dmd: compress.distill.config.DmdConfig fields")
 
@@ -146,6 +146,9 @@ class DistillStage(Stage):
             self._check_dmd()
         if self.curve_reference and not (self.student or "").startswith("lipsync"):
             raise ValueError("curve_reference: the learning curve measures lip-sync students (lipsync-*)")
+        if self.curve_reference and self.curve_every % self.train.checkpoint_every:
+            raise ValueError(f"curve_every ({self.curve_every}) must be a multiple of train.checkpoint_every "
+                             f"({self.train.checkpoint_every}): each learning-curve point resumes from a checkpoint")
         self._check_sync()
         return self
 

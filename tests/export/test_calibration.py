@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from compress.export.calibration import export_calibration
-from compress.models.students import LipSyncStudent
+from compress.models.students import LipSyncStudent, mask_lower_half
 from compress.utils.arrays import encode_array
 
 FRAMES, FPS = 8, 16.0
@@ -29,3 +29,18 @@ def test_audio_calibration_follows_the_students_audio_chunk(chunk):
     assert sources["audio"].startswith("reference dataset")
     for batch in batches:
         assert any(torch.allclose(batch["audio"][0], window) for window in windows)
+
+
+@pytest.mark.parametrize("mode", ["target", "reference"])
+def test_masked_input_calibration_follows_the_students_mode(mode):
+    rng = np.random.default_rng(1)
+    ref, latents = rng.standard_normal((16, 1, 4, 4)), rng.standard_normal((1, 16, 2, 4, 4))  # [C, 1, h, w], 2 frames
+    row = {"fps": FPS, **encode_array(ref.astype(np.float32), "ref_latents"),
+           **encode_array(latents.astype(np.float32), "latents")}
+    model = LipSyncStudent(channels=32, mid_blocks=1, audio_channels=32, audio_dim=32, masked_input=mode)
+    example = {"masked_latent": model.example_inputs(height=32, width=32)["masked_latent"]}
+    batches, _ = export_calibration(model, example, _Reference([row]), count=4, seed=0)
+    sources = [ref[:, 0]] if mode == "reference" else [latents[0, :, 0], latents[0, :, 1]]
+    expected = [mask_lower_half(torch.from_numpy(s).float()) for s in sources]
+    for batch in batches:
+        assert any(torch.equal(batch["masked_latent"][0], e) for e in expected), mode

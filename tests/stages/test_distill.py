@@ -97,6 +97,9 @@ def test_bad_settings_are_named(run):
         DistillStage(reference="reference")
     with pytest.raises(ValueError, match="x0 < x1"):
         DistillStage(**{**LIPSYNC, "losses": {"mouth_box": [0.5, 0.5, 0.2, 0.9]}})
+    with pytest.raises(ValueError, match=r"curve_every \(5\) must be a multiple of train.checkpoint_every \(2\)"):
+        DistillStage(**{**LIPSYNC, "curve_reference": "reference", "curve_every": 5,
+                        "train": {"steps": 10, "checkpoint_every": 2}})
     bad = DistillStage(**{**DECODER, "name": "bad", "losses": {"latent_mse": 1.0}})
     with pytest.raises(UserInputError, match="latent_mse does not apply"):
         Recipe(model="tiny", output="runs/d", stages=[REFERENCE, bad]).run(root=root, quiet=True)

@@ -33,7 +33,6 @@ from compress.errors import UserInputError
 
 from .keymap import native_to_ours, ours_to_native
 
-LIVEAVATAR_RANK = 128
 LIVEAVATAR_ALPHA = 64.0
 LIVEAVATAR_TARGETS = ("q", "k", "v", "o", "ffn.0", "ffn.2")
 PEFT_PREFIX = "base_model.model."  # what get_peft_model puts before every parameter name

@@ -32,8 +32,8 @@ LEGEND = ("PSNR, SSIM: frames against the teacher's; lat.err: latent relative er
           "per frame; ms/f: latency per frame; DiT fw: DiT forwards per clip (sampling steps, twice each with "
           "guidance); s/clip: generation wall time per clip (DiT s/clip: of it in the DiT); A: mouth landmarks "
           "against the teacher (lag in frames, r0 zero-lag correlation, gain articulation); B: the toolkit's sync "
-          "expert, C: published SyncNet (LSE-D lower is better, LSE-C higher, offset in frames); fit: GPUs of {targets} the memory planner predicts it fits; "
-          "gates: passed of all")
+          "expert, C: published SyncNet (LSE-D lower is better, LSE-C higher, offset in frames); fit: GPUs of "
+          "{targets} the memory planner predicts it fits; gates: passed of all")
 #: the text columns; inputs: whether the artifact trained on the clips it is scored on (held-out, seen, partly
 #: seen; records from before this was recorded: unknown)
 IDENTITY = {"artifact": lambda r: r["artifact"]["name"], "kind": lambda r: r["artifact"]["kind"],

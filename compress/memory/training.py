@@ -6,7 +6,9 @@ DMD (as LiveAvatar distils Wan2.2-S2V to 4 steps) trains two LoRA adapter sets o
   one with grad;
 - the fake score: adapters on the teacher's base, trained on the generator's samples;
 - the real score: the teacher itself (adapters disabled), with classifier-free guidance, no grad.
-Real and fake score share one frozen teacher base; the generator shares it too when its base is the teacher's.
+Real and fake score share one frozen teacher base; the generator shares it too when its base is the teacher's
+(`generator_base` None: LiveAvatar's layout). compress's own DMD stage (`compress.distill.dmd_training`) does not
+share it yet and replicates its bases under DDP: plan it with the teacher as `generator_base` and sharding `ddp`.
 
 One step's phases, each with its peak: the no-grad rollout; the DMD loss (real and fake score forwards while
 the generator's graph is held); the generator's backward; the fake score's update (forward with grad and

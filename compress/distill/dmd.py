@@ -25,6 +25,7 @@ from torch import nn
 
 from compress.pipelines.components import NUM_TRAIN_TIMESTEPS
 from compress.pipelines.s2v import clip_noise
+from compress.pipelines.sampling import euler_step, guided, shifted_sigma
 from compress.reference.samples import clip_conditioning, latent_clips
 from compress.utils.arrays import decode_tensor
 
@@ -80,7 +81,7 @@ def guided_x0(model: nn.Module, x: torch.Tensor, sigma: float, clip: ClipConditi
     v = velocity(model, x, sigma, clip.cond)
     if scale > 1:
         v_uncond = velocity(model, x, sigma, clip.uncond)
-        v = v_uncond + scale * (v - v_uncond)
+        v = guided(v_uncond, v, scale)
     return x - sigma * v
 
 
@@ -95,7 +96,7 @@ def rollout(model: nn.Module, noise: torch.Tensor, cond: dict, sigmas: torch.Ten
     for step in range(last):
         with torch.no_grad():
             v = velocity(model, x, float(sigmas[step]), cond)
-        x = x + (sigmas[step + 1] - sigmas[step]) * v
+        x = euler_step(x, v, sigmas[step], sigmas[step + 1])
     return predict_x0(grad_model or model, x, float(sigmas[last]), cond)
 
 
@@ -108,7 +109,7 @@ def noised(x0: torch.Tensor, sigma: float, generator: torch.Generator) -> tuple[
 def sample_sigma(generator: torch.Generator, t_min: float, t_max: float, shift: float) -> float:
     """A training noise level: u ~ U(t_min, t_max), shifted as the sampler shifts (shift u / (1 + (shift - 1) u))."""
     u = t_min + (t_max - t_min) * float(torch.rand((), generator=generator))
-    return shift * u / (1 + (shift - 1) * u)
+    return shifted_sigma(u, shift)
 
 
 @contextlib.contextmanager

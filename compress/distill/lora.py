@@ -39,6 +39,7 @@ from compress.distill.lora_adapters import (
 from compress.distill.losses import region_weights, weighted_error
 from compress.errors import UserInputError
 from compress.pipelines.components import NUM_TRAIN_TIMESTEPS
+from compress.pipelines.sampling import guided, shifted_sigma
 from compress.quant import QUANT_CONFIG_NAME, QuantizedStructure, relative_error, save_quantized
 from compress.reference.calibration import dit_calibration_inputs, random_dit_inputs
 from compress.reference.samples import latent_clips, noised_dit_inputs
@@ -70,7 +71,7 @@ class DitInputs:
         """(sigma, input, its reference row or None): u uniform in (0, 1), sigma its shifted value."""
         generator = torch.Generator().manual_seed(seed)
         u = float(torch.rand((), generator=generator))
-        sigma = min(max(self.sigma_shift * u / (1 + (self.sigma_shift - 1) * u), 1e-3), 1 - 1e-3)
+        sigma = min(max(shifted_sigma(u, self.sigma_shift), 1e-3), 1 - 1e-3)
         row = None
         if self.clips:
             row, clip = self.clips[int(torch.randint(len(self.clips), (), generator=generator))]
@@ -169,7 +170,7 @@ class LoraRecoveryTask:
         return velocity + self.config.feature_weight * feature, logs
 
     def _guided(self, unconditional: torch.Tensor, conditional: torch.Tensor) -> torch.Tensor:
-        return unconditional + self.config.guidance_scale * (conditional - unconditional)
+        return guided(unconditional, conditional, self.config.guidance_scale)
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from PIL import Image
 
 from .audio import audio_features, clips_for_audio, load_audio
 from .components import NUM_TRAIN_TIMESTEPS, S2VComponents
-from .sampling import SAMPLERS, euler_sigmas
+from .sampling import SAMPLERS, euler_sigmas, euler_step, guided
 from .video import MIN_SIZE_MULTIPLE, UPSTREAM_SIZE_MULTIPLE, load_image, prepare_image, size_for_area, to_uint8
 
 FPS = 16
@@ -124,7 +124,7 @@ class S2VPipeline:
         LiveAvatar's sigmas, the DiT seeing t = 1000 sigma (as diffusers' flow-matching Euler)."""
         if sampler == "euler":
             sigmas = euler_sigmas(num_inference_steps, shift).to(self.device)  # latents stay float32
-            return sigmas[:-1] * NUM_TRAIN_TIMESTEPS, lambda pred, i, x: x + (sigmas[i + 1] - sigmas[i]) * pred
+            return sigmas[:-1] * NUM_TRAIN_TIMESTEPS, lambda pred, i, x: euler_step(x, pred, sigmas[i], sigmas[i + 1])
         scheduler = self._scheduler(shift, num_inference_steps)
         timesteps = scheduler.timesteps
         return timesteps, lambda pred, i, x: scheduler.step(pred, timesteps[i], x, return_dict=False)[0]
@@ -216,6 +216,6 @@ class S2VPipeline:
             recorder.active = False
             if guidance_scale > 1:
                 pred_uncond = dit(latents, timestep, **uncond).sample
-                pred = pred_uncond + guidance_scale * (pred - pred_uncond)
+                pred = guided(pred_uncond, pred, guidance_scale)
             latents = step_latents(pred, step, latents)
         return latents

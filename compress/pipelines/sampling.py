@@ -99,6 +99,21 @@ def euler_sigmas(num_inference_steps: int, shift: float = 3.0) -> torch.Tensor:
     return scheduler.sigmas.float()
 
 
+def guided(unconditional: torch.Tensor, conditional: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance: uncond + scale (cond - uncond)."""
+    return unconditional + scale * (conditional - unconditional)
+
+
+def euler_step(x: torch.Tensor, velocity: torch.Tensor, sigma, sigma_next) -> torch.Tensor:
+    """One flow-matching Euler step from noise level `sigma` to `sigma_next`."""
+    return x + (sigma_next - sigma) * velocity
+
+
+def shifted_sigma(u: float, shift: float) -> float:
+    """The noise level the samplers' `shift` makes of u in [0, 1]: shift u / (1 + (shift - 1) u)."""
+    return shift * u / (1 + (shift - 1) * u)
+
+
 def dit_forwards(num_inference_steps: int, guidance_scale: float) -> int:
     """DiT forwards per clip: one per step, two with classifier-free guidance (scale > 1)."""
     return num_inference_steps * (2 if guidance_scale > 1 else 1)

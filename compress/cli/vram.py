@@ -112,6 +112,12 @@ def vram(
                           source=source, generator_base=generator_base, checkpointing=checkpointing,
                           inference_only={"--layout": layout != "single", "--quantize": quantize is not None,
                                           "--offload": bool(offload), "--sampler": sampler != "unipc"})
+    training_only = {"--gpus": gpus != 1, "--sharding": sharding != "fsdp", "--lora-rank": lora_rank != 128,
+                     "--generator-base": generator_base != "same", "--no-checkpointing": not checkpointing}
+    given = [name for name, used in training_only.items() if used]
+    if given:
+        raise UserInputError(f"{', '.join(given)}: options of --task dmd-train, not of an inference plan (inference "
+                             f"on several GPUs: --layout fsdp:N or pipeline:N)")
     options = {k: v for k, v in {"wrap": wrap, "units": units}.items() if v is not None}
     spec = ModelSpec.load(model or preset)
     if quantize:

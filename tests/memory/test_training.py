@@ -149,6 +149,8 @@ def test_cli_bad_options_exit_2(monkeypatch, capsys):
     assert code == 2
     code, _, err = run_cli(monkeypatch, capsys, "vram", "tiny", "-t", "h800", "--task", "train")
     assert code == 2 and "dmd-train" in err
+    code, _, err = run_cli(monkeypatch, capsys, "vram", "tiny", "-t", "h800", "--gpus", "4", "--no-checkpointing")
+    assert code == 2 and "--gpus, --no-checkpointing: options of --task dmd-train" in err and "fsdp:N" in err
 
 
 def test_simulated_source_agrees_with_analytic(tiny_spec):

@@ -28,7 +28,8 @@ def train_with_curve(task, config: TrainConfig, checkpoint_dir: Path, every: int
                      measure: Callable[[object], dict], ctx=None, log_prefix: str = "train") -> tuple[dict, list]:
     """`train` in segments of `every` steps, `measure(task.model)` (eval mode, no gradients) at each of
     `curve_steps`. Returns the training result (as `train` returns it, wall time and throughput over all segments)
-    and the points [{"step": n, **measure(model)}] in step order."""
+    and the points [{"step": n, **measure(model)}] in step order; under torchrun rank 0 alone measures (the
+    ranks hold the same weights), the others get no points."""
     path = Path(checkpoint_dir) / CURVE_FILE
     points = {p["step"]: p for p in (json.loads(path.read_text()) if path.is_file() else [])}
     segments = []
@@ -36,7 +37,7 @@ def train_with_curve(task, config: TrainConfig, checkpoint_dir: Path, every: int
         if target:
             segments.append(train(task, config, checkpoint_dir, ctx=ctx, stop_after=target, log_prefix=log_prefix))
         at = segments[-1]["steps"] if segments else (0 if latest_checkpoint(checkpoint_dir) is None else None)
-        if at == target and target not in points:  # a resumed run past `target` cannot measure it any more
+        if at == target and target not in points and (ctx is None or ctx.rank == 0):  # resumed past it: too late
             points[target] = {"step": target, **_measured(task.model, measure)}
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(sorted(points.values(), key=lambda p: p["step"])))

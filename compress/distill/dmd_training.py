@@ -48,12 +48,11 @@ from compress.distill.trainer import (
     write_checkpoint,
 )
 from compress.errors import CheckpointError
-from compress.pipelines.sampling import dit_forwards, euler_sigmas
+from compress.pipelines.sampling import MANIFEST_KEY, SamplingConfig, dit_forwards, euler_sigmas
 from compress.quant import relative_error
 from compress.utils.console import Console
 
 _EXAMPLE, _EXIT = 2, 3  # seed streams (lora.py uses 0 and 1)
-SAMPLER = "euler"
 
 
 def _lora_named(model: nn.Module) -> dict[str, nn.Parameter]:
@@ -315,8 +314,8 @@ def run_dmd(source_artifact, teacher_artifact, reference, holdout: int, config: 
         merge_adapters(generator, view, config.requantize)
         if ctx.rank == 0:
             save_merged(generator, out.path, view.quant_config)
-    out.extra["sampling"] = {"sampler": SAMPLER, "num_inference_steps": config.num_inference_steps,
-                             "guidance_scale": 0.0, "shift": config.shift}
+    out.extra[MANIFEST_KEY] = SamplingConfig(sampler="euler", num_inference_steps=config.num_inference_steps,
+                                             guidance_scale=0.0, shift=config.shift).model_dump()
     out.extra["description"] = (f"{config.num_inference_steps}-step generator: rank-{config.rank} LoRA adapters on "
                                 f"'{source_artifact.name}' distilled by DMD from '{teacher_artifact.name}' (CFG "
                                 f"{real_guidance}) for {result['steps']} steps; sample it with the Euler sampler, "

@@ -15,18 +15,17 @@ The training loop is `compress.distill.dmd_training`.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
+from compress.distill.lora_adapters import adapters_disabled
 from compress.pipelines.components import NUM_TRAIN_TIMESTEPS
 from compress.pipelines.s2v import clip_noise
 from compress.pipelines.sampling import euler_step, guided, shifted_sigma
-from compress.reference.samples import clip_conditioning, latent_clips
+from compress.reference.samples import clip_conditioning, latent_clips, unconditional
 from compress.utils.arrays import decode_tensor
 
 
@@ -59,8 +58,7 @@ def reference_conditionings(rows, device=None) -> list[ClipConditioning]:
     clips = []
     for row, clip in latent_clips(rows):
         cond = clip_conditioning(row, clip)
-        uncond = {**cond, "encoder_hidden_states": decode_tensor(row, "negative_text_embeds")[None].float(),
-                  "audio_features": torch.zeros_like(cond["audio_features"])}
+        uncond = unconditional(cond, row)
         target = decode_tensor(row, "latents")[clip : clip + 1].float()
         clips.append(ClipConditioning(cond, uncond, tuple(target.shape), row["seed"] + clip, target).to(device))
     return clips
@@ -110,19 +108,6 @@ def sample_sigma(generator: torch.Generator, t_min: float, t_max: float, shift: 
     """A training noise level: u ~ U(t_min, t_max), shifted as the sampler shifts (shift u / (1 + (shift - 1) u))."""
     u = t_min + (t_max - t_min) * float(torch.rand((), generator=generator))
     return shifted_sigma(u, shift)
-
-
-@contextlib.contextmanager
-def adapters_disabled(model: nn.Module):
-    """`model` without its LoRA adapters inside the context (the frozen base: the real score)."""
-    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
-    for layer in layers:
-        layer.enable_adapters(False)
-    try:
-        yield model
-    finally:
-        for layer in layers:
-            layer.enable_adapters(True)
 
 
 def dmd_loss(x0: torch.Tensor, clip: ClipConditioning, sigma: float, scores: nn.Module, real_guidance: float,

@@ -42,7 +42,7 @@ from compress.pipelines.components import NUM_TRAIN_TIMESTEPS
 from compress.pipelines.sampling import guided, shifted_sigma
 from compress.quant import QUANT_CONFIG_NAME, QuantizedStructure, relative_error, save_quantized
 from compress.reference.calibration import dit_calibration_inputs, random_dit_inputs
-from compress.reference.samples import latent_clips, noised_dit_inputs
+from compress.reference.samples import latent_clips, noised_dit_inputs, unconditional
 from compress.utils.arrays import decode_tensor
 
 ADAPTERS_DIR = "adapters"
@@ -80,15 +80,6 @@ class DitInputs:
             inputs = self.model.example_inputs(seed=seed)
             inputs["timestep"] = torch.full_like(inputs["timestep"], sigma * NUM_TRAIN_TIMESTEPS)
         return sigma, {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}, row
-
-    @staticmethod
-    def unconditional(inputs: dict, row: dict | None) -> dict:
-        """The input as the pipeline's guidance runs it unconditionally: the negative prompt's text embeddings
-        (zeros without a reference row) and silent audio features."""
-        text = inputs["encoder_hidden_states"]
-        negative = torch.zeros_like(text) if row is None else decode_tensor(row, "negative_text_embeds")[None]
-        return {**inputs, "encoder_hidden_states": negative.to(text), "audio_features":
-                torch.zeros_like(inputs["audio_features"])}
 
     def validation(self, count: int, seed: int) -> list[dict]:
         """`count` held-out inputs at evenly spaced noise levels (seeds no training batch uses)."""
@@ -130,7 +121,7 @@ class LoraRecoveryTask:
             examples = [self.inputs.draw(stream_seed(_TRAIN, seed, first + j)) for j in range(self.batch_size)]
             batch = {"sigmas": torch.tensor([e[0] for e in examples]), "inputs": [e[1] for e in examples]}
             if self.config.guidance_scale > 1:
-                batch["unconditional"] = [self.inputs.unconditional(x, row) for _, x, row in examples]
+                batch["unconditional"] = [unconditional(x, row) for _, x, row in examples]
             if self.boxes is not None:
                 batch["weights"] = [self._weights(x, row) for _, x, row in examples]
             yield batch

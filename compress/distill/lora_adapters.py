@@ -14,6 +14,7 @@ re-quantized model quantizes them again.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,19 @@ def _inject(model: nn.Module, config: LoraConfig) -> list[str]:
             param.data = param.data.float()
             param.requires_grad_(True)
     return [name for name, module in model.named_modules() if isinstance(module, BaseTunerLayer)]
+
+
+@contextlib.contextmanager
+def adapters_disabled(model: nn.Module):
+    """`model` without its LoRA adapters inside the context (the frozen base: the real score)."""
+    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    for layer in layers:
+        layer.enable_adapters(False)
+    try:
+        yield model
+    finally:
+        for layer in layers:
+            layer.enable_adapters(True)
 
 
 def lora_parameters(model: nn.Module) -> list[nn.Parameter]:

@@ -27,14 +27,6 @@ class TrainingStepMemory:
     backward: int  # peak during the backward
 
 
-def _adapters_on(model, enabled: bool) -> None:
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    for module in model.modules():
-        if isinstance(module, BaseTunerLayer):
-            module.enable_adapters(enabled)
-
-
 def _lora_model(spec, targets, rank: int):
     """The meta-device model of `spec` with LoRA adapters (peft cannot move fake tensors: attach first)."""
     from compress.distill.lora_adapters import attach_adapters  # peft
@@ -59,6 +51,8 @@ def _materialize(model, spec, checkpointing: bool):
 
 def simulate_training_step(spec, targets, rank: int, batch: int, latent_frames: int, latent_hw: tuple[int, int],
                            motion: bool, checkpointing: bool) -> TrainingStepMemory:
+    from compress.distill.lora_adapters import adapters_disabled  # peft
+
     model = _lora_model(spec, targets, rank)
     with _cuda_kernel_paths(), FakeTensorMode():
         _materialize(model, spec, checkpointing)
@@ -85,10 +79,8 @@ def simulate_training_step(spec, targets, rank: int, batch: int, latent_frames: 
                 no_grad, _ = peak_of(forward)
             prediction = forward()
             saved = tracker.live - weights
-            _adapters_on(model, False)
-            with torch.no_grad():
+            with torch.no_grad(), adapters_disabled(model):
                 score, target = peak_of(forward)
-            _adapters_on(model, True)
             loss = (prediction.float() * target.float()).mean()
             backward, _ = peak_of(loss.backward)
     return TrainingStepMemory(no_grad, saved, score, backward)

@@ -31,6 +31,15 @@ def clip_conditioning(row: dict, clip: int) -> dict:
     )
 
 
+def unconditional(inputs: dict, row: dict | None) -> dict:
+    """DiT kwargs as the pipeline's guidance runs them unconditionally: the negative prompt's text embeddings (a
+    reference row's; zeros without one) and silent audio features, the rest as `inputs`."""
+    text = inputs["encoder_hidden_states"]
+    negative = torch.zeros_like(text) if row is None else decode_tensor(row, "negative_text_embeds")[None]
+    return {**inputs, "encoder_hidden_states": negative.to(text),
+            "audio_features": torch.zeros_like(inputs["audio_features"])}
+
+
 def noised_dit_inputs(row: dict, clip: int, sigma: float, generator: torch.Generator) -> tuple[dict, torch.Tensor]:
     """DiT forward kwargs for clip `clip` of a reference row at noise level `sigma` in (0, 1], and the
     flow-matching target velocity (noise - clean latents)."""

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from compress.distill.config import DmdConfig
-from compress.distill.dmd import adapters_disabled, dmd_loss, predict_x0, rollout, velocity
+from compress.distill.dmd import dmd_loss, predict_x0, rollout, velocity
+from compress.distill.lora_adapters import adapters_disabled
 from compress.distill.dmd_training import train_dmd
 from compress.distill.lora_adapters import lora_parameters
 from compress.pipelines.sampling import euler_sigmas

@@ -43,22 +43,34 @@ def _first_fit(candidates: list) -> tuple:
     return value, result
 
 
+class _Found:
+    """Suggestions collected as they are planned: `plan(**changes)` plans one candidate; `search` keeps the first
+    of its candidates ([(value, changes)]) that fits, else the last one tried."""
+
+    def __init__(self, plan: Callable):
+        self.plan, self.items = plan, []
+
+    def add(self, cost: int, change: str, result) -> None:
+        self.items.append(Suggestion(change, cost, result.peak_bytes, result.fits, result.margin_bytes))
+
+    def search(self, cost: int, describe: Callable, candidates: list) -> None:
+        if candidates:
+            value, result = _first_fit([(value, lambda c=changes: self.plan(**c)) for value, changes in candidates])
+            self.add(cost, describe(value), result)
+
+    def by_cost(self) -> list[Suggestion]:
+        return sorted(self.items, key=lambda s: s.cost)
+
+
 def suggestions(spec, target, workload, layout, plan_candidate: Callable) -> list[Suggestion]:
     """Candidate changes in order of cost (quality first, then speed, then hardware), fitting or not; searches
     (frames, size, GPUs) report the first value that fits, else the last one tried.
     `plan_candidate(spec, workload, layout)` plans one candidate on `target` (a MemoryPlan)."""
-    found: list[Suggestion] = []
-
     def plan(spec_=spec, workload_=workload, layout_=layout):
         return plan_candidate(spec_, workload_, layout_)
 
-    def add(cost, change, result):
-        found.append(Suggestion(change, cost, result.peak_bytes, result.fits, result.margin_bytes))
-
-    def search(cost, describe, candidates):
-        if candidates:
-            value, result = _first_fit([(value, lambda c=candidate: plan(*c)) for value, candidate in candidates])
-            add(cost, describe(value), result)
+    found = _Found(plan)
+    add, search = found.add, found.search
 
     one_gpu = layout.kind in ("single", "offload")
     text_off = replace(layout, placement={**layout.placement, "text_encoder": "cpu"})
@@ -77,9 +89,9 @@ def suggestions(spec, target, workload, layout, plan_candidate: Callable) -> lis
             how = "layout offload" if layout.kind == "single" else "the text encoder on CPU"
             add(4, f"quantize the DiT ({scheme}) and {how}", plan(quantized, layout_=offload))
     search(5, lambda n: f"fewer frames per clip: {n}",
-           [(n, (spec, replace(workload, frames=n))) for n in range(workload.frames - 4, 3, -4)])
+           [(n, {"workload_": replace(workload, frames=n)}) for n in range(workload.frames - 4, 3, -4)])
     search(6, lambda w: f"smaller size: {w.size}",
-           [(w, (spec, w)) for w in dict.fromkeys(_smaller(workload, s) for s in _SCALES) if w != workload])
+           [(w, {"workload_": w}) for w in dict.fromkeys(_smaller(workload, s) for s in _SCALES) if w != workload])
     if one_gpu:
         add(7, "layout block-offload: DiT blocks streamed from CPU (slow)", plan(layout_=Layout.parse("block-offload")))
         if spec.quant is None:
@@ -87,9 +99,9 @@ def suggestions(spec, target, workload, layout, plan_candidate: Callable) -> lis
                 plan(quantized, layout_=Layout.parse("block-offload")))
     if one_gpu or layout.kind == "fsdp":
         search(9, lambda n: f"more GPUs: fsdp:{n} with sequence parallelism",
-               [(n, (spec, workload, Layout("fsdp", n, dict(layout.placement), sequence_parallel=True)))
+               [(n, {"layout_": Layout("fsdp", n, dict(layout.placement), sequence_parallel=True)})
                 for n in range(max(2, layout.gpus + 1), MAX_GPUS + 1)])
-    return sorted(found, key=lambda s: s.cost)
+    return found.by_cost()
 
 
 def training_suggestions(setup, workload, generator, plan_candidate: Callable) -> list[Suggestion]:
@@ -97,18 +109,11 @@ def training_suggestions(setup, workload, generator, plan_candidate: Callable) -
     (checkpointing, sharding, the teacher's base for the generator), then a smaller LoRA, a shorter or smaller
     clip, more GPUs; searches report the first value that fits, else the last one tried.
     `plan_candidate(setup, workload, generator)` plans one candidate (a TrainingPlan)."""
-    found: list[Suggestion] = []
-
     def plan(setup_=setup, workload_=workload, generator_=generator):
         return plan_candidate(setup_, workload_, generator_)
 
-    def add(cost, change, result):
-        found.append(Suggestion(change, cost, result.peak_bytes, result.fits, result.margin_bytes))
-
-    def search(cost, describe, candidates):
-        if candidates:
-            value, result = _first_fit([(value, lambda c=candidate: plan(**c)) for value, candidate in candidates])
-            add(cost, describe(value), result)
+    found = _Found(plan)
+    add, search = found.add, found.search
 
     if not setup.checkpointing:
         add(1, "activation checkpointing on (each DiT block recomputed in the backward)",
@@ -126,4 +131,4 @@ def training_suggestions(setup, workload, generator, plan_candidate: Callable) -
            [(w, {"workload_": w}) for w in dict.fromkeys(_smaller(workload, s) for s in _SCALES) if w != workload])
     search(9, lambda n: f"more GPUs: {n} x, fsdp",
            [(n, {"setup_": replace(setup, gpus=n, sharding="fsdp")}) for n in range(setup.gpus + 1, MAX_GPUS + 1)])
-    return sorted(found, key=lambda s: s.cost)
+    return found.by_cost()

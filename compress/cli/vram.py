@@ -11,11 +11,11 @@ import typer
 from compress.cli.common import bounded, one_of, stdout
 from compress.errors import UserInputError
 from compress.memory.overheads import MAX_CONTEXT_GIB, Overheads
-from compress.pipelines.sampling import SAMPLERS
+from compress.pipelines.sampling import SAMPLERS, UPSTREAM
 
 GIB = 2**30
 TASKS = ("inference", "dmd-train")
-INFERENCE_STEPS, DMD_STEPS = 40, 4  # upstream's UniPC steps; LiveAvatar's distilled generator
+DMD_STEPS = 4  # LiveAvatar's distilled generator
 
 
 def _placement(entries: list[str]) -> dict[str, str]:
@@ -124,7 +124,7 @@ def vram(
         spec = spec.quantized(quantize)
     plan = plan_memory(
         spec, target,
-        Workload(width, height, frames, batch, cfg, cfg_batched, sampler=sampler, steps=steps or INFERENCE_STEPS),
+        Workload(width, height, frames, batch, cfg, cfg_batched, sampler=sampler, steps=steps or UPSTREAM.num_inference_steps),
         Layout.parse(layout, placement=_placement(offload), sequence_parallel=sequence_parallel, **options),
         source, overheads=Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation),
         catalog=load_catalog(*catalog), activation_model="upstream" if upstream else "ours", memory_mode=memory_mode)

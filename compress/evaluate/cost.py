@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from compress.artifacts import Artifact
 from compress.errors import UserInputError
 from compress.evaluate.suite import Cost, Fit
-from compress.pipelines.sampling import SamplingConfig
+from compress.pipelines.sampling import UPSTREAM, SamplingConfig
 from compress.utils.weights import summarize, weight_files
 
 ONNX_FILE = "model.onnx"
@@ -140,7 +140,7 @@ def memory_fit(artifact: Artifact, fit: Fit, sampling: SamplingConfig | None = N
     width, height = parse_size(fit.size)
     try:
         spec = ModelSpec.load(artifact.path)
-        sampling = sampling or SamplingConfig(num_inference_steps=40, guidance_scale=4.5)
+        sampling = sampling or UPSTREAM
         workload = Workload(width, height, fit.frames, cfg=sampling.cfg, sampler=sampling.sampler,
                             steps=sampling.num_inference_steps)
         plans = {t: plan_memory(spec, t, workload, Layout.parse(fit.layout), suggest=False) for t in fit.targets}

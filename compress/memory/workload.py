@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from compress.errors import UserInputError
 from compress.models.s2v.motion import BUCKET_FACTORS, MOTION_BUCKETS
-from compress.pipelines.sampling import SAMPLERS, dit_forwards
+from compress.pipelines.sampling import SAMPLERS, UPSTREAM, dit_forwards
 
 SOURCES = ("analytic", "simulated", "measured")
 COMPONENTS = ("text_encoder", "audio_encoder", "vae")
@@ -58,7 +58,7 @@ class Workload:
     cfg_batched: bool = False
     motion: bool = True  # FramePack motion tokens (every clip but the first)
     sampler: str = "unipc"
-    steps: int = 40
+    steps: int = UPSTREAM.num_inference_steps
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS or not 1 <= self.steps <= MAX_STEPS:

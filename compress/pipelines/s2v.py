@@ -22,7 +22,7 @@ from PIL import Image
 
 from .audio import audio_features, clips_for_audio, load_audio
 from .components import NUM_TRAIN_TIMESTEPS, S2VComponents
-from .sampling import SAMPLERS, euler_sigmas, euler_step, guided
+from .sampling import SAMPLERS, UPSTREAM, euler_sigmas, euler_step, guided
 from .video import MIN_SIZE_MULTIPLE, UPSTREAM_SIZE_MULTIPLE, load_image, prepare_image, size_for_area, to_uint8
 
 FPS = 16
@@ -141,8 +141,10 @@ class S2VPipeline:
         return height, width
 
     @torch.no_grad()
-    def __call__(self, image, audio, prompt: str, negative_prompt: str = "", num_inference_steps: int = 40,
-                 guidance_scale: float = 4.5, shift: float = 3.0, height: int | None = None, width: int | None = None,
+    def __call__(self, image, audio, prompt: str, negative_prompt: str = "",
+                 num_inference_steps: int = UPSTREAM.num_inference_steps,
+                 guidance_scale: float = UPSTREAM.guidance_scale, shift: float = 3.0, height: int | None = None,
+                 width: int | None = None,
                  max_area: int | None = None, size_multiple: int = UPSTREAM_SIZE_MULTIPLE,
                  frames_per_clip: int = 80, num_clips: int | None = None, motion_frames: int = MOTION_FRAMES,
                  seed: int = 0, output_type: str = "np", capture_blocks: tuple[int, ...] = (),

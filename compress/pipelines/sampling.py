@@ -70,6 +70,10 @@ class SamplingConfig(BaseModel):
                 f"({self.dit_forwards} DiT forwards per clip)")
 
 
+#: Wan2.2-S2V's own sampling (its generate.py defaults): 40 UniPC steps with classifier-free guidance 4.5
+UPSTREAM = SamplingConfig(num_inference_steps=40, guidance_scale=4.5)
+
+
 def artifact_sampling(manifest: dict, name: str) -> SamplingConfig | None:
     """The sampling an artifact's manifest carries (its `sampling` key), validated; None when it carries none.
     `name` (the artifact's name or path) leads every error."""

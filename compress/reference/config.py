@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from compress.pipelines.sampling import Sampler, SamplingConfig
+from compress.pipelines.sampling import UPSTREAM, Sampler, SamplingConfig
 
 #: the built-in synthetic talking-face sets (`compress.data.synthetic.BUILTIN_SETS`), built into the artifact's
 #: INPUTS_DIR folder: the quickstart's training set, and a held-out one sharing no sentence, face, voice or seed with it
@@ -31,8 +31,8 @@ class ReferenceConfig(BaseModel):
                                                      f"'{BUILTIN_HELDOUT}' (built-in sets)")
     sampler: Sampler = Field(default="unipc", description="unipc (upstream, CFG) or euler (LiveAvatar's few-step "
                                                           "sampler, e.g. 4 steps with guidance_scale 0)")
-    num_inference_steps: int = Field(default=40, ge=1)
-    guidance_scale: float = Field(default=4.5, ge=0)
+    num_inference_steps: int = Field(default=UPSTREAM.num_inference_steps, ge=1)
+    guidance_scale: float = Field(default=UPSTREAM.guidance_scale, ge=0)
     shift: float = Field(default=3.0, gt=0)
     frames: int = Field(default=80, gt=0, description="frames per clip (a multiple of 4); clips follow the audio")
     size: str = Field(default="480*832", description="output area W*H; sides follow the image, multiples of "

@@ -38,7 +38,7 @@ def onnx_command(
 ) -> None:
     """Export for each target (ONNX + QDQ + HTP simulator, Core ML, or LiteRT + its CPU interpreter) and check it."""
     from compress.export import ExportRequest, example_inputs, run_export  # onnx, onnxruntime, torch
-    from compress.export.calibration import export_calibration
+    from compress.export.calibration import export_inputs
     from compress.export.chain_frames import check_chain, export_decoder
     from compress.export.onnx_export import check_exportable
     from compress.export.pipeline import require_converter
@@ -64,9 +64,8 @@ def onnx_command(
     for profile in profiles:
         target_out = out / profile.name if len(profiles) > 1 else out
         example = example_inputs(loaded, profile)
-        calibration, sources = export_calibration(loaded, example, ReferenceArtifact(reference) if reference else None,
-                                                   batches)
-        request = ExportRequest(loaded, profile, quantize, calibration, sources, allow_wrong_htp=allow_wrong_htp)
+        inputs = export_inputs(loaded, example, ReferenceArtifact(reference) if reference else None, batches)
+        request = ExportRequest(loaded, profile, quantize, **inputs, allow_wrong_htp=allow_wrong_htp)
         report = run_export(request, target_out, log=log)
         if chain_decoder is not None:
             report["decoder"] = export_decoder(request, chain_decoder, target_out, log)

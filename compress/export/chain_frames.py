@@ -17,7 +17,7 @@ import torch
 
 from compress.errors import UserInputError
 from compress.export import qnn, report
-from compress.export.pipeline import FLOAT_FILE, QDQ_FILE, ExportRequest, example_inputs, run_export
+from compress.export.pipeline import FLOAT_FILE, QDQ_FILE, ExportRequest, example_inputs, run_export, write_report
 from compress.utils.psnr import psnr_of_mse
 
 DECODER_DIR = "decoder"
@@ -29,17 +29,19 @@ def export_decoder(request: ExportRequest, decoder: torch.nn.Module, out_dir: Pa
     example input and calibrated on those of its calibration batches, and add the chain's frame PSNRs; returns
     the decoder's report."""
     student, target = request.model.eval(), request.target
-    batches = [example_inputs(student, target)] + request.calibration
+    batches = [request.example or example_inputs(student, target)] + request.calibration
     with torch.no_grad():
         inputs = [{"latents": student(**b), "previous": b["ref_latent"]} for b in batches]
     decoder_request = ExportRequest(decoder.eval(), target, request.precision, inputs[1:],
                                     f"the student's latents on its calibration ({request.calibration_source})",
                                     latency_repeats=request.latency_repeats, allow_wrong_htp=request.allow_wrong_htp,
-                                    example=inputs[0])
+                                    example=inputs[0],
+                                    example_source=f"the student's latents on {request.example_source}")
     result = run_export(decoder_request, Path(out_dir) / DECODER_DIR, log, track)
     with torch.no_grad():
         torch_frames = [decoder(**x).numpy() for x in inputs]
     result["chain_frames"] = chain_psnr(Path(out_dir), batches, torch_frames, result)
+    write_report(Path(out_dir) / DECODER_DIR, result)
     frames = result["chain_frames"]
     log("  chain frames vs torch: " + (", ".join(f"{k} {v:.1f} dB" for k, v in frames.items() if isinstance(v, float))
                                        or f"not run ({frames.get('not_run')})"))

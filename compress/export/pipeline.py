@@ -51,11 +51,12 @@ class ExportRequest:
     target: TargetProfile
     precision: str | None = None  # None: the target's default
     calibration: list[dict] = field(default_factory=list)  # forward kwargs, same shapes as the example inputs
-    calibration_source: str = "example_inputs"
+    calibration_source: str | dict[str, str] = "example_inputs"  # per input name, or one for all
     teacher: list[tuple[dict, torch.Tensor]] = field(default_factory=list)  # (inputs, teacher output) pairs
     latency_repeats: int = 20
     allow_wrong_htp: bool = False  # keep an export whose HTP output is wrong (marked WRONG in the report)
     example: dict | None = None  # the export's (and the HTP check's) input; None: the model's example_inputs
+    example_source: str = "the model's example_inputs (random)"
 
 
 def require_converter(target: TargetProfile) -> None:
@@ -92,7 +93,8 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
     batches = [inputs] + [_check_shapes(b, inputs) for b in request.calibration]
     steps = iter(track(range(5), f"export for {target.name}", total=5))
     result = {"target": target.name, "runtime": target.runtime, "opset": target.opset, "precision": precision,
-              "calibration": {"batches": len(request.calibration), "source": request.calibration_source}}
+              "calibration": {"batches": len(request.calibration), "source": request.calibration_source},
+              "example_input": request.example_source}
 
     next(steps)
     with torch.no_grad():
@@ -122,7 +124,7 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
     result["op_coverage"] = {"allowed_ops": "all" if target.allowed_ops is None else len(target.allowed_ops),
                              "unsupported": unsupported}
     if unsupported:
-        _write(out_dir, result)
+        write_report(out_dir, result)
         raise UnsupportedOpsError(f"{target.name} does not run op(s) {', '.join(unsupported)} of the float export "
                                   f"({out_dir / REPORT_FILE} has the node counts); not quantizing")
     latency = {"float_ms": report.median_latency_ms(float_session, report.feeds(float_session, inputs),
@@ -144,7 +146,7 @@ def run_export(request: ExportRequest, out_dir: Path, log: Callable[[str], None]
     result["cpu_latency"] = {**latency, "source": "measured (onnxruntime CPU EP, median)",
                              "repeats": request.latency_repeats, "threads": "onnxruntime default"}
     next(steps, None)
-    _write(out_dir, result)
+    write_report(out_dir, result)
     if result.get("htp", {}).get("numerics") == WRONG and not request.allow_wrong_htp:
         raise WrongHtpOutputError(f"{WRONG}: {result['htp']['problem']} ({out_dir / REPORT_FILE}; to keep "
                                   "the export, marked, set allow_wrong_htp: true in the export stage or pass "
@@ -167,7 +169,7 @@ def _native_export(request, precision, batches, torch_out, out_dir, result, log)
         result["coreml"] = coreml.export_coreml(model, target, precision, batches, torch_out, out_dir)
     else:
         result["litert"] = litert.export_litert(model, target, precision, batches, batches[1:], torch_out, out_dir)
-    _write(out_dir, result)
+    write_report(out_dir, result)
     part = result[target.runtime]
     quantized = part.get("quantized", {}).get("vs_torch")
     log(f"  {target.name}: verified on {part['verified_on']}"
@@ -264,5 +266,5 @@ def _check_shapes(batch: dict, example: dict) -> dict:
     return batch
 
 
-def _write(out_dir: Path, result: dict) -> None:
+def write_report(out_dir: Path, result: dict) -> None:
     (out_dir / REPORT_FILE).write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")

@@ -84,7 +84,7 @@ class ExportStage(Stage):
 
     def run(self, source, out, ctx) -> dict:
         from compress.export import ExportRequest, example_inputs, load_target, run_export
-        from compress.export.calibration import export_calibration
+        from compress.export.calibration import export_inputs
         from compress.export.chain_frames import check_chain, export_decoder
         from compress.reference.seen import SEEN_FIELD, inputs_seen
 
@@ -96,8 +96,8 @@ class ExportStage(Stage):
             check_chain(model, decoder)
         example = example_inputs(model, target)
         reference = ctx.reference(self.reference) if self.reference else None
-        batches, sources = export_calibration(model, example, reference, self.calibration_batches, ctx.seed)
-        request = ExportRequest(model, target, self.quantize, batches, sources, latency_repeats=self.latency_repeats,
+        inputs = export_inputs(model, example, reference, self.calibration_batches, ctx.seed)
+        request = ExportRequest(model, target, self.quantize, **inputs, latency_repeats=self.latency_repeats,
                                 allow_wrong_htp=self.allow_wrong_htp)
         report = run_export(request, out.path, log=ctx.log, track=ctx.track)
         if decoder is not None:

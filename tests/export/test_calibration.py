@@ -44,3 +44,16 @@ def test_masked_input_calibration_follows_the_students_mode(mode):
     expected = [mask_lower_half(torch.from_numpy(s).float()) for s in sources]
     for batch in batches:
         assert any(torch.equal(batch["masked_latent"][0], e) for e in expected), mode
+
+
+def test_a_reference_at_another_size_calibrates_on_its_latents_resized():
+    ref = torch.arange(16.0).reshape(1, 1, 4, 4).expand(16, 1, 4, 4)  # [C, 1, h, w]: a ramp in every channel
+    row = {"fps": FPS, **encode_array(ref.numpy().copy(), "ref_latents"),
+           **encode_array(np.zeros((1, 16, 1, 4, 4), np.float32), "latents")}
+    model = LipSyncStudent(channels=32, mid_blocks=1, audio_channels=32, audio_dim=32, masked_input="reference")
+    example = {k: v for k, v in model.example_inputs(height=64, width=64).items() if k != "audio"}  # 8x8 latents
+    batches, sources = export_calibration(model, example, _Reference([row]), count=2, seed=0)
+    upscaled = torch.nn.functional.interpolate(ref[:, 0][None], size=(8, 8), mode="bilinear")
+    assert torch.allclose(batches[0]["ref_latent"], upscaled)
+    assert torch.equal(batches[0]["masked_latent"], mask_lower_half(upscaled))  # masked after resizing
+    assert sources["ref_latent"] == "reference dataset (ref_latent derived from its rows; latents resized 4x4 -> 8x8)"

@@ -1,6 +1,6 @@
-"""HTP numerics: the SiLU rewrite keeps the function, a small lip-sync student with trained-like weights at
-96x96 (12x12 latents, where the HTP's fused 16-bit Swish was wrong) matches onnxruntime's QDQ run on the
-HTP simulator, and a wrong HTP output fails the export (or, opted out, is marked)."""
+"""HTP numerics: the SiLU rewrite keeps the function; a small lip-sync student and tiny decoder trained on a
+reference at 64x64 and exported at 96x96 (12x12 latents, where the HTP's fused 16-bit Swish was wrong) match
+onnxruntime's QDQ run on the HTP simulator; a wrong HTP output fails the export (or, opted out, is marked)."""
 
 import json
 
@@ -10,13 +10,16 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+from compress import Recipe
 from compress.export import ExportRequest, load_target, run_export
 from compress.export import qdq
 from compress.export.pipeline import WRONG, WrongHtpOutputError
 from compress.export.report import cpu_session
 from compress.export.targets import StaticShapes
 from compress.models.students import LipSyncStudent
-from compress.stages.export import stage_metrics
+from compress.stages.distill import DistillStage
+from compress.stages.export import ExportStage, stage_metrics
+from compress.stages.reference import ReferenceStage
 
 
 def test_split_silu_rewrites_only_silus_and_keeps_the_function(tmp_path):
@@ -69,16 +72,32 @@ def without_the_fix(monkeypatch):
     monkeypatch.setattr(qdq, "split_silu", lambda model: 0)
 
 
-@pytest.mark.slow
-def test_trained_like_student_at_96_matches_onnxruntime_on_the_htp(qnn, tmp_path):
-    report = export(tmp_path)
-    htp = report["htp"]
-    assert htp["status"] == "ran" and htp["htp_share"] == 1.0, htp
-    assert htp["numerics"] == "ok" and [check.split(":")[0] for check in htp["checks"]] == [
-        "example input", "calibration batch 1"]
-    assert htp["vs_cpu_qdq"]["rel_l2"] < 0.02  # measured 0.0004; before the SiLU rewrite 0.36
-    assert htp["vs_float"]["rel_l2"] < report["quantized"]["vs_float"]["rel_l2"] + 0.02
-    assert "Sigmoid" not in report["quantized"]["ops"]  # every SiLU rewritten
+def trained_export_stages() -> list:
+    """A tiny reference, a small student and the tiny decoder trained on it, the chain exported at 96x96."""
+    small = {"channels": 32, "mid_blocks": 1, "audio_channels": 32, "audio_dim": 32, "masked_input": "reference"}
+    return [ReferenceStage(name="reference", max_clips=2, frames=8, size="64*64", num_inference_steps=2),
+            DistillStage(name="student", input="source", student="lipsync-30m", student_config=small,
+                         reference="reference", train={"steps": 40, "batch_size": 8, "lr": 1e-3}),
+            DistillStage(name="decoder", input="source", student="tiny-vae-decoder", reference="reference",
+                         train={"steps": 20, "batch_size": 2, "lr": 2e-3}),
+            ExportStage(name="phone", input="student", target="snapdragon-8gen3", shapes={"height": 96, "width": 96},
+                        reference="reference", decoder="decoder", calibration_batches=2, latency_repeats=1)]
+
+
+@pytest.mark.slow  # ~1 min
+def test_trained_student_and_decoder_at_96_match_onnxruntime_on_the_htp(qnn, tmp_path):
+    result = Recipe(model="tiny", output="runs/t", stages=trained_export_stages()).run(root=tmp_path, quiet=True)
+    assert result["student"].metrics["heldout_improvement"] > 0.3  # trained, not random
+    report, decoder = (json.loads((result["phone"].path / part / "report.json").read_text())
+                       for part in (".", "decoder"))
+    assert report["calibration"]["source"]["ref_latent"].endswith("latents resized 8x8 -> 12x12)")
+    for part in (report, decoder):
+        htp = part["htp"]
+        assert htp["status"] == "ran" and htp["htp_share"] == 1.0 and htp["numerics"] == "ok", htp
+        assert htp["vs_cpu_qdq"]["rel_l2"] <= 0.02 and "Sigmoid" not in part["quantized"]["ops"]
+    assert report["quantized"]["vs_float"]["rel_l2"] <= 0.05  # the student's latents; the decoder's bar: frames
+    frames = decoder["chain_frames"]
+    assert frames["qdq_htp_psnr_db"] >= 30 and frames["float_onnx_psnr_db"] >= 45, frames
 
 
 @pytest.mark.slow

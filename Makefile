@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast test-litert clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,12 @@ test: setup  ## set up, then run the whole test suite
 
 test-fast: setup  ## the same, without the tests marked slow (over about 10 s each): the edit-test loop
 	$(PYTEST) -m "not slow"
+
+$(VENV)-litert/.installed: pyproject.toml scripts/setup_litert.sh
+	bash scripts/setup_litert.sh
+
+test-litert: $(VENV)-litert/.installed  ## the LiteRT (dimensity-9300) tests, in .venv-litert: the `litert` extra
+	WANDB_MODE=disabled $(VENV)-litert/bin/python -m pytest -q tests/export/test_litert.py
 
 clean:
 	rm -rf runs wandb .pytest_cache

@@ -64,6 +64,10 @@ class TrainConfig(BaseModel):
         default="auto", description="bf16 autocast; auto: on CUDA GPUs that support bf16, off elsewhere")
     log_every: int = Field(default=10, ge=1, description="steps between log lines and wandb points")
     seed: int = Field(default=0, description="seeds the data order and the RNGs")
+    sharding: Literal["ddp", "fsdp"] = Field(
+        default="ddp", description="under torchrun: ddp (each rank holds whole models) or fsdp (method dmd: FSDP2 "
+                                   "shards every DiT block and the rest of each base over the ranks, frozen weights "
+                                   "and LoRA alike; `compress vram --task dmd-train --sharding` plans both)")
 
 
 class LoraRecoveryConfig(BaseModel):

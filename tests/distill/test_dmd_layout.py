@@ -66,3 +66,17 @@ def test_shared_base_trains_like_two_bases_and_resumes_across_layouts(tmp_path):
     assert (shared_dir / "adapter_config.json").read_text() == (two_dir / "adapter_config.json").read_text()
     for key in saved:
         torch.testing.assert_close(saved[key], reference[key], rtol=1e-5, atol=1e-7)
+
+
+def test_the_base_is_shared_only_when_the_generator_input_is_the_teacher(tmp_path):
+    from types import SimpleNamespace
+
+    from compress.distill.dmd_layout import same_base
+
+    teacher = SimpleNamespace(hash="t", model_dir=tmp_path / "teacher")
+    (tmp_path / "teacher").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "teacher")
+    assert same_base(SimpleNamespace(hash="t", model_dir=tmp_path / "teacher"), teacher)  # the same artifact
+    assert same_base(SimpleNamespace(hash="s", model_dir=tmp_path / "link"), teacher)  # a source pointing at it
+    assert not same_base(SimpleNamespace(hash="p", model_dir=tmp_path / "pruned"), teacher)  # pruned / quantized
+    assert not same_base(SimpleNamespace(hash="p", model_dir=None), teacher)

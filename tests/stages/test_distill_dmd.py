@@ -38,6 +38,7 @@ def test_the_artifact_holds_adapters_a_merged_generator_and_how_to_sample_it(run
     artifact = result["dmd"]
     assert artifact.manifest["sampling"] == {"sampler": "euler", "num_inference_steps": 4, "guidance_scale": 0.0,
                                              "shift": 3.0}
+    assert artifact.manifest["dmd_layout"] == {"layout": "shared-base", "sharding": "none", "world_size": 1}
     m = artifact.metrics
     assert m["train_steps"] == 3 and m["dit_forwards"] == 4 and m["teacher_dit_forwards"] == 4  # 2 steps, CFG
     assert m["heldout_improvement"] == pytest.approx(1 - m["heldout_error"] / m["heldout_error_before"])
@@ -75,3 +76,5 @@ def test_bad_dmd_settings_are_named(change, message):
 def test_dmd_settings_on_another_method_are_refused():
     with pytest.raises(ValueError, match="apply to method 'dmd', not 'lora'"):
         DistillStage(method="lora", dmd={"rank": 4})
+    with pytest.raises(ValueError, match="sharding 'fsdp' applies to method 'dmd'"):
+        DistillStage(method="lora", train={"sharding": "fsdp"})

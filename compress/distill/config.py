@@ -135,6 +135,9 @@ class DmdConfig(BaseModel):
     fake_rank: int | None = Field(default=None, ge=1, description="fake-score LoRA rank; default `rank`")
     targets: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGETS), min_length=1,
                                description="Linear modules to adapt, in both networks (fnmatch globs)")
+    checkpointing: bool = Field(default=False, description="activation checkpointing of the DiT blocks: their "
+                                "activations are recomputed in the backward instead of kept (what `compress vram "
+                                "--task dmd-train` plans by default; --no-checkpointing plans without)")
     merge: bool = Field(default=True, description="also write the generator with its adapters merged")
     requantize: bool = Field(default=True, description="a quantized input: quantize the merged model again")
 

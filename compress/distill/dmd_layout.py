@@ -19,7 +19,13 @@ import torch.distributed as dist
 from torch import nn
 
 from compress.distill.config import DmdConfig
-from compress.distill.lora_adapters import DEFAULT_ADAPTER, AdapterView, activate_adapter, attach_adapters
+from compress.distill.lora_adapters import (
+    DEFAULT_ADAPTER,
+    AdapterView,
+    activate_adapter,
+    active_adapter,
+    attach_adapters,
+)
 
 GENERATOR, FAKE_SCORE = DEFAULT_ADAPTER, "fake_score"
 SHARED_BASE, TWO_BASES = "shared-base", "two-bases"
@@ -69,13 +75,38 @@ def same_base(source_artifact, teacher_artifact) -> bool:
     return None not in dirs and dirs[0].resolve() == dirs[1].resolve()
 
 
+def _bases(roles: tuple[AdapterRole, ...]) -> list[nn.Module]:
+    return list({id(role.base): role.base for role in roles}.values())
+
+
+def checkpoint_blocks(*roles: AdapterRole) -> None:
+    """Activation checkpointing of every DiT block of the roles' bases (the model's gradient_checkpointing)."""
+    for base in _bases(roles):
+        base.enable_gradient_checkpointing(gradient_checkpointing_func=_checkpointed)
+
+
+def _checkpointed(block: nn.Module, *args):
+    """One block under torch's checkpoint, recomputed in the backward with the adapter set that ran it: on a shared
+    base another role's set is active by then (the scores run while the generator's graph is held)."""
+    from torch.utils.checkpoint import checkpoint
+
+    adapter = active_adapter(block)
+
+    def run(*inputs):
+        if adapter is not None:
+            activate_adapter(block, adapter)
+        return block(*inputs)
+
+    return checkpoint(run, *args, use_reentrant=False)
+
+
 def shard_bases(*roles: AdapterRole) -> None:
     """FSDP2 over all ranks: every DiT block a unit, then each distinct base's root (the rest of its weights)."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
     mesh = init_device_mesh(next(roles[0].parameters()).device.type, (dist.get_world_size(),))
-    for base in {id(role.base): role.base for role in roles}.values():
+    for base in _bases(roles):
         for block in base.blocks:
             fully_shard(block, mesh=mesh)
         fully_shard(base, mesh=mesh)

@@ -35,6 +35,7 @@ from compress.distill.dmd import (
 )
 from compress.distill.dmd_layout import (
     AdapterRole,
+    checkpoint_blocks,
     dmd_networks,
     full,
     layout_of,
@@ -140,6 +141,8 @@ class DmdTraining:
         self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
         self.total = config.regression_warmup_steps + train.steps
         self.layout, self.sharding = layout_of(generator, scores), train.sharding if self.world > 1 else "none"
+        if config.checkpointing:
+            checkpoint_blocks(generator, scores)
         if self.sharding == "fsdp":
             shard_bases(generator, scores)
         self.generator = _Trained(generator, train.lr, train, self.total, self.world)

@@ -126,6 +126,11 @@ def activate_adapter(model: nn.Module, adapter_name: str) -> None:
             layer._active_adapter = [adapter_name]  # what set_adapter assigns, without its requires_grad changes
 
 
+def active_adapter(model: nn.Module) -> str | None:
+    """The adapter set that runs in `model` (its first adapted layer's), or None without adapters."""
+    return next((m.active_adapters[0] for m in model.modules() if isinstance(m, BaseTunerLayer)), None)
+
+
 def lora_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for name, p in model.named_parameters() if "lora_" in name]
 

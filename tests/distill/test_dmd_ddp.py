@@ -1,5 +1,6 @@
-"""DMD under torchrun with 2 gloo processes, DDP on two bases and FSDP2 on one shared base: both adapter sets stay
-equal on the ranks, the run matches one process at twice the batch, and a killed run resumes exactly."""
+"""DMD under torchrun with 2 gloo processes, DDP on two bases or one, FSDP2 (with activation checkpointing) on one
+shared base: both adapter sets stay equal on the ranks, the run matches one process at twice the batch (plain), and
+a killed run resumes exactly."""
 
 import json
 from pathlib import Path
@@ -17,10 +18,12 @@ import torch.distributed as dist
 from compress.distill.dmd_layout import full
 from compress.distill.dmd_training import train_dmd
 from compress.distributed import init_from_env
-from tests.distill.dmd_toy import TRAIN, tiny_training
+from compress.distill.config import DmdConfig
+from tests.distill.dmd_toy import CONFIG, TRAIN, tiny_training
 
 init_from_env()
-training = tiny_training({**TRAIN, "sharding": sys.argv[3]}, shared=sys.argv[4] == "shared-base")
+config = DmdConfig(**{**CONFIG.model_dump(), "checkpointing": sys.argv[3] == "fsdp"})  # as the 14B would train
+training = tiny_training({**TRAIN, "sharding": sys.argv[3]}, config, shared=sys.argv[4] == "shared-base")
 result = train_dmd(training, sys.argv[1], stop_after=int(sys.argv[2]))
 flat = torch.cat([full(p.detach()).flatten() for p in training.generator.params + training.fake.params])
 gathered = [torch.zeros_like(flat) for _ in range(2)]

@@ -80,3 +80,19 @@ def test_the_base_is_shared_only_when_the_generator_input_is_the_teacher(tmp_pat
     assert same_base(SimpleNamespace(hash="s", model_dir=tmp_path / "link"), teacher)  # a source pointing at it
     assert not same_base(SimpleNamespace(hash="p", model_dir=tmp_path / "pruned"), teacher)  # pruned / quantized
     assert not same_base(SimpleNamespace(hash="p", model_dir=None), teacher)
+
+
+def test_checkpointed_blocks_recompute_with_the_adapters_that_ran_them(tmp_path):
+    """On the shared base the scores run (other adapters active) while the generator's graph is held: the backward
+    must recompute each block with the generator's adapters, so checkpointing changes nothing."""
+    from compress.distill.config import DmdConfig
+    from tests.distill.dmd_toy import CONFIG
+
+    plain = tiny_training(shared=True)
+    expected = train_dmd(plain, tmp_path / "plain", stop_after=3)  # 2 regression steps, 1 DMD step
+    checkpointed = tiny_training(shared=True, config=DmdConfig(**{**CONFIG.model_dump(), "checkpointing": True}))
+    assert checkpointed.generator.model.base.gradient_checkpointing
+    result = train_dmd(checkpointed, tmp_path / "checkpointed", stop_after=3)
+    torch.testing.assert_close(torch.tensor(result["losses"]), torch.tensor(expected["losses"]), rtol=1e-6, atol=0)
+    for p, q in zip(adapters(checkpointed), adapters(plain)):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)

@@ -308,11 +308,11 @@ def _networks(source_artifact, teacher_artifact, config: DmdConfig, device) -> t
                                                                                       AdapterView]:
     """The generator and the scores: on the teacher's one base when the source is the teacher (shared-base), else
     on two (a pruned / quantized generator base)."""
-    teacher = teacher_artifact.load_model(device=device)
+    teacher, teacher_quant = teacher_artifact.load_model(device=device), source_quant_config(teacher_artifact)
     if same_base(source_artifact, teacher_artifact):
-        return dmd_networks(teacher, teacher, config)
+        return dmd_networks(teacher, teacher, config, teacher_quant, teacher_quant)
     return dmd_networks(source_artifact.load_model(device=device), teacher, config,
-                        source_quant_config(source_artifact), source_quant_config(teacher_artifact))
+                        source_quant_config(source_artifact), teacher_quant)
 
 
 def _write_generator(training: DmdTraining, source_artifact, quant_config, config: DmdConfig, out, ctx) -> None:

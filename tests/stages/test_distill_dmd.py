@@ -104,7 +104,8 @@ def test_two_ranks_with_fsdp_write_whole_adapters_and_a_merged_generator_that_sa
     assert artifact.manifest["dmd_layout"] == {"layout": "shared-base", "sharding": "fsdp", "world_size": 2}
     peft = read_peft_adapters(artifact.path / ADAPTERS_DIR)
     assert peft.rank == 4 and all(a.shape[0] == 4 and b.shape[1] == 4 for a, b in peft.pairs.values())
-    heldout = reference_conditionings(ReferenceArtifact(Artifact.open(tmp_path / "runs/d/01-reference")).rows.select([2]))
+    reference = ReferenceArtifact(Artifact.open(tmp_path / "runs/d/01-reference"))
+    heldout = reference_conditionings(reference.rows.select([2]))
     with torch_threads(1):
         error = sample_error(artifact.load_model(), heldout, euler_sigmas(4))
     assert error == pytest.approx(artifact.metrics["heldout_error"], rel=1e-4)

@@ -1,6 +1,6 @@
 """Where DMD's networks live: one base or two, replicated (DDP) or sharded (FSDP2).
 
-- shared-base: the generator's base is the teacher itself (the same artifact), so ONE frozen module carries two
+- shared-base: the generator's base is the teacher itself (`same_base`), so ONE frozen module carries two
   named adapter sets, the generator's (`default`, the set `save_adapters` writes) and the fake score's; each
   network is an `AdapterRole` that activates its set before every forward, and the real score disables both.
 - two-bases: the generator's base is another model (pruned, quantized): its own module, adapters `default`; the
@@ -8,6 +8,7 @@
 - sharding `fsdp` under torchrun: `fully_shard` (FSDP2) on every DiT block, then on each base's root, frozen
   weights and LoRA together; the trained adapters' parameters and AdamW moments are DTensors, checkpointed whole
   (`full`, `whole_optimizer_state`) so a resume or the artifact does not depend on the layout.
+- `checkpoint_blocks`: activation checkpointing of the DiT blocks, each recomputed with the adapter set that ran it.
 
     generator, scores, view = dmd_networks(base, teacher, config)  # base is teacher: shared-base
 """
@@ -68,7 +69,8 @@ def layout_of(generator: AdapterRole, scores: AdapterRole) -> str:
 
 
 def same_base(source_artifact, teacher_artifact) -> bool:
-    """Whether the generator's input is the teacher itself: the same artifact, or artifacts of the same weights."""
+    """Whether the generator's input is the teacher itself: the same artifact, or one loading the same model
+    directory (a pruned or quantized input is another artifact with weights of its own)."""
     if source_artifact.hash == teacher_artifact.hash:
         return True
     dirs = (source_artifact.model_dir, teacher_artifact.model_dir)

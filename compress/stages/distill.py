@@ -71,7 +71,8 @@ When `input` is the teacher itself (the same artifact), generator and fake score
 ONE base (`shared-base`; the real score runs it with both disabled); a pruned or quantized input is the
 generator's own base (`two-bases`). The log and the manifest's `dmd_layout` say which ran. Under torchrun,
 `train: {sharding: fsdp}` shards the bases with FSDP2 (each DiT block, then the rest), as `compress vram
---task dmd-train --sharding fsdp` plans it; the default `ddp` replicates them.
+--task dmd-train --sharding fsdp` plans it; the default `ddp` replicates them. `dmd: {checkpointing: true}`
+recomputes each DiT block's activations in the backward instead of keeping them (the plan's default).
 
 Training checkpoints live in `<output>/.checkpoints/<stage name>/<config hash>/`, outside the stage's partial
 artifact directory (which a failed or killed run loses): running the recipe again after a kill resumes from the

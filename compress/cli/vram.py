@@ -83,13 +83,16 @@ def vram(
                              "generator, fake score and real score)"),
     gpus: int = typer.Option(1, "--gpus", help="dmd-train: GPUs (data parallel)"),
     sharding: str = typer.Option("fsdp", "--sharding", help="dmd-train: fsdp (bases, adapters and optimizer "
-                                 "state sharded) | zero2 (gradients and optimizer state sharded) | ddp (replicated)"),
+                                 "state sharded) | ddp (replicated): the DMD stage's train.sharding | zero2 "
+                                 "(gradients and optimizer state sharded; planned only, no stage option)"),
     lora_rank: int = typer.Option(128, "--lora-rank", help="dmd-train: LoRA rank of generator and fake score"),
-    generator_base: str = typer.Option("same", "--generator-base", help="dmd-train: same (the teacher's base), a "
-                                       "quantization scheme (fp8_weight_only, int8_weight_only, ...), or a pruned "
-                                       "or quantized artifact / model directory"),
+    generator_base: str = typer.Option("same", "--generator-base", help="dmd-train: the DMD stage's input: same "
+                                       "(or MODEL itself: the teacher's one shared base), a quantization scheme "
+                                       "(fp8_weight_only, int8_weight_only, ...), or a pruned or quantized artifact "
+                                       "/ model directory (its own base)"),
     checkpointing: bool = typer.Option(True, "--checkpointing/--no-checkpointing",
-                                       help="dmd-train: activation checkpointing of the DiT blocks"),
+                                       help="dmd-train: activation checkpointing of the DiT blocks (the DMD stage's "
+                                            "dmd.checkpointing)"),
 ) -> None:
     """Per-GPU peak memory of a model on a GPU: breakdown, verdict, and the cheapest changes that fit.
     `--task dmd-train` plans DMD training instead (can I DMD-train the 14B on N GPUs?)."""
@@ -134,16 +137,21 @@ def vram(
         stdout().print(render(plan))
 
 
-def _generator_spec(generator_base: str, teacher):
-    """None for the teacher's base; the teacher quantized by a scheme; or a pruned / quantized model."""
+def _generator_spec(generator_base: str, model: str, teacher):
+    """None for the teacher's base (`same`, or the teacher itself: the DMD stage shares it); the teacher quantized
+    by a scheme; or a pruned / quantized model."""
     from compress.memory import ModelSpec  # torch
     from compress.quant.schemes import SCHEMES
 
-    if generator_base == "same":
+    if generator_base == "same" or _same_model(generator_base, model):
         return None
     if generator_base in SCHEMES:
         return teacher.quantized(generator_base)
     return ModelSpec.load(generator_base)
+
+
+def _same_model(a: str, b: str) -> bool:
+    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
 
 
 def _dmd_train(model: str, target: str, workload, overheads, catalog, as_json: bool, *, source: str,
@@ -159,7 +167,7 @@ def _dmd_train(model: str, target: str, workload, overheads, catalog, as_json: b
                              "--sharding and --generator-base (the generator samples with euler)")
     teacher = ModelSpec.load(model)
     plan = plan_dmd(teacher, target, workload, DmdSetup(tuple(DEFAULT_TARGETS), **setup),
-                    _generator_spec(generator_base, teacher), source, overheads=overheads, catalog=catalog)
+                    _generator_spec(generator_base, model, teacher), source, overheads=overheads, catalog=catalog)
     if as_json:
         print(json.dumps(plan.to_dict(), indent=2, default=str))
     else:

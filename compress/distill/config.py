@@ -64,6 +64,10 @@ class TrainConfig(BaseModel):
         default="auto", description="bf16 autocast; auto: on CUDA GPUs that support bf16, off elsewhere")
     log_every: int = Field(default=10, ge=1, description="steps between log lines and wandb points")
     seed: int = Field(default=0, description="seeds the data order and the RNGs")
+    sharding: Literal["ddp", "fsdp"] = Field(
+        default="ddp", description="under torchrun: ddp (each rank holds whole models) or fsdp (method dmd: FSDP2 "
+                                   "shards every DiT block and the rest of each base over the ranks, frozen weights "
+                                   "and LoRA alike; `compress vram --task dmd-train --sharding` plans both)")
 
 
 class LoraRecoveryConfig(BaseModel):
@@ -131,6 +135,9 @@ class DmdConfig(BaseModel):
     fake_rank: int | None = Field(default=None, ge=1, description="fake-score LoRA rank; default `rank`")
     targets: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGETS), min_length=1,
                                description="Linear modules to adapt, in both networks (fnmatch globs)")
+    checkpointing: bool = Field(default=False, description="activation checkpointing of the DiT blocks: their "
+                                "activations are recomputed in the backward instead of kept (what `compress vram "
+                                "--task dmd-train` plans by default; --no-checkpointing plans without)")
     merge: bool = Field(default=True, description="also write the generator with its adapters merged")
     requantize: bool = Field(default=True, description="a quantized input: quantize the merged model again")
 

@@ -1,11 +1,12 @@
-"""The DMD training loop (`compress.distill.dmd` has the losses): two adapter sets, two optimizers, DDP, resume.
+"""The DMD training loop (`compress.distill.dmd` has the losses): two adapter sets, two optimizers, DDP or FSDP2
+on one shared base or two (`compress.distill.dmd_layout`), resume.
 
 Each step (after `regression_warmup_steps` of regression on the teacher's ODE pairs) updates the fake score
 `fake_updates_per_step` times on fresh generator samples, then the generator once with the DMD loss. Every random
 draw comes from a generator seeded by (seed, step, example index), so a resumed run repeats the uninterrupted
 one; example j of step i on rank r has index (i * world_size + r) * batch_size + j, so ranks never overlap.
-Checkpoints (the trainer's format and helpers) hold both adapter sets, both optimizers and schedules, every
-rank's RNG states and the loss history.
+Checkpoints (the trainer's format and helpers) hold both adapter sets and both optimizers whole (gathered from
+FSDP2 shards), both schedules, every rank's RNG states and the loss history: a run resumes in either layout.
 
     metrics = run_dmd(source, teacher, reference, holdout=1, config=DmdConfig(), train=TrainConfig(), out, ctx)
 """
@@ -32,9 +33,27 @@ from compress.distill.dmd import (
     rollout,
     sample_sigma,
 )
+from compress.distill.dmd_layout import (
+    AdapterRole,
+    checkpoint_blocks,
+    dmd_networks,
+    full,
+    layout_of,
+    like,
+    load_whole_optimizer_state,
+    same_base,
+    shard_bases,
+    whole_optimizer_state,
+)
 from compress.distill.lora import ADAPTERS_DIR, save_merged, source_quant_config, stream_seed
-from compress.distill.lora_adapters import attach_adapters, check_mergeable, merge_adapters, save_adapters
-from compress.models.s2v.liveavatar_lora import adapters_of, write_liveavatar_lora
+from compress.distill.lora_adapters import (
+    AdapterView,
+    check_mergeable,
+    load_adapters,
+    merge_adapters,
+    save_adapters,
+)
+from compress.models.s2v.liveavatar_lora import read_peft_adapters, write_liveavatar_lora
 from compress.distill.trainer import (
     autocast,
     gather,
@@ -55,21 +74,14 @@ from compress.utils.console import Console
 _EXAMPLE, _EXIT = 2, 3  # seed streams (lora.py uses 0 and 1)
 
 
-def _lora_named(model: nn.Module) -> dict[str, nn.Parameter]:
-    return {name: p for name, p in model.named_parameters() if "lora_" in name}
-
-
 class _Trained:
-    """One trained adapter set: its model (DDP-wrapped under torchrun), parameters, optimizer and schedule."""
+    """One trained adapter set: its network (an AdapterRole; DDP-wrapped under torchrun with ddp), parameters,
+    optimizer and schedule."""
 
-    def __init__(self, model: nn.Module, lr: float, train: TrainConfig, total_steps: int, world: int):
-        self.model, self.named = model, _lora_named(model)
+    def __init__(self, model: AdapterRole, lr: float, train: TrainConfig, total_steps: int, world: int):
+        self.model, self.named = model, model.trained()
         self.params = list(self.named.values())
-        self.wrapped = model
-        if world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.wrapped = DistributedDataParallel(model)
+        self.wrapped = _ddp(model, self.named) if world > 1 and train.sharding == "ddp" else model
         self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=train.weight_decay)
         self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, train.warmup_steps, total_steps)
         self.clip_grad = train.clip_grad
@@ -82,7 +94,7 @@ class _Trained:
                 (loss_fn() / len(loss_fns)).backward()
 
     def step(self) -> float | None:
-        norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.clip_grad)) if self.clip_grad else None
+        norm = float(full(torch.nn.utils.clip_grad_norm_(self.params, self.clip_grad))) if self.clip_grad else None
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return norm
@@ -92,24 +104,35 @@ class _Trained:
         self.scheduler.step()
 
     def state(self) -> dict:
-        return {"params": {n: p.detach().clone() for n, p in self.named.items()},
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        """Whole tensors (gathered from FSDP2 shards; every rank calls it), whatever the layout."""
+        return {"params": {n: full(p.detach()).clone() for n, p in self.named.items()},
+                "optimizer": whole_optimizer_state(self.optimizer), "scheduler": self.scheduler.state_dict()}
 
     def load(self, state: dict, path: Path) -> None:
         if set(state["params"]) != set(self.named):
             raise CheckpointError(f"{path} does not match the adapters being trained; delete it to start over")
         with torch.no_grad():
             for name, value in state["params"].items():
-                self.named[name].copy_(value)
-        self.optimizer.load_state_dict(state["optimizer"])
+                self.named[name].copy_(like(value, self.named[name]))
+        load_whole_optimizer_state(self.optimizer, state["optimizer"], self.params)
         self.scheduler.load_state_dict(state["scheduler"])
 
 
-class DmdTraining:
-    """The generator (`generator`, adapters attached) and the scores (`scores`: the teacher with fake-score
-    adapters) trained on `clips` (ClipConditioning) as `config` and `train` say."""
+def _ddp(model: AdapterRole, trained: dict[str, nn.Parameter]) -> nn.Module:
+    """DDP over `model` reducing the gradients of `trained` only (not another role's adapters on a shared base)."""
+    from torch.nn.parallel import DistributedDataParallel
 
-    def __init__(self, generator: nn.Module, scores: nn.Module, clips: list[ClipConditioning], config: DmdConfig,
+    others = [n for n, p in model.named_parameters() if p.requires_grad and n not in trained]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, others)
+    return DistributedDataParallel(model)
+
+
+class DmdTraining:
+    """The generator and the scores (AdapterRoles from `dmd_layout.dmd_networks`: shared-base or two-bases) trained
+    on `clips` (ClipConditioning) as `config` and `train` say; under torchrun with `train.sharding` fsdp their
+    bases are sharded here (FSDP2)."""
+
+    def __init__(self, generator: AdapterRole, scores: AdapterRole, clips: list[ClipConditioning], config: DmdConfig,
                  train: TrainConfig, real_guidance: float):
         if train.grad_accum != 1 or train.ema_decay is not None:
             raise ValueError("dmd: grad_accum and ema_decay are not supported (each step already averages its "
@@ -117,6 +140,11 @@ class DmdTraining:
         self.clips, self.config, self.train, self.real_guidance = clips, config, train, real_guidance
         self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
         self.total = config.regression_warmup_steps + train.steps
+        self.layout, self.sharding = layout_of(generator, scores), train.sharding if self.world > 1 else "none"
+        if config.checkpointing:
+            checkpoint_blocks(generator, scores)
+        if self.sharding == "fsdp":
+            shard_bases(generator, scores)
         self.generator = _Trained(generator, train.lr, train, self.total, self.world)
         self.fake = _Trained(scores, config.fake_lr or train.lr, train, train.steps, self.world)
         self.sigmas = euler_sigmas(config.num_inference_steps, config.shift).to(self.device)
@@ -276,6 +304,34 @@ def sample_error(generator: nn.Module, clips: list[ClipConditioning], sigmas: to
 LIVEAVATAR_LORA = "liveavatar.safetensors"  # in adapters/: the same adapters in LiveAvatar's format (`liveavatar_lora`)
 
 
+def _networks(source_artifact, teacher_artifact, config: DmdConfig, device) -> tuple[AdapterRole, AdapterRole,
+                                                                                      AdapterView]:
+    """The generator and the scores: on the teacher's one base when the source is the teacher (shared-base), else
+    on two (a pruned / quantized generator base)."""
+    teacher, teacher_quant = teacher_artifact.load_model(device=device), source_quant_config(teacher_artifact)
+    if same_base(source_artifact, teacher_artifact):
+        return dmd_networks(teacher, teacher, config, teacher_quant, teacher_quant)
+    return dmd_networks(source_artifact.load_model(device=device), teacher, config,
+                        source_quant_config(source_artifact), teacher_quant)
+
+
+def _write_generator(training: DmdTraining, source_artifact, quant_config, config: DmdConfig, out, ctx) -> None:
+    """The generator's adapters in peft's format (whole, whatever the layout) and, with the teacher's layout,
+    LiveAvatar's; with `merge`, the source model with them merged (rank 0 rebuilds it from the saved adapters)."""
+    generator, scores = training.generator.model, training.fake.model
+    whole = {name.removeprefix("base."): full(p.detach()) for name, p in training.generator.named.items()}  # all ranks
+    if ctx.rank != 0:
+        return
+    adapters = save_adapters(generator.base, out.path / ADAPTERS_DIR, base=str(source_artifact.path), state_dict=whole)
+    if dict(generator.config) == dict(scores.config):  # the teacher's layout: LiveAvatar's loader takes it
+        write_liveavatar_lora(read_peft_adapters(adapters), adapters / LIVEAVATAR_LORA)
+    if config.merge:
+        model = source_artifact.load_model(device="cpu" if training.sharding == "fsdp" else ctx.device)
+        view = load_adapters(model, adapters, quant_config)
+        merge_adapters(model, view, config.requantize)
+        save_merged(model, out.path, view.quant_config)
+
+
 def run_dmd(source_artifact, teacher_artifact, reference, holdout: int, config: DmdConfig, train: TrainConfig,
             out, ctx, checkpoint_dir: Path) -> dict:
     """Train a K-step generator (adapters on the source artifact's model) against the teacher on the reference's
@@ -287,33 +343,25 @@ def run_dmd(source_artifact, teacher_artifact, reference, holdout: int, config: 
     if config.merge:
         check_mergeable(quant_config, config.requantize)  # fail before training, not after
     train_rows, heldout_rows = split_rows(len(reference.rows), holdout)
-    generator = source_artifact.load_model(device=ctx.device)
-    view = attach_adapters(generator, config.targets, config.rank, config.alpha or config.rank, 0.0, quant_config)
-    scores = teacher_artifact.load_model(device=ctx.device).eval()
-    fake_rank = config.fake_rank or config.rank
-    attach_adapters(scores, config.targets, fake_rank, fake_rank, 0.0, source_quant_config(teacher_artifact))
+    generator, scores, view = _networks(source_artifact, teacher_artifact, config, ctx.device)
     real_guidance = config.real_guidance_scale
     real_guidance = reference.config.guidance_scale if real_guidance is None else real_guidance
     training = DmdTraining(generator, scores, reference_conditionings(reference.rows.select(train_rows), ctx.device),
                            config, train, real_guidance)
     heldout = reference_conditionings(reference.rows.select(heldout_rows), ctx.device)
     before = sample_error(generator, heldout, training.sigmas)
-    ctx.log(f"  dmd: {len(view.adapted)} modules adapted, {sum(p.numel() for p in training.generator.params):,} "
+    ctx.log(f"  dmd: layout {training.layout}, {training.world} process(es), sharding {training.sharding}; "
+            f"{len(view.adapted)} modules adapted, {sum(p.numel() for p in training.generator.params):,} "
             f"generator / {sum(p.numel() for p in training.fake.params):,} fake-score LoRA parameters; "
             f"{len(training.clips)} training / {len(heldout)} held-out clips; K={config.num_inference_steps}, "
             f"real guidance {real_guidance}; held-out error {before:.4g}")
     result = train_dmd(training, checkpoint_dir, ctx, log_prefix=f"{out.final_path.name}/dmd")
     after = sample_error(generator, heldout, training.sigmas)
+    _write_generator(training, source_artifact, quant_config, config, out, ctx)
     if ctx.rank == 0:
-        save_adapters(generator, out.path / ADAPTERS_DIR, base=str(source_artifact.path))
-        if dict(generator.config) == dict(scores.config):  # the teacher's layout: LiveAvatar's loader takes it
-            write_liveavatar_lora(adapters_of(generator), out.path / ADAPTERS_DIR / LIVEAVATAR_LORA)
         out.write_json("train_history.json", {"losses": result["losses"], "terms": result["terms"],
                                               "config": train.model_dump(), "dmd": config.model_dump()})
-    if config.merge:
-        merge_adapters(generator, view, config.requantize)
-        if ctx.rank == 0:
-            save_merged(generator, out.path, view.quant_config)
+    out.extra["dmd_layout"] = {"layout": training.layout, "sharding": training.sharding, "world_size": training.world}
     out.extra[MANIFEST_KEY] = SamplingConfig(sampler="euler", num_inference_steps=config.num_inference_steps,
                                              guidance_scale=0.0, shift=config.shift).model_dump()
     out.extra["description"] = (f"{config.num_inference_steps}-step generator: rank-{config.rank} LoRA adapters on "

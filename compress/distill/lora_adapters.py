@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from compress.quant import QuantConfig, QuantizedLinear, quantize_
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+DEFAULT_ADAPTER = "default"  # peft's name of a model's one adapter set, the one `save_adapters` writes
 
 
 @dataclass
@@ -58,8 +60,10 @@ def dequantize_view(model: nn.Module, dtype: torch.dtype | None = None) -> list[
 
 
 def resolve_targets(model: nn.Module, patterns: list[str]) -> list[str]:
-    """Names of the nn.Linear modules matching any fnmatch glob (`*` also matches dots); every pattern must match."""
-    linears = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    """Names of the nn.Linear modules matching any fnmatch glob (`*` also matches dots); every pattern must match.
+    A Linear that already carries adapters counts under its own name (not its peft base_layer / lora_ parts)."""
+    linears = [name.removesuffix(".base_layer") for name, module in model.named_modules()
+               if isinstance(module, nn.Linear) and ".lora_" not in name]
     unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in linears)]
     if unmatched:
         raise UserInputError(f"lora targets: {unmatched} match no Linear module of {type(model).__name__} "
@@ -68,12 +72,14 @@ def resolve_targets(model: nn.Module, patterns: list[str]) -> list[str]:
 
 
 def attach_adapters(model: nn.Module, targets: list[str], rank: int, alpha: float, dropout: float = 0.0,
-                    quant_config: QuantConfig | None = None, dtype: torch.dtype | None = None) -> AdapterView:
+                    quant_config: QuantConfig | None = None, dtype: torch.dtype | None = None,
+                    adapter_name: str = DEFAULT_ADAPTER) -> AdapterView:
     """Freeze `model`, dequantize it if it is quantized (`quant_config`: the config it was quantized with),
-    and add LoRA adapters (trainable, float32) to the Linears matching `targets`, in place."""
+    and add LoRA adapters (trainable, float32) named `adapter_name` to the Linears matching `targets`, in place.
+    A model may carry several named sets (every set stays trainable); `activate_adapter` picks the one that runs."""
     dequantized = _frozen_view(model, quant_config, dtype)
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=resolve_targets(model, targets))
-    return AdapterView(_inject(model, config), dequantized, quant_config if dequantized else None)
+    return AdapterView(_inject(model, config, adapter_name), dequantized, quant_config if dequantized else None)
 
 
 def _frozen_view(model: nn.Module, quant_config: QuantConfig | None, dtype: torch.dtype | None) -> list[str]:
@@ -85,9 +91,11 @@ def _frozen_view(model: nn.Module, quant_config: QuantConfig | None, dtype: torc
     return dequantized
 
 
-def _inject(model: nn.Module, config: LoraConfig) -> list[str]:
+def _inject(model: nn.Module, config: LoraConfig, adapter_name: str = DEFAULT_ADAPTER) -> list[str]:
     """Add the adapters of `config`; returns the adapted module names."""
-    inject_adapter_in_model(config, model)
+    with warnings.catch_warnings():  # a second named set on one model is what we mean
+        warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+        inject_adapter_in_model(config, model, adapter_name=adapter_name)
     for name, param in model.named_parameters():
         if "lora_" in name:
             param.data = param.data.float()
@@ -97,29 +105,46 @@ def _inject(model: nn.Module, config: LoraConfig) -> list[str]:
 
 @contextlib.contextmanager
 def adapters_disabled(model: nn.Module):
-    """`model` without its LoRA adapters inside the context (the frozen base: the real score)."""
+    """`model` without its LoRA adapters inside the context (the frozen base: the real score). peft's
+    `enable_adapters` would also freeze every set and unfreeze only the active one on the way out; here each set
+    keeps requires_grad (another set on the same base may be in the middle of its graph)."""
     layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
     for layer in layers:
-        layer.enable_adapters(False)
+        layer._disable_adapters = True  # what enable_adapters(False) assigns, without its requires_grad changes
     try:
         yield model
     finally:
         for layer in layers:
-            layer.enable_adapters(True)
+            layer._disable_adapters = False
+
+
+def activate_adapter(model: nn.Module, adapter_name: str) -> None:
+    """Make `adapter_name` the set that runs in every adapted layer of `model`. peft's `set_adapter` would also
+    freeze the other sets; here every set keeps requires_grad, as the optimizers and DDP / FSDP2 were built with."""
+    for layer in model.modules():
+        if isinstance(layer, BaseTunerLayer):
+            layer._active_adapter = [adapter_name]  # what set_adapter assigns, without its requires_grad changes
+
+
+def active_adapter(model: nn.Module) -> str | None:
+    """The adapter set that runs in `model` (its first adapted layer's), or None without adapters."""
+    return next((m.active_adapters[0] for m in model.modules() if isinstance(m, BaseTunerLayer)), None)
 
 
 def lora_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for name, p in model.named_parameters() if "lora_" in name]
 
 
-def save_adapters(model: nn.Module, directory: str | Path, base: str | None = None) -> Path:
-    """The adapters alone, in peft's format: adapter_config.json + adapter_model.safetensors."""
+def save_adapters(model: nn.Module, directory: str | Path, base: str | None = None,
+                  state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+    """The adapters alone (the `default` set), in peft's format: adapter_config.json + adapter_model.safetensors.
+    state_dict: the model's tensors when its own are not whole (gathered from FSDP shards); default its own."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = _lora_config(model)
     config.base_model_name_or_path = base
     config.save_pretrained(str(directory))
-    state = get_peft_model_state_dict(model, save_embedding_layers=False)
+    state = get_peft_model_state_dict(model, state_dict, save_embedding_layers=False)
     state = {k: v.detach().contiguous() for k, v in state.items()}
     save_file(state, directory / ADAPTER_WEIGHTS, metadata={"format": "pt"})
     return directory
@@ -169,6 +194,6 @@ def merge_adapters(model: nn.Module, view: AdapterView, requantize: bool = True)
 
 def _lora_config(model: nn.Module) -> LoraConfig:
     configs = getattr(model, "peft_config", {})
-    if "default" not in configs:
+    if DEFAULT_ADAPTER not in configs:
         raise ValueError(f"{type(model).__name__} has no LoRA adapters attached")
-    return configs["default"]
+    return configs[DEFAULT_ADAPTER]

@@ -115,6 +115,8 @@ class _Run:
     def __init__(self, task, config: TrainConfig, checkpoint_dir: Path):
         self.task, self.config, self.dir = task, config, checkpoint_dir
         self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        if config.sharding != "ddp":
+            raise ValueError(f"train: sharding {config.sharding!r} is DMD's (method: dmd); this loop runs DDP")
         model = task.model
         params = list(task.parameters_to_train()) if hasattr(task, "parameters_to_train") else [
             p for p in model.parameters() if p.requires_grad]

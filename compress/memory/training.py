@@ -7,8 +7,9 @@ DMD (as LiveAvatar distils Wan2.2-S2V to 4 steps) trains two LoRA adapter sets o
 - the fake score: adapters on the teacher's base, trained on the generator's samples;
 - the real score: the teacher itself (adapters disabled), with classifier-free guidance, no grad.
 Real and fake score share one frozen teacher base; the generator shares it too when its base is the teacher's
-(`generator_base` None: LiveAvatar's layout). compress's own DMD stage (`compress.distill.dmd_training`) does not
-share it yet and replicates its bases under DDP: plan it with the teacher as `generator_base` and sharding `ddp`.
+(`generator_base` None: LiveAvatar's layout). compress's own DMD stage (`compress.distill.dmd_training`) runs the
+layout planned here, one to one: a generator input that is the teacher itself shares its base (else its own),
+`train.sharding` is `fsdp` or `ddp` and `dmd.checkpointing` the block checkpointing; a plan's last note names them.
 
 One step's phases, each with its peak: the no-grad rollout; the DMD loss (real and fake score forwards while
 the generator's graph is held); the generator's backward; the fake score's update (forward with grad and
@@ -182,6 +183,17 @@ def _score_forward(teacher: ModelSpec, workload: Workload, source: str) -> list[
     return [Item("forward peak", simulate_dit(teacher, *args).activations, "simulated", "activations")]
 
 
+def _stage_settings(setup: DmdSetup, generator: ModelSpec | None) -> str:
+    """The distill stage's settings that train in the planned layout."""
+    if setup.sharding == "zero2":
+        return "zero2 is planned only: the DMD stage shards its bases (train.sharding: fsdp) or replicates them (ddp)"
+    base = ("input: the teacher itself (one shared base)" if generator is None
+            else f"input: {generator.name} (the generator's own base)")
+    launch = f"under torchrun --nproc_per_node {setup.gpus}" if setup.gpus > 1 else "in one process"
+    return (f"the distill stage (method: dmd) trains this layout with {base}, train.sharding: {setup.sharding}, "
+            f"dmd.checkpointing: {str(setup.checkpointing).lower()}, {launch}")
+
+
 def plan_dmd(teacher: ModelSpec | str, target: Target | str, workload: Workload | None, setup: DmdSetup,
              generator: ModelSpec | None = None, source: str = "analytic", *, overheads: Overheads = Overheads(),
              catalog: Catalog | None = None, suggest: bool = True) -> TrainingPlan:
@@ -236,6 +248,7 @@ def plan_dmd(teacher: ModelSpec | str, target: Target | str, workload: Workload 
     if generator is not None and generator.quant is not None:
         notes.append(f"generator base {generator.name}: LoRA trains over its dequantized view "
                      f"({gen_base.total_bytes / 1e9:.2f} GB, not the quantized {generator.total_bytes / 1e9:.2f} GB)")
+    notes.append(_stage_settings(setup, generator))
     plan = TrainingPlan(teacher.name, "same" if generator is None else generator.name, target, workload, setup,
                         source, overheads, lora, [gpu], notes=notes)
     if suggest and not plan.fits:

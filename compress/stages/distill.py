@@ -67,10 +67,17 @@ adapters as LiveAvatar's loader reads them), the merged model and `train_history
 "shift": 3.0}`). Metrics: `heldout_error_before` / `heldout_error` (relative error of the K-step samples from the
 teacher's noise against the teacher's latents on the held-out inputs), DiT forwards per clip against the teacher's.
 
+When `input` is the teacher itself (the same artifact), generator and fake score are two named adapter sets on
+ONE base (`shared-base`; the real score runs it with both disabled); a pruned or quantized input is the
+generator's own base (`two-bases`). The log and the manifest's `dmd_layout` say which ran. Under torchrun,
+`train: {sharding: fsdp}` shards the bases with FSDP2 (each DiT block, then the rest), as `compress vram
+--task dmd-train --sharding fsdp` plans it; the default `ddp` replicates them. `dmd: {checkpointing: true}`
+recomputes each DiT block's activations in the backward instead of keeping them (the plan's default).
+
 Training checkpoints live in `<output>/.checkpoints/<stage name>/<config hash>/`, outside the stage's partial
 artifact directory (which a failed or killed run loses): running the recipe again after a kill resumes from the
 latest checkpoint, exactly. They are deleted once the stage has finished. Under torchrun every rank trains
-(DDP, gloo on CPU), each on its own share of the training inputs.
+(DDP, gloo on CPU; or FSDP2 for dmd), each on its own share of the training inputs.
 """
 
 from __future__ import annotations
@@ -142,6 +149,9 @@ class DistillStage(Stage):
             raise ValueError("method 'lora' trains adapters on the input model; `student` does not apply")
         if self.dmd and self.method != "dmd":
             raise ValueError(f"`dmd` settings apply to method 'dmd', not '{self.method}'")
+        if self.train.sharding != "ddp" and self.method != "dmd":
+            raise ValueError(f"train.sharding '{self.train.sharding}' applies to method 'dmd'; method "
+                             f"'{self.method}' trains with DDP under torchrun")
         if self.method == "dmd":
             self._check_dmd()
         if self.curve_reference and not (self.student or "").startswith("lipsync"):

@@ -1,12 +1,12 @@
 """A DMD set-up on the tiny S2V DiT, shared by the single-process and the torchrun tests: random conditioning,
-a generator and a teacher with fake-score adapters."""
+a generator and a teacher with fake-score adapters, on one base or two."""
 
 import torch
 
 from compress.distill.config import DmdConfig, TrainConfig
 from compress.distill.dmd import ClipConditioning
 from compress.distill.dmd_training import DmdTraining
-from compress.distill.lora_adapters import attach_adapters
+from compress.distill.dmd_layout import dmd_networks
 from compress.models import WanS2VTransformer3DModel
 
 CONFIG = DmdConfig(rank=4, fake_updates_per_step=2, exit_step="random", regression_warmup_steps=2)
@@ -27,12 +27,13 @@ def tiny_clips(model, count: int = 3) -> list[ClipConditioning]:
     return clips
 
 
-def tiny_training(train: dict | None = None, config: DmdConfig = CONFIG) -> DmdTraining:
+def tiny_training(train: dict | None = None, config: DmdConfig = CONFIG, shared: bool = False) -> DmdTraining:
+    """shared: the generator's adapters on the teacher's own module (shared-base), else on a copy (two-bases)."""
     torch.manual_seed(0)
-    teacher = WanS2VTransformer3DModel.from_preset("tiny").eval()
-    generator = WanS2VTransformer3DModel.from_preset("tiny")
+    teacher = WanS2VTransformer3DModel.from_preset("tiny")
+    generator = teacher if shared else WanS2VTransformer3DModel.from_preset("tiny")
     generator.load_state_dict(teacher.state_dict())
-    attach_adapters(generator, config.targets, config.rank, config.rank)
-    attach_adapters(teacher, config.targets, config.rank, config.rank)
-    return DmdTraining(generator, teacher, tiny_clips(teacher), config, TrainConfig(**(train or TRAIN)),
+    torch.manual_seed(1)  # the adapters start alike in both layouts
+    generator, scores, _ = dmd_networks(generator, teacher, config)
+    return DmdTraining(generator, scores, tiny_clips(teacher), config, TrainConfig(**(train or TRAIN)),
                        real_guidance=3.0)

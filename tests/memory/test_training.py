@@ -165,3 +165,22 @@ def test_simulated_source_agrees_with_analytic(tiny_spec):
     assert activations[0] == pytest.approx(activations[1], rel=0.08)
     with pytest.raises(UserInputError, match="source"):
         plan_dmd(tiny_spec, "h100", clip, setup(), source="measured")
+
+
+def test_cli_plans_the_layout_the_dmd_stage_runs(monkeypatch, capsys):
+    """The teacher named as its own generator base is the stage's shared base (it detects the same artifact), and
+    the plan's last note names the stage settings that train in the planned layout."""
+    plans = {}
+    for name, args in {"same": (), "teacher": ("--generator-base", "wan2.2-s2v-14b"),
+                       "fp8": ("--generator-base", "fp8_weight_only")}.items():
+        code, out, _ = cli(monkeypatch, capsys, "--gpus", "8", *args, "--json")
+        assert code == 0
+        plans[name] = json.loads(out)
+    assert plans["teacher"]["peak_bytes"] == plans["same"]["peak_bytes"] < plans["fp8"]["peak_bytes"]
+    assert plans["teacher"]["generator_base"] == "same"
+    assert plans["same"]["notes"][-1] == ("the distill stage (method: dmd) trains this layout with input: the teacher "
+                                          "itself (one shared base), train.sharding: fsdp, dmd.checkpointing: true, "
+                                          "under torchrun --nproc_per_node 8")
+    assert "(the generator's own base)" in plans["fp8"]["notes"][-1]
+    code, out, _ = cli(monkeypatch, capsys, "--gpus", "8", "--sharding", "zero2", "--json")
+    assert "zero2 is planned only" in json.loads(out)["notes"][-1]

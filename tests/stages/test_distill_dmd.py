@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from compress import Recipe
+from compress.artifacts import Artifact
 from compress.distill.dmd import reference_conditionings
 from compress.distill.dmd_training import LIVEAVATAR_LORA, sample_error
 from compress.distill.lora import ADAPTERS_DIR
@@ -38,6 +39,7 @@ def test_the_artifact_holds_adapters_a_merged_generator_and_how_to_sample_it(run
     artifact = result["dmd"]
     assert artifact.manifest["sampling"] == {"sampler": "euler", "num_inference_steps": 4, "guidance_scale": 0.0,
                                              "shift": 3.0}
+    assert artifact.manifest["dmd_layout"] == {"layout": "shared-base", "sharding": "none", "world_size": 1}
     m = artifact.metrics
     assert m["train_steps"] == 3 and m["dit_forwards"] == 4 and m["teacher_dit_forwards"] == 4  # 2 steps, CFG
     assert m["heldout_improvement"] == pytest.approx(1 - m["heldout_error"] / m["heldout_error_before"])
@@ -75,3 +77,35 @@ def test_bad_dmd_settings_are_named(change, message):
 def test_dmd_settings_on_another_method_are_refused():
     with pytest.raises(ValueError, match="apply to method 'dmd', not 'lora'"):
         DistillStage(method="lora", dmd={"rank": 4})
+    with pytest.raises(ValueError, match="sharding 'fsdp' applies to method 'dmd'"):
+        DistillStage(method="lora", train={"sharding": "fsdp"})
+
+
+FSDP_SCRIPT = """
+import json, sys
+from compress import Recipe
+from compress.artifacts import Artifact
+from compress.stages.distill import DistillStage
+from compress.stages.reference import ReferenceStage
+
+reference = ReferenceStage(**json.loads(sys.argv[1]))
+Recipe(model="tiny", output="runs/d", stages=[reference, DistillStage(**json.loads(sys.argv[2]))]).run(quiet=True)
+"""
+
+
+@pytest.mark.slow  # a reference and a DMD run on 2 gloo ranks: about 60 s on the shared 2-core CPU
+def test_two_ranks_with_fsdp_write_whole_adapters_and_a_merged_generator_that_samples_as_they_did(tmp_path):
+    from tests.helpers import torchrun
+
+    dmd = {**DMD, "train": {**DMD["train"], "sharding": "fsdp"}, "dmd": {**DMD["dmd"], "checkpointing": True}}
+    done = torchrun(FSDP_SCRIPT, tmp_path, REFERENCE.model_dump_json(exclude_unset=True), json.dumps(dmd))
+    assert done.returncode == 0, done.stderr[-3000:]
+    artifact = Artifact.open(tmp_path / "runs/d/02-dmd")
+    assert artifact.manifest["dmd_layout"] == {"layout": "shared-base", "sharding": "fsdp", "world_size": 2}
+    peft = read_peft_adapters(artifact.path / ADAPTERS_DIR)
+    assert peft.rank == 4 and all(a.shape[0] == 4 and b.shape[1] == 4 for a, b in peft.pairs.values())
+    reference = ReferenceArtifact(Artifact.open(tmp_path / "runs/d/01-reference"))
+    heldout = reference_conditionings(reference.rows.select([2]))
+    with torch_threads(1):
+        error = sample_error(artifact.load_model(), heldout, euler_sigmas(4))
+    assert error == pytest.approx(artifact.metrics["heldout_error"], rel=1e-4)

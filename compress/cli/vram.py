@@ -127,7 +127,8 @@ def vram(
         spec = spec.quantized(quantize)
     plan = plan_memory(
         spec, target,
-        Workload(width, height, frames, batch, cfg, cfg_batched, sampler=sampler, steps=steps or UPSTREAM.num_inference_steps),
+        Workload(width, height, frames, batch, cfg, cfg_batched, sampler=sampler,
+                 steps=steps or UPSTREAM.num_inference_steps),
         Layout.parse(layout, placement=_placement(offload), sequence_parallel=sequence_parallel, **options),
         source, overheads=Overheads(int(context_gib * GIB) // MIB * MIB, fragmentation),
         catalog=load_catalog(*catalog), activation_model="upstream" if upstream else "ours", memory_mode=memory_mode)

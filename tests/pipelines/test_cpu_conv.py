@@ -47,3 +47,15 @@ def test_components_route_their_vae():
     with torch.no_grad():
         kernels = _conv_kernels(lambda: components.vae.decode(torch.randn(1, 16, 2, 2, 2)))
     assert "aten::mkldnn_convolution" in kernels and "aten::slow_conv3d_forward" not in kernels
+
+
+def test_a_deep_copy_convolves_with_its_own_weights():
+    import copy
+
+    fast = use_onednn_conv3d(torch.nn.Sequential(torch.nn.Conv3d(2, 2, 3)))
+    clone = copy.deepcopy(fast)
+    with torch.no_grad():
+        clone[0].weight.zero_()
+        clone[0].bias.zero_()
+        x = torch.randn(1, 2, 3, 4, 4)
+        assert torch.count_nonzero(clone(x)) == 0 and torch.count_nonzero(fast(x)) > 0

@@ -29,6 +29,7 @@ from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel, Wav2Vec2Co
 from compress.errors import UserInputError
 from compress.models.loading import require_weight_files
 from compress.models.s2v import WanS2VTransformer3DModel
+from compress.pipelines.cpu_conv import use_onednn_conv3d
 from compress.pipelines.log_mel_audio import LogMelAudioEncoder
 
 NUM_TRAIN_TIMESTEPS = 1000
@@ -145,6 +146,9 @@ class S2VComponents:
     tokenizer: Any  # a transformers tokenizer, or ByteTokenizer for tiny presets
     audio_encoder: Wav2Vec2Model | LogMelAudioEncoder
     scheduler: SchedulerMixin
+
+    def __post_init__(self):
+        use_onednn_conv3d(self.vae)  # CPU inference: oneDNN instead of PyTorch's slow small-Conv3d kernel
 
     @classmethod
     def tiny(cls, dit: WanS2VTransformer3DModel | None = None, seed: int = 0) -> S2VComponents:

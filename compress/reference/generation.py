@@ -10,6 +10,7 @@ from diffusers import AutoencoderKLWan
 
 from compress.models.loading import check_model_finite, require_weight_files
 from compress.pipelines.components import S2VComponents
+from compress.pipelines.cpu_conv import use_onednn_conv3d
 from compress.pipelines.s2v import S2VOutput, S2VPipeline
 from compress.reference.config import ReferenceConfig
 from compress.reference.inputs import InputClip
@@ -38,7 +39,7 @@ def load_vae(config: ReferenceConfig, dit, ctx) -> AutoencoderKLWan:
     folder = ctx.resolve_path(config.vae)
     require_weight_files(folder)  # pickled weights are named and refused, never loaded
     vae = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32, use_safetensors=True)
-    return check_model_finite(vae, folder).eval()
+    return use_onednn_conv3d(check_model_finite(vae, folder).eval())
 
 
 class TeacherPipeline:

@@ -59,3 +59,18 @@ def test_a_deep_copy_convolves_with_its_own_weights():
         clone[0].bias.zero_()
         x = torch.randn(1, 2, 3, 4, 4)
         assert torch.count_nonzero(clone(x)) == 0 and torch.count_nonzero(fast(x)) > 0
+
+
+def test_flop_counting_counts_the_onednn_convolution():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    native = tiny_vae().eval()
+    fast = use_onednn_conv3d(tiny_vae().eval())
+    z = torch.randn(1, 16, 3, 4, 4)
+    counts = []
+    for vae in (native, fast):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            vae.decode(z)
+        counts.append(counter.get_total_flops())
+    assert counts[0] > 0 and counts[1] == counts[0]

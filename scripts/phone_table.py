@@ -1,14 +1,25 @@
-"""Markdown table of the phone's per-frame chain for the README: per lip-sync student preset and masked-input mode,
-GMACs per output frame at the 256x256 face crop and the 480x832 portrait frame, and the implied fps on each phone
+"""Markdown tables of the phone's per-frame chain for the README.
+
+Analytic (meta device: no training, no weights, no device): per lip-sync student preset and masked-input mode,
+GMACs per output frame at the 256x256 face crop and the 480x832 portrait frame, the implied fps on each phone
 NPU's profile (Snapdragon 8 Gen 3 HTP, Apple A17 Pro ANE, MediaTek Dimensity 9300 APU), and which reach the budget
-at 480x832. Analytic (meta device): no training, no weights, no device.
-Usage: python scripts/phone_table.py"""
+at 480x832.
+Measured (`--measured RUN`): every export stage of a run (e.g. recipes/phone-presets.yaml), one row per student
+and target: what verified it, its numeric error, the NPU's share and the chain's frames against torch.
+Usage: python scripts/phone_table.py [--measured runs/phone-presets]"""
 
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
+
 import torch
 
+from compress.artifacts import Artifact
 from compress.export.chain import chain_report
+from compress.export.chain_frames import DECODER_DIR
+from compress.export.rows import target_row
 from compress.export.report import budget_report
 from compress.export.targets import load_target
 from compress.models.students import LIPSYNC_PRESETS, LipSyncStudent
@@ -76,8 +87,51 @@ def _notes(chains: dict) -> list[str]:
             "`reference` mode does not."]
 
 
+def measured(run: Path) -> str:
+    """One row per export stage of `run`: the student preset, the target's row and what the NPU took."""
+    header = ["student", "target", "precision", "verified on", "error (what)", "off the NPU", "chain frames vs torch",
+              "chain GMACs/frame", "implied fps"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for manifest in sorted(run.glob("*/manifest.json")):
+        artifact = Artifact(manifest.parent)
+        if artifact.manifest["kind"] != "export":
+            continue
+        report = json.loads((artifact.path / "report.json").read_text())
+        student = Artifact(Path(artifact.manifest["input"]["path"])).manifest["stage_config"]["student"]
+        row = target_row(report)
+        error = "-" if row["numeric_error"] is None else f"{row['numeric_error']:.4f} ({row['numeric_error_of']})"
+        lines.append(f"| {student} | {row['target']} | {row['precision']} | {row['verified_on']} | {error} | "
+                     f"{_off_npu(report)} | {_frames(artifact.path)} | {row['chain_gmacs_per_frame']:.1f} | "
+                     f"{row['implied_fps']:.1f} |")
+    return "\n".join(lines)
+
+
+def _off_npu(report: dict) -> str:
+    """What would not run on the NPU: nodes off the HTP (with HTP vs onnxruntime QDQ), ops outside the ANE or APU."""
+    if "htp" in report:
+        htp = report["htp"]
+        return (f"{1 - htp['htp_share']:.0%} of nodes (HTP vs QDQ {htp['vs_cpu_qdq']['rel_l2']:.4f})"
+                if "vs_cpu_qdq" in htp else f"HTP {htp['status']}")
+    if "coreml" in report:
+        return ", ".join(report["coreml"]["may_leave_ane"]) or "none"
+    part = report["litert"]
+    return ", ".join(part.get("quantized", part["float"])["not_on_apu"]) or "none"
+
+
+def _frames(export: Path) -> str:
+    """The chain's frames (student + decoder) against torch, from the decoder's report."""
+    decoder = export / DECODER_DIR / "report.json"
+    frames = json.loads(decoder.read_text()).get("chain_frames", {}) if decoder.is_file() else {}
+    measured = [f"{name.removesuffix('_psnr_db').replace('_', ' ')} {value:.1f} dB"
+                for name, value in frames.items() if name.endswith("_psnr_db")]
+    return ", ".join(measured) or frames.get("not_run", "-")
+
+
 def main() -> None:
-    print(markdown(rows()))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measured", type=Path, help="a run directory whose export stages to tabulate")
+    args = parser.parse_args()
+    print(measured(args.measured) if args.measured else markdown(rows()))
 
 
 if __name__ == "__main__":

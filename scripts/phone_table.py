@@ -93,17 +93,30 @@ def measured(run: Path) -> str:
               "chain GMACs/frame", "implied fps"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for manifest in sorted(run.glob("*/manifest.json")):
-        artifact = Artifact(manifest.parent)
+        artifact = Artifact.open(manifest.parent)
         if artifact.manifest["kind"] != "export":
             continue
         report = json.loads((artifact.path / "report.json").read_text())
-        student = Artifact(Path(artifact.manifest["input"]["path"])).manifest["stage_config"]["student"]
+        student = Artifact.open(artifact.manifest["input"]["path"]).manifest["stage_config"]["student"]
         row = target_row(report)
-        error = "-" if row["numeric_error"] is None else f"{row['numeric_error']:.4f} ({row['numeric_error_of']})"
-        lines.append(f"| {student} | {row['target']} | {row['precision']} | {row['verified_on']} | {error} | "
-                     f"{_off_npu(report)} | {_frames(artifact.path)} | {row['chain_gmacs_per_frame']:.1f} | "
-                     f"{row['implied_fps']:.1f} |")
+        cells = [student, row["target"], _precision(report), row["verified_on"], _error(report), _off_npu(report),
+                 _frames(artifact.path), f"{row['chain_gmacs_per_frame']:.1f}", f"{row['implied_fps']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _precision(report: dict) -> str:
+    coreml = report.get("coreml")
+    return f"{coreml['compute_precision']}, {coreml['weights']} weights" if coreml else report["precision"]
+
+
+def _error(report: dict) -> str:
+    """The row's numeric error and what it compares; for Core ML off macOS, its float16 emulation, labelled."""
+    row = target_row(report)
+    if row["numeric_error"] is not None:
+        return f"{row['numeric_error']:.4f} ({row['numeric_error_of']})"
+    emulation = report.get("coreml", {}).get("float16_emulation")
+    return f"{emulation['rel_l2']:.4f} (torch float16 emulation, not Core ML)" if emulation else "-"
 
 
 def _off_npu(report: dict) -> str:
@@ -124,7 +137,7 @@ def _frames(export: Path) -> str:
     frames = json.loads(decoder.read_text()).get("chain_frames", {}) if decoder.is_file() else {}
     measured = [f"{name.removesuffix('_psnr_db').replace('_', ' ')} {value:.1f} dB"
                 for name, value in frames.items() if name.endswith("_psnr_db")]
-    return ", ".join(measured) or frames.get("not_run", "-")
+    return ", ".join(measured) or frames.get("not_run", "-").split(" (")[0]
 
 
 def main() -> None:

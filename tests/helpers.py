@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import shutil
 import signal
@@ -30,6 +31,14 @@ needs_espeak = pytest.mark.skipif(not espeak_available(), reason=ESPEAK_MISSING)
 
 
 @functools.cache
+def load_script(name: str):
+    """scripts/NAME.py as a module (scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def release_keys() -> dict[str, tuple[int, ...]]:
     """Every tensor of the released 14B DiT: native key -> shape (`RELEASE_KEYS`)."""
     rows = [line.split("\t") for line in RELEASE_KEYS.read_text().splitlines()[1:]]

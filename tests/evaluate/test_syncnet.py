@@ -1,7 +1,6 @@
 """Tier C mechanics with random weights: the published layer layout, weight conversion, strict loading, the
 published evaluation loop reproduced, and the report without weights."""
 
-import importlib.util
 import math
 import subprocess
 import sys
@@ -15,19 +14,11 @@ from compress.evaluate.sync import NO_WEIGHTS, SyncNet, compare_to_teacher, load
 from compress.evaluate.sync.syncnet import KEY_PREFIXES, convert_original_state
 from compress.evaluate.sync.tiers import to_syncnet_rate
 from compress.face.sync_clip import SyncClip
-from tests.helpers import REPO
+from tests.helpers import REPO, load_script
 
 SCRIPT = REPO / "scripts" / "convert_syncnet_weights.py"
 CONV_BN = (0, 1), (4, 5), (8, 9), (11, 12), (14, 15), (18, 19)  # (conv, batch norm) indices in both CNNs
 ORIGINAL = {v: k for k, v in KEY_PREFIXES.items()}
-
-
-def converter():
-    """scripts/convert_syncnet_weights.py as a module (its `main` runs in this process)."""
-    spec = importlib.util.spec_from_file_location("convert_syncnet_weights", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def original_layout(net: SyncNet) -> dict[str, torch.Tensor]:
@@ -98,13 +89,13 @@ def test_wrong_keys_are_listed_by_name(net, tmp_path, capsys):
     assert "unexpected keys (1): audio_fc.9.weight" in message
     assert "mis-shaped keys (1): lip_fc.3.bias [7] (expected [1024])" in message
     torch.save(state, tmp_path / "bad.model")
-    assert converter().main([str(tmp_path / "bad.model"), str(tmp_path / "out.safetensors")]) == 2
+    assert load_script("convert_syncnet_weights").main([str(tmp_path / "bad.model"), str(tmp_path / "out.safetensors")]) == 2
     assert "missing keys (2)" in capsys.readouterr().err and not (tmp_path / "out.safetensors").exists()
 
 
 def test_a_pickle_that_needs_code_is_refused(tmp_path, capsys):
     torch.save(SyncNet(embed_dim=4), tmp_path / "module.model")  # a whole module, not a state dict
-    assert converter().main([str(tmp_path / "module.model"), str(tmp_path / "out.safetensors")]) == 2
+    assert load_script("convert_syncnet_weights").main([str(tmp_path / "module.model"), str(tmp_path / "out.safetensors")]) == 2
     assert "not a plain torch state dict readable with weights_only=True" in capsys.readouterr().err
 
 

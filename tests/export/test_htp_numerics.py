@@ -20,6 +20,7 @@ from compress.models.students import LipSyncStudent
 from compress.stages.distill import DistillStage
 from compress.stages.export import ExportStage, stage_metrics
 from compress.stages.reference import ReferenceStage
+from tests.helpers import load_script
 
 
 def test_split_silu_rewrites_only_silus_and_keeps_the_function(tmp_path):
@@ -98,6 +99,8 @@ def test_trained_student_and_decoder_at_96_match_onnxruntime_on_the_htp(qnn, tmp
     assert report["quantized"]["vs_float"]["rel_l2"] <= 0.05  # the student's latents; the decoder's bar: frames
     frames = decoder["chain_frames"]
     assert frames["qdq_htp_psnr_db"] >= 30 and frames["float_onnx_psnr_db"] >= 45, frames
+    row = load_script("phone_table").measured(tmp_path / "runs/t").splitlines()[-1]  # the README's table of measured exports
+    assert row.startswith("| lipsync-30m | snapdragon-8gen3 | w8a16 | simulator | ") and "qdq htp" in row, row
 
 
 @pytest.mark.slow

@@ -1,22 +1,14 @@
 """scripts/phone_table.py: one row per student preset and mode, at both sizes on the three phone NPUs, consistent
 arithmetic."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from compress.models.students import LIPSYNC_PRESETS
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "phone_table.py"
-
+from tests.helpers import load_script
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("phone_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("phone_table")
 
 
 @pytest.fixture(scope="module")

@@ -97,10 +97,11 @@ def measured(run: Path) -> str:
         if artifact.manifest["kind"] != "export":
             continue
         report = json.loads((artifact.path / "report.json").read_text())
-        student = Artifact.open(artifact.manifest["input"]["path"]).manifest["stage_config"]["student"]
+        student = Artifact.open(run / Path(artifact.manifest["input"]["path"]).name)  # a stage of the same run
         row = target_row(report)
-        cells = [student, row["target"], _precision(report), row["verified_on"], _error(report), _off_npu(report),
-                 _frames(artifact.path), f"{row['chain_gmacs_per_frame']:.1f}", f"{row['implied_fps']:.1f}"]
+        cells = [student.manifest["stage_config"].get("student", student.manifest["name"]), row["target"],
+                 _precision(report), row["verified_on"], _error(report, row), _off_npu(report),
+                 _frames(artifact.path), _number(row["chain_gmacs_per_frame"]), _number(row["implied_fps"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -110,9 +111,12 @@ def _precision(report: dict) -> str:
     return f"{coreml['compute_precision']}, {coreml['weights']} weights" if coreml else report["precision"]
 
 
-def _error(report: dict) -> str:
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _error(report: dict, row: dict) -> str:
     """The row's numeric error and what it compares; for Core ML off macOS, its float16 emulation, labelled."""
-    row = target_row(report)
     if row["numeric_error"] is not None:
         return f"{row['numeric_error']:.4f} ({row['numeric_error_of']})"
     emulation = report.get("coreml", {}).get("float16_emulation")
@@ -127,17 +131,19 @@ def _off_npu(report: dict) -> str:
                 if "vs_cpu_qdq" in htp else f"HTP {htp['status']}")
     if "coreml" in report:
         return ", ".join(report["coreml"]["may_leave_ane"]) or "none"
-    part = report["litert"]
-    return ", ".join(part.get("quantized", part["float"])["not_on_apu"]) or "none"
+    if "litert" in report:
+        part = report["litert"]
+        return ", ".join((part["quantized"] if "quantized" in part else part["float"])["not_on_apu"]) or "none"
+    return "-"  # a CPU target
 
 
 def _frames(export: Path) -> str:
     """The chain's frames (student + decoder) against torch, from the decoder's report."""
     decoder = export / DECODER_DIR / "report.json"
     frames = json.loads(decoder.read_text()).get("chain_frames", {}) if decoder.is_file() else {}
-    measured = [f"{name.removesuffix('_psnr_db').replace('_', ' ')} {value:.1f} dB"
-                for name, value in frames.items() if name.endswith("_psnr_db")]
-    return ", ".join(measured) or frames.get("not_run", "-").split(" (")[0]
+    psnrs = [f"{name.removesuffix('_psnr_db').replace('_', ' ')} {value:.1f} dB"
+             for name, value in frames.items() if name.endswith("_psnr_db") and value is not None]
+    return ", ".join(psnrs) or frames.get("not_run", "-").split(" (")[0]
 
 
 def main() -> None:

@@ -30,7 +30,6 @@ ESPEAK_MISSING = "espeak-ng is not installed (apt-get install espeak-ng): speech
 needs_espeak = pytest.mark.skipif(not espeak_available(), reason=ESPEAK_MISSING)
 
 
-@functools.cache
 def load_script(name: str):
     """scripts/NAME.py as a module (scripts are not a package)."""
     spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
@@ -39,6 +38,7 @@ def load_script(name: str):
     return module
 
 
+@functools.cache
 def release_keys() -> dict[str, tuple[int, ...]]:
     """Every tensor of the released 14B DiT: native key -> shape (`RELEASE_KEYS`)."""
     rows = [line.split("\t") for line in RELEASE_KEYS.read_text().splitlines()[1:]]

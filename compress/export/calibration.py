@@ -47,14 +47,14 @@ def _decoder(index: int) -> Callable[[dict, object], torch.Tensor]:
 
 
 #: the row's latent arrays, resized when the export's latent size differs from the reference's
-LATENT_ARRAYS = ("latents", "ref_latents")
+LATENT_ARRAYS = ("latents", "ref_latents", "motion_latents")
 LATENT_INPUTS = ("ref_latent", "masked_latent", "latents", "previous")
 
 
 def _resized(row: dict, size: tuple[int, int]) -> dict:
     """The row with its latent arrays [..., h, w] resized to `size` (bilinear)."""
     resized = dict(row)
-    for name in LATENT_ARRAYS:
+    for name in (name for name in LATENT_ARRAYS if name in row):
         latents = decode_tensor(row, name).float()
         flat = latents.reshape(1, -1, *latents.shape[-2:])
         out = F.interpolate(flat, size=size, mode="bilinear", align_corners=False)
@@ -102,14 +102,15 @@ def export_calibration(model, example: dict, reference, count: int, seed: int = 
 def export_inputs(model, example: dict, reference, count: int, seed: int = 0) -> dict:
     """An `ExportRequest`'s inputs: the calibration batches and their sources, and the input the export is checked
     on. With a reference, that is one more batch drawn from it than the calibration takes: realistic, yet not
-    calibrated on (a trained model's activations on its random example input fall outside the calibrated
+    among the calibration batches (a trained model's activations on its random example input fall outside the calibrated
     ranges). Without one, the model's example input."""
     if reference is None:
         batches, sources = export_calibration(model, example, None, count, seed)
         return {"calibration": batches, "calibration_source": sources}
     batches, sources = export_calibration(model, example, reference, count + 1, seed)
     return {"calibration": batches[:-1], "calibration_source": sources, "example": batches[-1],
-            "example_source": "a batch drawn from the reference as the calibration's are, not calibrated on"}
+            "example_source": "one batch more drawn from the reference, not among the calibration's (with few "
+                              "clips, its reference latent may be one of theirs)"}
 
 
 def _at_export_size(rows: list[dict], size: tuple[int, int] | None) -> tuple[list[dict], str]:

@@ -26,8 +26,9 @@ def use_onednn_conv3d(module: nn.Module) -> nn.Module:
 
 
 def _conv_forward(conv: nn.Conv3d, native, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
-    if (torch.is_grad_enabled() or input.device.type != "cpu" or input.dtype != torch.float32
-            or weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available()):
+    if (torch.is_grad_enabled() or input.device.type != "cpu" or input.dim() != 5 or input.dtype != torch.float32
+            or weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available()
+            or not torch.backends.mkldnn.enabled):
         return native(input, weight, bias)
     return torch.ops.aten.mkldnn_convolution(input.contiguous(), weight.contiguous(), bias, list(conv.padding),
                                              list(conv.stride), list(conv.dilation), conv.groups)

@@ -6,6 +6,7 @@ import pytest
 from compress.models.students import LIPSYNC_PRESETS
 from tests.helpers import load_script
 
+
 @pytest.fixture(scope="module")
 def script():
     return load_script("phone_table")

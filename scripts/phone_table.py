@@ -5,7 +5,8 @@ GMACs per output frame at the 256x256 face crop and the 480x832 portrait frame, 
 NPU's profile (Snapdragon 8 Gen 3 HTP, Apple A17 Pro ANE, MediaTek Dimensity 9300 APU), and which reach the budget
 at 480x832.
 Measured (`--measured RUN`): every export stage of a run (e.g. recipes/phone-presets.yaml), one row per student
-and target: what verified it, its numeric error, the NPU's share and the chain's frames against torch.
+and target: what verified it, its numeric error, the NPU's share, the chain's frames against torch and the
+export stage's wall time.
 Usage: python scripts/phone_table.py [--measured runs/phone-presets]"""
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def _notes(chains: dict) -> list[str]:
 def measured(run: Path) -> str:
     """One row per export stage of `run`: the student preset, the target's row and what the NPU took."""
     header = ["student", "target", "precision", "verified on", "error (what)", "off the NPU", "chain frames vs torch",
-              "chain GMACs/frame", "implied fps"]
+              "chain GMACs/frame", "implied fps", "export time"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for manifest in sorted(run.glob("*/manifest.json")):
         artifact = Artifact.open(manifest.parent)
@@ -101,7 +102,8 @@ def measured(run: Path) -> str:
         row = target_row(report)
         cells = [student.manifest["stage_config"].get("student", student.manifest["name"]), row["target"],
                  _precision(report), row["verified_on"], _error(report, row), _off_npu(report),
-                 _frames(artifact.path), _number(row["chain_gmacs_per_frame"]), _number(row["implied_fps"])]
+                 _frames(artifact.path), _number(row["chain_gmacs_per_frame"]), _number(row["implied_fps"]),
+                 f"{artifact.manifest['timing']['wall_s'] / 60:.1f} min"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -39,8 +39,8 @@ def litert_status() -> tuple[bool, str]:
                                          ("ai-edge-quantizer", "ai_edge_quantizer"))
                if importlib.util.find_spec(module) is None]
     if missing:
-        return False, (f"{', '.join(missing)} not installed (pip install 'compress[litert]', ~760 MB with jax): "
-                       "no LiteRT conversion")
+        return False, (f"{', '.join(missing)} not installed (bash scripts/setup_litert.sh: the `litert` extra, "
+                       "~760 MB with jax, in its own .venv-litert): no LiteRT conversion")
     return True, ""
 
 

@@ -65,6 +65,6 @@ def test_cli_without_the_litert_extra_says_what_to_install(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(monkeypatch, capsys, "export", "onnx", "lipsync-30m", "-t", "dimensity-9300")
     assert code == 2 and "Traceback" not in out + err
-    assert ("LiteRT target: litert-torch, ai-edge-litert, ai-edge-quantizer not installed (pip install "
-            "'compress[litert]'") in " ".join(err.split())
+    assert ("LiteRT target: litert-torch, ai-edge-litert, ai-edge-quantizer not installed (bash "
+            "scripts/setup_litert.sh: the `litert` extra") in " ".join(err.split())
     assert not (tmp_path / "export").exists()

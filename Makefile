@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast test-litert clean
+.PHONY: setup demo test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -14,17 +14,15 @@ demo: setup  ## set up, then run the quickstart recipe end to end on the tiny bu
 
 PYTEST := WANDB_MODE=disabled $(BIN)/python -m pytest -q
 
-test: setup  ## set up, then run the whole test suite
+test: setup $(VENV)-litert/.installed  ## set up, then run the whole test suite (the LiteRT tests in .venv-litert)
 	$(PYTEST)
+	WANDB_MODE=disabled $(VENV)-litert/bin/python -m pytest -q tests/export/test_litert.py
 
 test-fast: setup  ## the same, without the tests marked slow (over about 10 s each): the edit-test loop
 	$(PYTEST) -m "not slow"
 
 $(VENV)-litert/.installed: pyproject.toml scripts/setup_litert.sh
 	bash scripts/setup_litert.sh
-
-test-litert: $(VENV)-litert/.installed  ## the LiteRT (dimensity-9300) tests, in .venv-litert: the `litert` extra
-	WANDB_MODE=disabled $(VENV)-litert/bin/python -m pytest -q tests/export/test_litert.py
 
 clean:
 	rm -rf runs wandb .pytest_cache

@@ -13,15 +13,16 @@ demo: setup  ## set up, then run the quickstart recipe end to end on the tiny bu
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/compress run recipes/quickstart.yaml
 
 PYTEST := WANDB_MODE=disabled $(BIN)/python -m pytest -q
+LITERT := $(VENV)-litert
 
-test: setup $(VENV)-litert/.installed  ## set up, then run the whole test suite (the LiteRT tests in .venv-litert)
+test: setup $(LITERT)/.installed  ## set up, then run the whole test suite (the LiteRT tests in .venv-litert)
 	$(PYTEST)
-	WANDB_MODE=disabled $(VENV)-litert/bin/python -m pytest -q tests/export/test_litert.py
+	$(subst $(BIN),$(LITERT)/bin,$(PYTEST)) tests/export/test_litert.py
 
 test-fast: setup  ## the same, without the tests marked slow (over about 10 s each): the edit-test loop
 	$(PYTEST) -m "not slow"
 
-$(VENV)-litert/.installed: pyproject.toml scripts/setup_litert.sh
+$(LITERT)/.installed: pyproject.toml scripts/setup_litert.sh
 	bash scripts/setup_litert.sh
 
 clean:

@@ -43,7 +43,6 @@ from compress.pipelines.sampling import guided, shifted_sigma
 from compress.quant import QUANT_CONFIG_NAME, QuantizedStructure, relative_error, save_quantized
 from compress.reference.calibration import dit_calibration_inputs, random_dit_inputs
 from compress.reference.samples import latent_clips, noised_dit_inputs, unconditional
-from compress.utils.arrays import decode_tensor
 
 ADAPTERS_DIR = "adapters"
 _TRAIN, _HOLDOUT = 0, 1  # seed streams: training batches and held-out validation inputs never share a seed
@@ -61,11 +60,6 @@ class DitInputs:
     def __init__(self, model: nn.Module, reference=None, device=None, sigma_shift: float = 1.0):
         self.model, self.reference, self.device, self.sigma_shift = model, reference, device, sigma_shift
         self.clips = latent_clips(reference.rows) if reference is not None else []
-
-    def sample(self, seed: int) -> tuple[float, dict]:
-        """(sigma, input) at a noise level sigma drawn from (0, 1), from a generator seeded with `seed`."""
-        sigma, inputs, _ = self.draw(seed)
-        return sigma, inputs
 
     def draw(self, seed: int) -> tuple[float, dict, dict | None]:
         """(sigma, input, its reference row or None): u uniform in (0, 1), sigma its shifted value."""
@@ -149,8 +143,8 @@ class LoraRecoveryTask:
             prediction = model(**batch).sample  # `model` may be the DDP wrapper of self.model
         if unconditional is not None:
             with torch.no_grad():
-                target = self._guided(self.teacher(**unconditional).sample, target)
-            prediction = self._guided(model(**unconditional).sample, prediction)
+                target = guided(self.teacher(**unconditional).sample, target, self.config.guidance_scale)
+            prediction = guided(model(**unconditional).sample, prediction, self.config.guidance_scale)
         velocity = weighted_error(prediction, target, weights, "mse")
         logs = {"velocity_mse": velocity.item()}
         if not self.feature_pairs:
@@ -159,9 +153,6 @@ class LoraRecoveryTask:
                                for s, t in self.feature_pairs]).mean()
         logs["feature_rel_mse"] = feature.item()
         return velocity + self.config.feature_weight * feature, logs
-
-    def _guided(self, unconditional: torch.Tensor, conditional: torch.Tensor) -> torch.Tensor:
-        return guided(unconditional, conditional, self.config.guidance_scale)
 
 
 @torch.no_grad()

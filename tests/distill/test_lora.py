@@ -173,7 +173,7 @@ def test_guided_loss_matches_the_guided_velocities_of_both_models(recovered):
 def test_sigma_shift_moves_the_same_draws_to_higher_noise(recovered):
     def sigmas(shift):
         inputs = DitInputs(recovered.teacher, sigma_shift=shift)
-        return torch.tensor([inputs.sample(seed)[0] for seed in range(16)])
+        return torch.tensor([inputs.draw(seed)[0] for seed in range(16)])
 
     uniform, shifted = sigmas(1.0), sigmas(3.0)
     torch.testing.assert_close(shifted, (3 * uniform / (1 + 2 * uniform)).clamp(1e-3, 1 - 1e-3))

@@ -4,13 +4,11 @@ recovered model to 4 Euler steps, and the held-out evaluation of each, every mod
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import REPO, run_cli
 
-REPO = Path(__file__).resolve().parents[2]
 SHORT = {"stages.reference.max_clips": 2, "stages.heldout.max_clips": 1, "stages.recovered.train.steps": 2,
          "stages.recovered.train.batch_size": 1, "stages.recovered.train.checkpoint_every": 1,
          "stages.recovered.lora.validation_batches": 2, "stages.dmd.train.steps": 1,

@@ -3,13 +3,12 @@ Checks that every stage runs, the student's card shows its learning curve, the e
 control and the suite's gates, and the export writes the phone's chain."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from compress.recipe.loader import load_recipe
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SHORT = [
     "model=tiny", "output=runs/student-short",
     *(f"stages.{name}.{key}={value}" for name in ("reference", "heldout")

@@ -127,8 +127,8 @@ def prescale_group_norms(model: onnx.ModelProto, peaks: dict[str, float], limit:
         name = node.name or node.output[0]
         epsilon = next((a for a in node.attribute if a.name == "epsilon"), None)
         if epsilon is None:
-            epsilon = onnx.helper.make_attribute("epsilon", 1e-5)  # the operator's default
-            node.attribute.append(epsilon)
+            node.attribute.append(onnx.helper.make_attribute("epsilon", 1e-5))  # the operator's default
+            epsilon = node.attribute[-1]  # (append stored a copy)
         epsilon.f = epsilon.f * scale * scale
         scaled = f"{name}_prescaled"
         model.graph.node.insert(index, onnx.helper.make_node(

@@ -1,4 +1,5 @@
-"""HTP numerics: the SiLU rewrite keeps the function; a small lip-sync student and tiny decoder trained on a
+"""HTP numerics: the SiLU and GroupNorm rewrites keep the function, and the GroupNorm one makes large inputs right on
+the HTP simulator; a small lip-sync student and tiny decoder trained on a
 reference at 64x64 and exported at 96x96 (12x12 latents, where the HTP's fused 16-bit Swish was wrong) match
 onnxruntime's QDQ run on the HTP simulator; a wrong HTP output fails the export (or, opted out, is marked)."""
 
@@ -14,7 +15,8 @@ from compress import Recipe
 from compress.export import ExportRequest, load_target, run_export
 from compress.export import qdq
 from compress.export.pipeline import WRONG, WrongHtpOutputError
-from compress.export.report import cpu_session
+from compress.export.qnn import htp_options, htp_session
+from compress.export.report import cpu_session, errors
 from compress.export.targets import StaticShapes
 from compress.models.students import LipSyncStudent
 from compress.stages.distill import DistillStage
@@ -42,6 +44,76 @@ def test_split_silu_rewrites_only_silus_and_keeps_the_function(tmp_path):
     before, after = (cpu_session(tmp_path / f"{n}.onnx").run(None, feed) for n in ("before", "after"))
     for b, a in zip(before, after):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def group_norms(shape, groups, epsilon=True):
+    """y = Conv1x1(GroupNorm(x)) and y2 = Conv1x1(GroupNorm(x2)), 4 channels out: the student's norm ahead of a conv
+    (on the HTP a GroupNorm must not write a graph output), x for a large input and x2 for a small one. `epsilon`
+    False leaves the attribute out."""
+    c, rng = shape[1], np.random.default_rng(2)
+    values = {"scale": 1 + 0.3 * rng.standard_normal(c), "bias": 0.1 * rng.standard_normal(c),
+              "w": rng.standard_normal((4, c, 1, 1)) / np.sqrt(c)}
+    inits = [onnx.numpy_helper.from_array(v.astype(np.float32), k) for k, v in values.items()]
+    attrs = {"num_groups": groups, **({"epsilon": 1e-5} if epsilon else {})}
+    nodes = [helper.make_node("GroupNormalization", ["x", "scale", "bias"], ["n"], name="gn", **attrs),
+             helper.make_node("Conv", ["n", "w"], ["y"], name="conv"),
+             helper.make_node("GroupNormalization", ["x2", "scale", "bias"], ["n2"], name="gn_small", **attrs),
+             helper.make_node("Conv", ["n2", "w"], ["y2"], name="conv_small")]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ("x", "x2")]
+    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [shape[0], 4, *shape[2:]]) for n in ("y", "y2")]
+    graph = helper.make_graph(nodes, "g", inputs, outputs, inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def large_and_small(shape, seed, large=1e6):
+    """x: standard normal times `large` (the lipsync-450m's up-path norms read 2e5 to 1.4e7), its first group
+    nearly constant (std 3e-3: variance 1e-5, the epsilon, weighs in); x2: standard normal."""
+    rng = np.random.default_rng(seed)
+    x = large * rng.standard_normal(shape)
+    x[:, : shape[1] // 32] = 3e-3 * rng.standard_normal((shape[0], shape[1] // 32, *shape[2:]))
+    return {"x": x.astype(np.float32), "x2": rng.standard_normal(shape).astype(np.float32)}
+
+
+@pytest.mark.parametrize("epsilon", [True, False])
+def test_prescale_group_norms_rewrites_only_large_inputs_and_keeps_the_function(tmp_path, epsilon):
+    shape = (1, 64, 6, 6)
+    model, feed = group_norms(shape, 32, epsilon), large_and_small(shape, 0)
+    onnx.save(model, tmp_path / "before.onnx")
+    peaks = qdq.input_peaks(tmp_path / "before.onnx", "GroupNormalization", [feed, large_and_small(shape, 1)], False)
+    assert peaks["x"] > 1e6 and peaks["x2"] < 10
+    assert qdq.prescale_group_norms(model, peaks) == 1
+    onnx.checker.check_model(model)
+    onnx.save(model, tmp_path / "after.onnx")
+    mul = next(n for n in model.graph.node if n.op_type == "Mul")
+    scale = onnx.numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == mul.input[1]))
+    assert mul.input[0] == "x" and 0.5 < peaks["x"] * scale <= 1 and np.log2(scale) == np.round(np.log2(scale))
+    before, after = (cpu_session(tmp_path / f"{n}.onnx").run(None, feed) for n in ("before", "after"))
+    for b, a in zip(before, after):  # the nearly constant group too: epsilon was scaled with x
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_input_peaks_is_empty_without_the_op(tmp_path):
+    x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in "xy")
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])),
+              tmp_path / "relu.onnx")
+    assert qdq.input_peaks(tmp_path / "relu.onnx", "GroupNormalization", [{"x": np.ones(2, np.float32)}], False) == {}
+
+
+@pytest.mark.parametrize("prescaled", [True, False])
+def test_large_group_norm_inputs_are_right_on_the_htp_only_prescaled(qnn, tmp_path, monkeypatch, prescaled):
+    """The HTP's GroupNormalization is wrong on inputs of std 1e6 (0.6 rel L2 measured), right once prescaled."""
+    if not prescaled:
+        monkeypatch.setattr(qdq, "prescale_group_norms", lambda model, peaks: 0)
+    shape = (1, 64, 8, 8)
+    onnx.save(group_norms(shape, 32), tmp_path / "float.onnx")
+    calibration = [large_and_small(shape, seed) for seed in range(2)]
+    qdq.quantize_qdq(tmp_path / "float.onnx", tmp_path / "qdq.onnx", calibration, "w8a16", for_qnn=True)
+    feed = large_and_small(shape, 2)
+    cpu = cpu_session(tmp_path / "qdq.onnx").run(None, feed)
+    htp = htp_session(tmp_path / "qdq.onnx", htp_options(75, 57)).run(None, feed)
+    rel = [errors(h, c)["rel_l2"] for h, c in zip(htp, cpu)]
+    assert rel[1] <= 0.02  # the small input's norm, never rewritten
+    assert (rel[0] <= 0.02) if prescaled else (rel[0] > 0.1), rel
 
 
 def student():

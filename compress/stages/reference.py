@@ -100,14 +100,14 @@ class ReferenceStage(Stage, ReferenceConfig):
         from compress.pipelines.audio import load_audio
         from compress.pipelines.s2v import FPS
         from compress.reference.dataset import reference_features, reference_row, save_rows
-        from compress.reference.generation import TeacherPipeline, torch_dtype
+        from compress.reference.generation import TeacherPipeline
 
         if self.preset_components and resolve(ctx.recipe.model, ctx.root).kind != "preset":
             raise UserInputError("reference: the model is not a preset, so its vae, text_encoder and "
                                  "audio_encoder folders must be given")
         shard = out.path / "shards" / f"rank-{ctx.rank}"
         try:
-            teacher = TeacherPipeline(self, source.load_model(device=ctx.device, torch_dtype=torch_dtype(self)), ctx)
+            teacher = TeacherPipeline(self, self._teacher(source, ctx), ctx)
             if any(b >= len(teacher.dit.blocks) for b in self.block_outputs):
                 raise UserInputError(f"reference: block_outputs must be below {len(teacher.dit.blocks)}")
             features, timings = reference_features(self.block_outputs), []
@@ -125,6 +125,18 @@ class ReferenceStage(Stage, ReferenceConfig):
             # every rank arrives, failed or not, so the runner's success check after `run` stays in step
             ctx.barrier()
         return self._merge(out, ctx) if ctx.rank == 0 else {}
+
+    def _teacher(self, source, ctx):
+        """The input's S2V DiT; any other model (e.g. a student, the default input after a distill stage) is
+        refused by name."""
+        from compress.models.s2v import WanS2VTransformer3DModel
+        from compress.reference.generation import torch_dtype
+
+        model = source.load_model(device=ctx.device, torch_dtype=torch_dtype(self))
+        if not isinstance(model, WanS2VTransformer3DModel):
+            raise UserInputError(f"reference: its input '{source.name}' is a {type(model).__name__}, not the S2V DiT "
+                                 f"it samples; name the teacher's stage (e.g. `input: source`)")
+        return model
 
     def _merge(self, out, ctx) -> dict:
         """Rank 0, after every rank wrote its shard: rows in input order into `dataset/`, shards removed."""

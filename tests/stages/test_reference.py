@@ -99,3 +99,18 @@ def test_two_gloo_ranks_give_the_same_dataset(single, tmp_path):
     reference = ReferenceArtifact(single[1]["reference"]).rows
     assert merged.features == reference.features
     assert merged.to_list() == reference.to_list()
+
+
+def test_a_student_as_input_is_refused_by_name():
+    """After a distill stage the default input is its student: sampling it as the teacher is refused."""
+    from compress.models.students import LipSyncStudent
+
+    class StudentArtifact:
+        name = "lipsync"
+
+        def load_model(self, device=None, torch_dtype=None):
+            return LipSyncStudent(channels=8, channel_mult=(1,), mid_blocks=0, audio_channels=8, audio_dim=8)
+
+    with pytest.raises(UserInputError, match=r"reference: its input 'lipsync' is a LipSyncStudent, not the S2V DiT "
+                                             r"it samples; name the teacher's stage \(e.g. `input: source`\)"):
+        ReferenceStage(**STAGE)._teacher(StudentArtifact(), type("Ctx", (), {"device": "cpu"})())

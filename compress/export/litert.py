@@ -5,7 +5,9 @@ ai-edge-quantizer (w8a16: int8 weights, int16 activations; w8a8), and run on Lit
     out/model.w8a16.tflite  quantized (what the phone's NeuroPilot plugin compiles for the APU)
 
 The converted copy computes GroupNorm in elementary ops (litert-torch's own lowering broadcasts the group statistics
-with BROADCAST_TO, which the APU's op list lacks). The APU compile itself (LiteRT's ahead-of-time MediaTek plugin)
+with BROADCAST_TO, which the APU's op list lacks) and splits a convolution whose float weight exceeds 32 MiB over its
+output channels (ai-edge-quantizer 0.10 quantizes such a constant in chunks of a 2-D view and fails on a conv's 4-D
+weight: "input operand has more dimensions than allowed by the axis remapping"). The APU compile itself (LiteRT's ahead-of-time MediaTek plugin)
 needs MediaTek's NeuroPilot SDK, which its PyPI package downloads from MediaTek at install time: not available here,
 so the report's "verified on" is the CPU interpreter (the quantized graph's own integer kernels), and ops outside the
 profile's list are named as not on the APU.
@@ -121,14 +123,52 @@ class ExportableGroupNorm(nn.Module):
         return y * self.weight.reshape(per_channel) + self.bias.reshape(per_channel)
 
 
+#: ai-edge-quantizer 0.10 quantizes a constant larger than this in chunks of a [-1, last dim] view, broadcasting the
+#: per-channel scales (of the weight's rank) onto it: a 4-D conv weight fails (uniform_quantize_tensor.py)
+QUANTIZER_CHUNKED_BYTES = 32 * 1024**2
+
+
+class OutputSplitConv2d(nn.Module):
+    """A Conv2d as convolutions over equal slices of its output channels, concatenated: the same function, each
+    weight at most `max_bytes`, and, quantized per output channel, the same int8 weights as the whole one's."""
+
+    def __init__(self, conv: nn.Conv2d, max_bytes: int = QUANTIZER_CHUNKED_BYTES):
+        super().__init__()
+        channels_per_piece = max(1, max_bytes // (conv.weight[0].numel() * conv.weight.element_size()))
+        count = -(-conv.out_channels // channels_per_piece)
+        weights = conv.weight.detach().tensor_split(count)
+        biases = [None] * count if conv.bias is None else conv.bias.detach().tensor_split(count)
+        self.pieces = nn.ModuleList(_conv_with(conv, w, b) for w, b in zip(weights, biases))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([piece(x) for piece in self.pieces], dim=1)
+
+
+def _conv_with(conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
+    """`conv`'s hyperparameters with these weights (a slice of its output channels)."""
+    piece = nn.Conv2d(conv.in_channels, len(weight), conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                      bias=bias is not None, padding_mode=conv.padding_mode, device="meta")
+    piece.weight = nn.Parameter(weight.clone(), requires_grad=False)
+    if bias is not None:
+        piece.bias = nn.Parameter(bias.clone(), requires_grad=False)
+    return piece
+
+
+def _too_large_to_quantize(module: nn.Module) -> bool:
+    return (isinstance(module, nn.Conv2d) and module.groups == 1
+            and module.weight.numel() * module.weight.element_size() > QUANTIZER_CHUNKED_BYTES)
+
+
 def _for_apu(module: nn.Module) -> nn.Module | None:
-    return ExportableGroupNorm(module) if isinstance(module, nn.GroupNorm) else None
+    if isinstance(module, nn.GroupNorm):
+        return ExportableGroupNorm(module)
+    return OutputSplitConv2d(module) if _too_large_to_quantize(module) else None
 
 
 def export_litert(model: torch.nn.Module, target: TargetProfile, precision: str, batches: list[dict],
                   calibration: list[dict], torch_out: list[torch.Tensor], out_dir: Path) -> dict:
-    """Convert (a copy, GroupNorms in elementary ops), quantize, run both on the CPU interpreter against torch;
-    the report's LiteRT part."""
+    """Convert (a copy, GroupNorms in elementary ops, convolutions too large for the quantizer split), quantize, run
+    both on the CPU interpreter against torch; the report's LiteRT part."""
     require_litert()
     out_dir = Path(out_dir)
     model = copy.deepcopy(model)

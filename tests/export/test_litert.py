@@ -1,6 +1,7 @@
 """LiteRT export (dimensity-9300): a tiny student and the tiny VAE decoder at 64x64 convert to .tflite, quantize to
 w8a16 and run on LiteRT's CPU interpreter within the HTP issue's bounds; ops the APU would not take are listed;
-a clear error without the `litert` extra."""
+a clear error without the `litert` extra; a convolution too large for ai-edge-quantizer's chunked path is split over
+its output channels and quantizes."""
 
 import pytest
 
@@ -54,6 +55,43 @@ def test_elementary_group_norm_matches_torch(affine):
         torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
     x = 3 * torch.randn(2, 32, 6, 10) + 1
     torch.testing.assert_close(ExportableGroupNorm(norm)(x), norm(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow  # ~13 s on the shared CPU: a 36 MiB convolution converted and quantized
+def test_convolution_over_the_quantizers_chunk_size_quantizes_and_runs(litert, tmp_path):
+    """ai-edge-quantizer 0.10 fails on a conv weight over 32 MiB (lipsync-120m's first up block: 960x1920x3x3);
+    split over its output channels, it quantizes to int8 per channel and runs within issue #19's bounds."""
+    import torch
+
+    from compress.export.litert import export_litert
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1024, 1024, 3, padding=1)).eval()  # 36 MiB of float weights
+    batches = [{"input": torch.randn(1, 1024, 4, 4)} for _ in range(2)]
+    with torch.no_grad():
+        reference = [model(**b) for b in batches]
+    part = export_litert(model, load_target("dimensity-9300"), "w8a16", batches, batches, reference, tmp_path)
+    assert part["replaced_modules"] == ["0 (Conv2d)"]
+    assert part["quantized"]["ops"] == {"TRANSPOSE": 2, "CONV_2D": 2, "CONCATENATION": 1}
+    assert part["quantized"]["not_on_apu"] == []
+    assert part["float"]["vs_torch"]["rel_l2"] < 1e-5  # measured 1.5e-6
+    assert part["quantized"]["vs_torch"]["rel_l2"] <= 0.05  # measured 0.012
+
+
+def test_large_convolution_splits_into_the_same_function_under_the_quantizers_limit():
+    import torch
+
+    from compress.export.litert import QUANTIZER_CHUNKED_BYTES, OutputSplitConv2d, _for_apu
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 10, 3, stride=2, padding=1)
+    split = OutputSplitConv2d(conv, max_bytes=4 * 6 * 9 * 4)  # four output channels' weights at most
+    assert [len(piece.weight) for piece in split.pieces] == [4, 3, 3]
+    x = torch.randn(2, 6, 9, 7)
+    torch.testing.assert_close(split(x), conv(x), rtol=0, atol=1e-6)
+    assert isinstance(_for_apu(torch.nn.Conv2d(1024, 1024, 3)), OutputSplitConv2d)  # 36 MiB
+    assert _for_apu(torch.nn.Conv2d(960, 960, 3)) is None  # 31.6 MiB: quantized whole
+    assert 960 * 960 * 9 * 4 <= QUANTIZER_CHUNKED_BYTES < 1024 * 1024 * 9 * 4
 
 
 def test_cli_without_the_litert_extra_says_what_to_install(tmp_path, monkeypatch, capsys):

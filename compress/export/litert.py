@@ -5,10 +5,11 @@ ai-edge-quantizer (w8a16: int8 weights, int16 activations; w8a8), and run on Lit
     out/model.w8a16.tflite  quantized (what the phone's NeuroPilot plugin compiles for the APU)
 
 The converted copy computes GroupNorm in elementary ops (litert-torch's own lowering broadcasts the group statistics
-with BROADCAST_TO, which the APU's op list lacks) and splits a convolution whose float weight exceeds 32 MiB over its
-output channels (ai-edge-quantizer 0.10 quantizes such a constant in chunks of a 2-D view and fails on a conv's 4-D
-weight: "input operand has more dimensions than allowed by the axis remapping"). The APU compile itself (LiteRT's ahead-of-time MediaTek plugin)
-needs MediaTek's NeuroPilot SDK, which its PyPI package downloads from MediaTek at install time: not available here,
+with BROADCAST_TO, which the APU's op list lacks; ours keeps groups of very different scales within int16, see
+ExportableGroupNorm) and splits a convolution whose float weight exceeds 32 MiB over its output channels
+(ai-edge-quantizer 0.10 quantizes such a constant in chunks of a 2-D view and fails on a conv's 4-D weight: "input
+operand has more dimensions than allowed by the axis remapping"). The APU compile itself (LiteRT's ahead-of-time
+MediaTek plugin) needs MediaTek's NeuroPilot SDK, which its PyPI package downloads from MediaTek at install time: not available here,
 so the report's "verified on" is the CPU interpreter (the quantized graph's own integer kernels), and ops outside the
 profile's list are named as not on the APU.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -107,7 +109,18 @@ def op_counts(path: Path) -> dict[str, int]:
 
 class ExportableGroupNorm(nn.Module):
     """GroupNorm in elementary ops, normalized per group and scaled per channel: litert-torch lowers nn.GroupNorm
-    with a BROADCAST_TO of the group statistics to the channels per norm, an op outside the APU's list."""
+    with a BROADCAST_TO of the group statistics to the channels per norm, an op outside the APU's list.
+
+    Written so that its int16 quantization neither squares the input's range nor divides by a zero. A trained
+    lipsync-120m's groups span 2000x in scale (a 450m's 500,000x): their variance spans the square, more than int16
+    holds, a small group's variance quantizes to zero and the integer DIV kernel stops. So each group is scaled to
+    about one first: x / sqrt(var + eps) = z / sqrt(mean(z^2) + floor^2) with z = x / s, floor = sqrt(eps) / s holds
+    for any s > 0. s = mean(relu(x)) + sqrt(eps) (half the mean absolute value of centered x; the quantizer has no
+    ABS) plus SCALE_FLOOR of the largest group's, so no divisor falls below int16's step; the last divisor is at
+    least DIVISOR_FLOOR (it is below only for groups under 1e-6 of the largest's scale, which int16 zeroes anyway).
+    """
+
+    SCALE_FLOOR, DIVISOR_FLOOR = 1e-3, 1e-3
 
     def __init__(self, norm: nn.GroupNorm):
         super().__init__()
@@ -116,7 +129,12 @@ class ExportableGroupNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         grouped = x.reshape(x.shape[0], self.groups, -1)
         centered = grouped - grouped.mean(-1, keepdim=True)
-        y = (centered / torch.sqrt((centered * centered).mean(-1, keepdim=True) + self.eps)).reshape(x.shape)
+        scale = torch.relu(centered).mean(-1, keepdim=True) + math.sqrt(self.eps)
+        largest = -(-scale).amin(1, keepdim=True)  # amax lowers to REDUCE_MAX, which the quantizer leaves in float
+        scale = scale + self.SCALE_FLOOR * largest
+        z, floor = centered / scale, math.sqrt(self.eps) / scale
+        divisor = torch.sqrt((z * z).mean(-1, keepdim=True) + floor * floor)
+        y = (z / torch.clamp(divisor, min=self.DIVISOR_FLOOR)).reshape(x.shape)
         if self.weight is None:
             return y
         per_channel = (1, -1) + (1,) * (x.dim() - 2)

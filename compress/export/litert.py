@@ -9,9 +9,9 @@ with BROADCAST_TO, which the APU's op list lacks; ours keeps groups of very diff
 ExportableGroupNorm) and splits a convolution whose float weight exceeds 32 MiB over its output channels
 (ai-edge-quantizer 0.10 quantizes such a constant in chunks of a 2-D view and fails on a conv's 4-D weight: "input
 operand has more dimensions than allowed by the axis remapping"). The APU compile itself (LiteRT's ahead-of-time
-MediaTek plugin) needs MediaTek's NeuroPilot SDK, which its PyPI package downloads from MediaTek at install time: not available here,
-so the report's "verified on" is the CPU interpreter (the quantized graph's own integer kernels), and ops outside the
-profile's list are named as not on the APU.
+MediaTek plugin) needs MediaTek's NeuroPilot SDK, which its PyPI package downloads from MediaTek at install time:
+not available here, so the report's "verified on" is the CPU interpreter (the quantized graph's own integer
+kernels), and ops outside the profile's list are named as not on the APU.
 """
 
 from __future__ import annotations

@@ -29,14 +29,14 @@ def test_chain_converts_quantizes_and_runs_on_the_cpu_interpreter(litert, tmp_pa
     part = report["litert"]
     assert part["verified_on"] == "CPU interpreter" and "NeuroPilot SDK" in part["apu"]
     assert part["float"]["vs_torch"]["rel_l2"] < 1e-4  # measured 5e-7
-    assert part["quantized"]["vs_torch"]["rel_l2"] <= 0.05  # measured 0.015
+    assert part["quantized"]["vs_torch"]["rel_l2"] <= 0.05  # measured 0.014
     assert part["quantized"]["ops"]["QUANTIZE"] >= 1 and (tmp_path / "model.w8a16.tflite").is_file()
     assert part["float"]["not_on_apu"] == part["quantized"]["not_on_apu"] == []  # GroupNorm's BROADCAST_TO gone
     assert report["decoder"]["litert"]["quantized"]["not_on_apu"] == []
     assert "BROADCAST_TO" not in load_target("dimensity-9300").allowed_ops
     frames = report["decoder"]["chain_frames"]
     assert frames["float_tflite_cpu_psnr_db"] >= 45  # measured 100 (the cap)
-    assert frames["quantized_tflite_cpu_psnr_db"] >= 30  # measured 44.6
+    assert frames["quantized_tflite_cpu_psnr_db"] >= 30  # measured 46.5
     row = target_row(report)
     assert row["verified_on"] == "CPU interpreter" and row["numeric_error"] == part["quantized"]["vs_torch"]["rel_l2"]
     assert row["chain_gmacs_per_frame"] == pytest.approx(report["chain"]["gmacs_per_frame"])
@@ -82,7 +82,7 @@ def test_group_norm_of_widely_scaled_groups_quantizes_and_runs(litert, tmp_path,
     part = export_litert(model, load_target("dimensity-9300"), "w8a16", batches, batches, reference, tmp_path)
     assert part["float"]["vs_torch"]["rel_l2"] < 1e-5  # measured 1.5e-7
     assert part["quantized"]["not_on_apu"] == []
-    bound = 0.05 if decades < 3 else 0.56  # measured 0.0077 (the input's int16 rounding alone: 0.004) and 0.49
+    bound = 0.05 if decades < 3 else 0.56  # measured 0.0083 (the input's int16 rounding alone: 0.004) and 0.49
     assert part["quantized"]["vs_torch"]["rel_l2"] <= bound
 
 

@@ -5,16 +5,20 @@ ai-edge-quantizer (w8a16: int8 weights, int16 activations; w8a8), and run on Lit
     out/model.w8a16.tflite  quantized (what the phone's NeuroPilot plugin compiles for the APU)
 
 The converted copy computes GroupNorm in elementary ops (litert-torch's own lowering broadcasts the group statistics
-with BROADCAST_TO, which the APU's op list lacks). The APU compile itself (LiteRT's ahead-of-time MediaTek plugin)
-needs MediaTek's NeuroPilot SDK, which its PyPI package downloads from MediaTek at install time: not available here,
-so the report's "verified on" is the CPU interpreter (the quantized graph's own integer kernels), and ops outside the
-profile's list are named as not on the APU.
+with BROADCAST_TO, which the APU's op list lacks; ours keeps groups of very different scales within int16, see
+ExportableGroupNorm) and splits a convolution whose float weight exceeds 32 MiB over its output channels
+(ai-edge-quantizer 0.10 quantizes such a constant in chunks of a 2-D view and fails on a conv's 4-D weight: "input
+operand has more dimensions than allowed by the axis remapping"). The APU compile itself (LiteRT's ahead-of-time
+MediaTek plugin) needs MediaTek's NeuroPilot SDK, which its PyPI package downloads from MediaTek at install time:
+not available here, so the report's "verified on" is the CPU interpreter (the quantized graph's own integer
+kernels), and ops outside the profile's list are named as not on the APU.
 """
 
 from __future__ import annotations
 
 import copy
 import importlib.util
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -105,7 +109,22 @@ def op_counts(path: Path) -> dict[str, int]:
 
 class ExportableGroupNorm(nn.Module):
     """GroupNorm in elementary ops, normalized per group and scaled per channel: litert-torch lowers nn.GroupNorm
-    with a BROADCAST_TO of the group statistics to the channels per norm, an op outside the APU's list."""
+    with a BROADCAST_TO of the group statistics to the channels per norm, an op outside the APU's list.
+
+    Written so that its int16 quantization neither squares the input's range nor divides by a zero. A trained
+    lipsync-120m's groups span 2000x in scale (a 450m's 500,000x): their variance spans the square, more than int16
+    holds, a small group's variance quantizes to zero and the integer DIV kernel stops. So each group is scaled to
+    about one first: x / sqrt(var + eps) = z / sqrt(mean(z^2) + floor^2) with z = x / s, floor = sqrt(eps) / s holds
+    for any s > 0. s = sqrt(range(x)) * sqrt(mean(relu(x))) + sqrt(eps) (for centered x mean(relu(x)) is half the mean
+    absolute value; the quantizer has no ABS; max as -min(-x), since it leaves REDUCE_MAX in float), plus SCALE_FLOOR
+    of the largest group's, so no divisor falls below int16's step. The geometric mean because each scale alone
+    costs precision: by the range, the trained lipsync-30m's w8a16 error vs torch rose from 0.0036 to 0.0135; by the
+    mean absolute value, the trained tiny decoder's from 0.0019 to 0.0056 (a spiky group's z spans far more than
+    one); by both 0.0039 and 0.0021. The last divisor is at least n^(-1/4) for a group of n values, and is floored
+    at DIVISOR_FLOOR for groups under about 1e-6 of the largest group's scale, which int16 zeroes anyway.
+    """
+
+    SCALE_FLOOR, DIVISOR_FLOOR = 1e-3, 1e-4
 
     def __init__(self, norm: nn.GroupNorm):
         super().__init__()
@@ -114,21 +133,70 @@ class ExportableGroupNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         grouped = x.reshape(x.shape[0], self.groups, -1)
         centered = grouped - grouped.mean(-1, keepdim=True)
-        y = (centered / torch.sqrt((centered * centered).mean(-1, keepdim=True) + self.eps)).reshape(x.shape)
+        spread = _amax(centered, -1) - centered.amin(-1, keepdim=True)
+        # the square roots first: their product spans the scales' range, the product of the two would span its square
+        scale = torch.sqrt(spread) * torch.sqrt(torch.relu(centered).mean(-1, keepdim=True)) + math.sqrt(self.eps)
+        scale = scale + self.SCALE_FLOOR * _amax(scale, 1)
+        z, floor = centered / scale, math.sqrt(self.eps) / scale
+        divisor = torch.sqrt((z * z).mean(-1, keepdim=True) + floor * floor)
+        y = (z / torch.clamp(divisor, min=self.DIVISOR_FLOOR)).reshape(x.shape)
         if self.weight is None:
             return y
         per_channel = (1, -1) + (1,) * (x.dim() - 2)
         return y * self.weight.reshape(per_channel) + self.bias.reshape(per_channel)
 
 
+def _amax(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """x.amax(dim, keepdim=True) as REDUCE_MIN: ai-edge-quantizer quantizes REDUCE_MIN, not REDUCE_MAX."""
+    return -(-x).amin(dim, keepdim=True)
+
+
+#: ai-edge-quantizer 0.10 quantizes a constant larger than this in chunks of a [-1, last dim] view, broadcasting the
+#: per-channel scales (of the weight's rank) onto it: a 4-D conv weight fails (uniform_quantize_tensor.py)
+QUANTIZER_CHUNKED_BYTES = 32 * 1024**2
+
+
+class OutputSplitConv2d(nn.Module):
+    """A Conv2d as convolutions over equal slices of its output channels, concatenated: the same function, each
+    weight at most `max_bytes`, and, quantized per output channel, the same int8 weights as the whole one's."""
+
+    def __init__(self, conv: nn.Conv2d, max_bytes: int = QUANTIZER_CHUNKED_BYTES):
+        super().__init__()
+        channels_per_piece = max(1, max_bytes // (conv.weight[0].numel() * conv.weight.element_size()))
+        count = -(-conv.out_channels // channels_per_piece)
+        weights = conv.weight.detach().tensor_split(count)
+        biases = [None] * count if conv.bias is None else conv.bias.detach().tensor_split(count)
+        self.pieces = nn.ModuleList(_conv_with(conv, w, b) for w, b in zip(weights, biases))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([piece(x) for piece in self.pieces], dim=1)
+
+
+def _conv_with(conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
+    """`conv`'s hyperparameters with these weights (a slice of its output channels)."""
+    piece = nn.Conv2d(conv.in_channels, len(weight), conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                      bias=bias is not None, padding_mode=conv.padding_mode, device="meta")
+    piece.weight = nn.Parameter(weight.clone(), requires_grad=False)
+    if bias is not None:
+        piece.bias = nn.Parameter(bias.clone(), requires_grad=False)
+    return piece
+
+
+def _too_large_to_quantize(module: nn.Module) -> bool:
+    return (isinstance(module, nn.Conv2d) and module.groups == 1
+            and module.weight.numel() * module.weight.element_size() > QUANTIZER_CHUNKED_BYTES)
+
+
 def _for_apu(module: nn.Module) -> nn.Module | None:
-    return ExportableGroupNorm(module) if isinstance(module, nn.GroupNorm) else None
+    if isinstance(module, nn.GroupNorm):
+        return ExportableGroupNorm(module)
+    return OutputSplitConv2d(module) if _too_large_to_quantize(module) else None
 
 
 def export_litert(model: torch.nn.Module, target: TargetProfile, precision: str, batches: list[dict],
                   calibration: list[dict], torch_out: list[torch.Tensor], out_dir: Path) -> dict:
-    """Convert (a copy, GroupNorms in elementary ops), quantize, run both on the CPU interpreter against torch;
-    the report's LiteRT part."""
+    """Convert (a copy, GroupNorms in elementary ops, convolutions too large for the quantizer split), quantize, run
+    both on the CPU interpreter against torch; the report's LiteRT part."""
     require_litert()
     out_dir = Path(out_dir)
     model = copy.deepcopy(model)

@@ -7,20 +7,23 @@ The conversion runs on Linux. Its checks: the spec is an ML program of the expec
 compute in the target's precision (the dtype of every non-constant op's outputs); the weights carry the compression
 the profile asks for (constexpr decompression ops and their share of the weight bytes); ops outside the profile's list
 may leave the ANE. Core ML predicts only on macOS: elsewhere the report says "conversion only" with coremltools'
-reason, and the numbers it can give are torch's float16 emulation (named as such), never a Core ML run.
+reason, and the numbers it can give are torch's float16 emulation (named as such), never a Core ML run. Before
+converting, a model whose float16 run is not finite (activations beyond float16's range, which the ANE computes in)
+is refused (`Float16OverflowError`, exit 1).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib.util
+import math
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from compress.errors import UserInputError
+from compress.errors import CompressError, UserInputError
 from compress.export import report
 from compress.export.targets import CoreMLSettings, TargetProfile
 
@@ -29,6 +32,10 @@ MODEL_FILE = "model.mlpackage"
 _DTYPE_NAMES = {10: "float16", 11: "float32", 12: "float64", 21: "int8", 22: "int16", 23: "int32", 24: "int64",
                 1: "bool", 31: "uint8"}
 COMPRESSION_OPS = ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale", "constexpr_lut_to_dense")
+
+
+class Float16OverflowError(CompressError):
+    """The model run in float16, the ANE's compute precision, gives inf or NaN: its activations leave float16's range."""
 
 
 def coreml_status() -> tuple[bool, str]:
@@ -59,8 +66,7 @@ def convert(model: torch.nn.Module, inputs: dict, settings: CoreMLSettings, prec
                              "float16 compute; none: float32)")
     with torch.no_grad():
         program = torch.export.export(model.eval(), (), kwargs=inputs).run_decompositions({})
-    compute = ct.precision.FLOAT16 if precision != "none" and settings.compute_precision == "float16" \
-        else ct.precision.FLOAT32
+    compute = ct.precision.FLOAT16 if computes_in_float16(settings, precision) else ct.precision.FLOAT32
     mlmodel = ct.convert(program, inputs=[ct.TensorType(name=n, shape=tuple(v.shape)) for n, v in inputs.items()],
                          convert_to="mlprogram", compute_precision=compute,
                          minimum_deployment_target=getattr(ct.target, settings.minimum_deployment_target),
@@ -104,13 +110,17 @@ def spec_summary(mlmodel) -> dict:
             "inputs": {i.name: list(i.type.multiArrayType.shape) for i in spec.description.input}}
 
 
+def computes_in_float16(settings: CoreMLSettings, precision: str) -> bool:
+    return precision != "none" and settings.compute_precision == "float16"
+
+
 def check_spec(summary: dict, settings: CoreMLSettings, precision: str) -> list[str]:
     """What in the spec departs from the profile, in words (empty when nothing does)."""
     problems = []
     if summary["type"] != "mlProgram":
         problems.append(f"spec type {summary['type']}, expected mlProgram")
     float_dtypes = {d for d in summary["compute_dtypes"] if d.startswith("float")}
-    expected = "float16" if precision != "none" and settings.compute_precision == "float16" else "float32"
+    expected = "float16" if computes_in_float16(settings, precision) else "float32"
     if float_dtypes - {expected}:
         problems.append(f"ops compute in {sorted(float_dtypes)}, expected {expected} only")
     if precision != "none" and settings.weights != "none" and not summary["compressed_weights"]:
@@ -144,6 +154,12 @@ def export_coreml(model: torch.nn.Module, target: TargetProfile, precision: str,
     import coremltools
 
     settings = target.coreml or CoreMLSettings()
+    emulation = float16_emulation(model, batches, torch_out) if computes_in_float16(settings, precision) else None
+    if emulation is not None and not math.isfinite(emulation["rel_l2"]):
+        raise Float16OverflowError(
+            f"{target.name}: the model run in float16 (the ANE's compute precision, emulated by torch) gives inf or "
+            f"NaN: its activations leave float16's range (+-65504), so the ANE's output would be wrong. Train it "
+            f"with smaller activations (e.g. a lower learning rate), or export with precision none (float32 compute)")
     path = Path(out_dir) / MODEL_FILE
     mlmodel = convert(model, batches[0], settings, precision, path)
     summary = spec_summary(mlmodel)
@@ -155,8 +171,7 @@ def export_coreml(model: torch.nn.Module, target: TargetProfile, precision: str,
               "may_leave_ane": target.unsupported_ops(summary["ops"])}
     outputs, reason = predict(_loaded(mlmodel, path), batches)
     if outputs is None:
-        result.update(verified_on="conversion only", reason=reason,
-                      float16_emulation=float16_emulation(model, batches, torch_out))
+        result.update(verified_on="conversion only", reason=reason, float16_emulation=emulation)
     else:
         result.update(verified_on="Core ML (this Mac)", vs_torch=report.worst(
             [report.errors(o, t.numpy()) for o, t in zip(outputs, torch_out)]))

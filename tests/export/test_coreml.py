@@ -60,6 +60,20 @@ def test_student_converts_to_a_float16_mlprogram_with_int8_weights(coremltools, 
     assert metrics["chain_gmacs_per_frame"] == pytest.approx(report["chain"]["gmacs_per_frame"])
 
 
+def test_a_model_beyond_float16s_range_is_refused_before_conversion(coremltools, tmp_path):
+    """The ANE computes in float16: a model whose float16 run overflows (here its output layer scaled by 1e6) would
+    give inf / NaN there, so the export fails, naming the cause and the way out, and writes no package."""
+    from compress.export.coreml import Float16OverflowError
+
+    model = student()
+    with torch.no_grad():
+        model.conv_out.weight.mul_(1e6)
+    with pytest.raises(Float16OverflowError, match=r"a17-pro: the model run in float16 .* gives inf or NaN: its "
+                                                   r"activations leave float16's range .* precision none"):
+        run_export(ExportRequest(model, a17_at_64(), latency_repeats=1), tmp_path)
+    assert not (tmp_path / "model.mlpackage").exists()
+
+
 def test_float_and_palettized_conversions_keep_their_precision(coremltools, tmp_path):
     from compress.export import coreml
 

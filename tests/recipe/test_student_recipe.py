@@ -17,7 +17,7 @@ SHORT = [
     "stages.lipsync.student_config={masked_input: reference, audio_chunk: 4, channels: 32, mid_blocks: 1, "
     "audio_channels: 32, audio_dim: 32}",
     "stages.lipsync.train={steps: 4, batch_size: 4, checkpoint_every: 2}", "stages.lipsync.curve_every=2",
-    "stages.vae-decoder.train={steps: 2, batch_size: 2, checkpoint_every: 2}",
+    "stages.vae-decoder.train={steps: 2, batch_size: 2, checkpoint_every: 2}", "stages.sync-expert.steps=2",
     "stages.phone.shapes={height: 64, width: 64}", "stages.phone.calibration_batches=2",
     "stages.phone.latency_repeats=1",
     # the tiny random student (width 32) at 64x64 meets an HTP Concat fault the recipe's 96x96 lipsync-30m does not
@@ -37,7 +37,8 @@ def run(tmp_path_factory):
 def test_every_stage_runs(run):
     result, _ = run
     ran = {r.name: r.status for r in result.results}
-    assert all(ran[name] == "ran" for name in ("reference", "heldout", "lipsync", "vae-decoder", "evaluate", "phone"))
+    assert all(ran[name] == "ran" for name in ("reference", "heldout", "lipsync", "vae-decoder", "sync-expert",
+                                               "evaluate", "phone"))
 
 
 def test_the_students_card_shows_its_learning_curve_on_the_held_out_clips(run):
@@ -52,11 +53,12 @@ def test_the_students_card_shows_its_learning_curve_on_the_held_out_clips(run):
     assert ("heldout-000", "measured") in roles and ("train-000", "train") in roles
 
 
-def test_the_evaluation_holds_the_wrong_audio_control_and_the_student_gates(run):
+def test_the_evaluation_holds_the_wrong_audio_control_tier_b_and_the_student_gates(run):
     result, _ = run
     record = json.loads((result["evaluate"].path / "results" / "lipsync.json").read_text())
     assert record["inputs"]["status"] == "held-out"
     assert "wrong_audio" in record["metrics"] and "status" in record["metrics"]["wrong_audio"]["tier_a"]
+    assert "expert_offset_accuracy" in record["metrics"]["tier_b"]  # scored by the recipe's own sync expert
     gates = {g["name"] for g in record["gates"]}
     assert {"fidelity.frame_psnr", "wrong_audio.tier_a.zero_lag_corr", "tier_a.max_clip_abs_lag"} <= gates
 

@@ -75,12 +75,12 @@ def describe(artifact: Artifact) -> dict:
 
 def describe_chain(student: Artifact, decoder: Artifact) -> dict:
     """A lip-sync student decoded by a tiny VAE decoder, as one artifact: named `STUDENT+DECODER`, hashed from both,
-    its lineage the student's then the decoder's."""
+    its lineage the student's then the decoder's (ancestors in common once)."""
     own = describe(student)
     return {**own, "name": f"{student.name}+{decoder.name}", "hash": sha256_json([student.hash, decoder.hash]),
             "label": f"{student.name} + tiny decoder '{decoder.name}' (the phone's chain, not the teacher's VAE)",
             "decoder": {k: v for k, v in describe(decoder).items() if k != "lineage"},
-            "lineage": [*own["lineage"], *decoder.lineage]}
+            "lineage": [*own["lineage"], *(a for a in decoder.lineage if a not in own["lineage"])]}
 
 
 def sampling_used(artifact: Artifact, reference: ReferenceArtifact, resolve: Callable[[str], Path],

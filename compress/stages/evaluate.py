@@ -114,9 +114,8 @@ class EvaluateStage(Stage):
         decoder = ctx.artifact(self.decoder) if self.decoder else None
         runs = [(name, None) for name in self._names(ctx)]
         runs += [(name, decoder) for name, _ in runs if decoder is not None and _is_lipsync(ctx.artifact(name))]
-        if decoder is not None and runs[-1][1] is None:
-            raise UserInputError(f"evaluate decoder: '{self.decoder}' decodes lip-sync students' latents, but none of "
-                                 f"the evaluated artifacts ({', '.join(n for n, _ in runs)}) is a lip-sync student")
+        if decoder is not None:
+            self._check_decoder(decoder, runs)
         inputs = [checked_inputs(ctx.artifact(name), reference, self.allow_seen_inputs, advice, ctx.log, chained)
                   for name, chained in runs]
         records = []
@@ -138,6 +137,20 @@ class EvaluateStage(Stage):
                 "gates_failed": sum(g["passed"] is False for g in gates),
                 "gates_not_computed": sum(g["passed"] is None for g in gates),
                 "artifacts": {r["artifact"]["name"]: _headline(r) for r in records}}
+
+
+    def _check_decoder(self, decoder, runs: list) -> None:
+        """Before anything is evaluated: a decoder of image latents, and a lip-sync student among the artifacts."""
+        from compress.models.students import TinyVAEDecoder, check_decodes
+
+        model = decoder.load_model(device="cpu")
+        if not isinstance(model, TinyVAEDecoder):
+            raise UserInputError(f"evaluate decoder: '{self.decoder}' must be a TinyVAEDecoder; found a "
+                                 f"{type(model).__name__}")
+        check_decodes(model, "image", "evaluate decoder: a lip-sync student")
+        if runs[-1][1] is None:
+            raise UserInputError(f"evaluate decoder: '{self.decoder}' decodes lip-sync students' latents, but none of "
+                                 f"the evaluated artifacts ({', '.join(n for n, _ in runs)}) is a lip-sync student")
 
 
 def _is_lipsync(artifact) -> bool:

@@ -46,6 +46,9 @@ def eval_command(
     roots: list[Path] = typer.Option([], "--root", help="a directory the reference's input files may be in "
                                      "besides the working directory (repeatable)"),
     as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
+    decoder: Optional[Path] = typer.Option(None, "--decoder", help="a tiny VAE decoder artifact of image latents "
+                                           "(tiny-frame-decoder): evaluate the lip-sync student decoded by it (the "
+                                           "phone's chain) instead of by the teacher's VAE"),
     allow_seen: bool = typer.Option(False, "--allow-seen", help="evaluate on reference clips the artifact's lineage "
                                     "trained on (the record says 'seen'); default: refuse (exit 2)"),
     sampler: Optional[str] = typer.Option(None, "--sampler", callback=one_of(SAMPLERS), help="S2V DiTs: unipc "
@@ -58,6 +61,9 @@ def eval_command(
     """Evaluate an artifact against a reference's teacher outputs; append a record to the leaderboard.
 
     Refused (exit 2) when the artifact or one of its ancestors trained on the reference's clips, unless --allow-seen.
+
+    With --decoder, a lip-sync student's latents are decoded by that tiny decoder (the phone's chain): the record is
+    the chain's, named STUDENT+DECODER, and the decoder's training clips count as seen.
 
     An S2V DiT is sampled as the reference was (same seeds, inputs, size, frames), unless its artifact carries its
     own sampling (a few-step model's manifest `sampling`, or its nearest ancestor's); --sampler, --steps and
@@ -81,13 +87,15 @@ def eval_command(
     ctx.seed = recipe_seed(ref, ctx.resolve_path)
     compared = ReferenceArtifact(ref, ctx, options.max_inputs)
     advice = "give --reference a held-out reference artifact (e.g. of `inputs: builtin:heldout`), or --allow-seen"
-    inputs = checked_inputs(target, compared, allow_seen, advice, Console().log)  # warns even with --json
+    chained = Artifact.open(decoder) if decoder else None
+    inputs = checked_inputs(target, compared, allow_seen, advice, Console().log, chained)  # warns even with --json
     override = SamplingOverride(sampler=sampler, num_inference_steps=steps, guidance_scale=guidance)
-    record = make_record(evaluate_artifact(target, compared, options, ctx, inputs, override),
+    record = make_record(evaluate_artifact(target, compared, options, ctx, inputs, override, chained),
                          options.model_dump(mode="json"))
     path = write_record(record, leaderboard, replace=replace)
     (target.path / "eval").mkdir(exist_ok=True)
-    (target.path / "eval" / f"{options.name}.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    name = options.name if chained is None else f"{options.name}+{chained.name}"
+    (target.path / "eval" / f"{name}.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
     if as_json:
         print(json.dumps(record, indent=1, default=str))
         return

@@ -32,8 +32,9 @@ def onnx_command(
     allow_wrong_htp: bool = typer.Option(False, "--allow-wrong-htp", help="keep an export whose HTP output differs "
                                          "from onnxruntime's (marked 'HTP output wrong' in the report) instead of "
                                          "failing"),
-    decoder: Optional[str] = typer.Option(None, "--decoder", help="a tiny VAE decoder (artifact, directory or "
-                                          "preset) exported beside a lip-sync student into OUT/decoder: the chain"),
+    decoder: Optional[str] = typer.Option(None, "--decoder", help="a tiny VAE decoder of image latents (artifact, "
+                                          "directory or preset, e.g. tiny-frame-decoder) exported beside a lip-sync "
+                                          "student into OUT/decoder: the chain"),
     as_json: bool = typer.Option(False, "--json", help="print the whole report as JSON"),
 ) -> None:
     """Export for each target (ONNX + QDQ + HTP simulator, Core ML, or LiteRT + its CPU interpreter) and check it."""

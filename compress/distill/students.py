@@ -4,7 +4,9 @@
   latent (each teacher frame encoded as one image by the teacher's VAE; cached in `cache_dir`). With a sync
   expert (`SyncSetup`), each training example is a window of `WINDOW` consecutive frames of one clip
   (non-overlapping windows) with the expert's MFCC input, for the `sync` loss on the decoded frames.
-- `DecoderTask`: per latent frame of the teacher's video latents (+ the one before it) -> its 4 teacher frames.
+- `DecoderTask`: per latent frame of the teacher's video latents (+ the one before it) -> its 4 teacher frames;
+  for a decoder of image latents (`latents: image`), per video frame: its image latent (as `LipSyncTask`'s,
+  cached the same way) behind the reference latent -> the teacher frame.
 
 Both read a `ReferenceArtifact`'s rows one at a time (`compress.distill.data.stream_batches`), hold out the last
 inputs, and report `heldout_error`: latent MSE (lip-sync) or pixel MSE (decoder) on the held-out inputs.
@@ -39,8 +41,9 @@ class _ReferenceTask:
     error_space = "latent"
 
     def __init__(self, model, reference, vae, losses: LossConfig, batch_size: int, holdout: int,
-                 boxes: dict[str, tuple] | tuple | None = None):
+                 boxes: dict[str, tuple] | tuple | None = None, cache_dir: Path | None = None):
         self.model, self.vae, self.losses, self.batch_size = model, vae, losses, batch_size
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.rows = reference.rows
         self.train_rows, self.heldout_rows = split_rows(len(self.rows), holdout)
         self.boxes = boxes
@@ -50,6 +53,20 @@ class _ReferenceTask:
     def _box(self, row: dict, count: int) -> torch.Tensor:
         box = self.boxes if not isinstance(self.boxes, dict) else self.boxes.get(row["id"])
         return torch.tensor(box or (0.0, 0.0, 1.0, 1.0), dtype=torch.float32).expand(count, 4)
+
+    def frame_latents(self, index: int) -> torch.Tensor:
+        """Image latents [T, C, h, w] of row `index`'s teacher frames (encoded once by the
+        teacher's VAE, cached in `cache_dir`)."""
+        row = self.rows[index]
+        path = self.cache_dir / f"frame-latents-{index:06d}.safetensors"
+        if path.is_file():
+            return load_file(path)["latents"]
+        latents = encode_frames(self.vae, decode_array(row, "frames"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{torch.randint(1 << 30, ()).item()}")
+        save_file({"latents": latents.contiguous()}, tmp)
+        tmp.replace(path)
+        return latents
 
     def batches(self, rank: int, world_size: int, seed: int):
         return stream_batches(self.train_rows, self.examples, self.batch_size, rank, world_size, seed)
@@ -97,23 +114,10 @@ class LipSyncTask(_ReferenceTask):
         if bool(losses.sync) != (sync is not None):
             raise UserInputError("distill losses.sync: the sync loss needs a sync expert (`sync_expert`), and a "
                                  "sync expert a sync loss weight > 0")
-        super().__init__(model, reference, vae, losses, batch_size, holdout, boxes)
-        self.cache_dir, self.sync = Path(cache_dir), sync
+        super().__init__(model, reference, vae, losses, batch_size, holdout, boxes, cache_dir)
+        self.sync = sync
         if sync is not None:
             sync.expert.requires_grad_(False).eval()
-
-    def frame_latents(self, index: int) -> torch.Tensor:
-        """Image latents [T, C, h, w] of row `index`'s teacher frames (encoded once, cached on disk)."""
-        row = self.rows[index]
-        path = self.cache_dir / f"frame-latents-{index:06d}.safetensors"
-        if path.is_file():
-            return load_file(path)["latents"]
-        latents = encode_frames(self.vae, decode_array(row, "frames"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{torch.randint(1 << 30, ()).item()}")
-        save_file({"latents": latents.contiguous()}, tmp)
-        tmp.replace(path)
-        return latents
 
     def frame_examples(self, index: int) -> dict[str, torch.Tensor]:
         """One example per video frame of row `index`."""
@@ -161,18 +165,24 @@ class DecoderTask(_ReferenceTask):
     error_space = "pixel"
 
     def __init__(self, model: TinyVAEDecoder, reference, losses: LossConfig, batch_size: int, holdout: int,
-                 boxes=None):
+                 boxes=None, vae=None, cache_dir: Path | None = None):
         if losses.latent_mse or not losses.active():
             raise UserInputError("distill losses: the VAE decoder student outputs frames; use pixel_l1 and/or "
                                  "pixel_mse (latent_mse does not apply)")
         if losses.sync:
             raise UserInputError("distill losses.sync: the sync loss applies to lip-sync students, not the decoder")
-        super().__init__(model, reference, None, losses, batch_size, holdout, boxes)
+        if model.config.latents == "image" and (vae is None or cache_dir is None):
+            raise ValueError("DecoderTask: a decoder of image latents needs the teacher's VAE and a cache_dir")
+        super().__init__(model, reference, vae, losses, batch_size, holdout, boxes, cache_dir)
 
     def frame_examples(self, index: int) -> dict[str, torch.Tensor]:
         """One example per latent frame of row `index`."""
         row = self.rows[index]
-        latents, previous = decoder_inputs(row)
+        if self.model.config.latents == "image":
+            latents = self.frame_latents(index)
+            previous = decode_tensor(row, "ref_latents")[:, 0][None].expand_as(latents).contiguous()
+        else:
+            latents, previous = decoder_inputs(row)
         frames = decode_tensor(row, "frames")
         per = self.model.config.frames_per_latent
         if len(frames) != per * len(latents):

@@ -103,6 +103,19 @@ def generation_latency(run: Callable[[], dict], cost: Cost, frames: int, device:
             "latency_source": "measured (wall clock, median)"}
 
 
+def summed_size(*artifacts: Artifact) -> dict:
+    """`size_cost` of models run together (a lip-sync student and its decoder): parameters and bytes added up."""
+    sizes = [size_cost(a) for a in artifacts]
+    by_dtype: dict[str, int] = {}
+    for size in sizes:
+        for dtype, count in size["bytes_by_dtype"].items():
+            by_dtype[dtype] = by_dtype.get(dtype, 0) + count
+    total = {k: None if any(s[k] is None for s in sizes) else sum(s[k] for s in sizes)
+             for k in ("parameters", "bytes", "disk_bytes")}
+    names = " + ".join(a.name for a in artifacts)
+    return {**total, "bytes_by_dtype": by_dtype, "size_source": f"counted (safetensors headers, files on disk): {names}"}
+
+
 def forward_latency(model, cost: Cost) -> dict:
     """Median ms of one forward on the model's own `example_inputs()` (models that define them)."""
     if not callable(getattr(model, "example_inputs", None)):

@@ -22,18 +22,21 @@ from compress.evaluate.wrong_audio import wrong_audio_control
 from compress.models.s2v import WanS2VTransformer3DModel
 from compress.pipelines.sampling import SamplingConfig, SamplingOverride, artifact_sampling
 from compress.reference.artifact import ReferenceArtifact
-from compress.reference.seen import HELD_OUT, lineage_inputs
+from compress.reference.seen import HELD_OUT, lineage_inputs, merged_inputs
+from compress.utils.hashing import sha256_json
 
 
-def checked_inputs(artifact: Artifact, reference: ReferenceArtifact, allow_seen: bool, advice: str, log) -> dict:
-    """Which of the reference's clips the artifact's lineage saw (`lineage_inputs`: an evaluation record's `inputs`).
-    Seen clips are refused unless `allow_seen` (`advice`: how to evaluate on others, or allow them); allowed, `log`
-    warns loudly."""
-    inputs = lineage_inputs(artifact, reference)
+def checked_inputs(artifact: Artifact, reference: ReferenceArtifact, allow_seen: bool, advice: str, log,
+                   decoder: Artifact | None = None) -> dict:
+    """Which of the reference's clips the artifact's lineage (and its `decoder`'s) saw (`lineage_inputs`: an
+    evaluation record's `inputs`). Seen clips are refused unless `allow_seen` (`advice`: how to evaluate on others,
+    or allow them); allowed, `log` warns loudly."""
+    inputs = merged_inputs([lineage_inputs(a, reference) for a in (artifact, decoder) if a is not None])
     if inputs["status"] == HELD_OUT:
         return inputs
     stages = "; ".join(f"stage '{stage}' saw {', '.join(ids)}" for stage, ids in inputs["seen_by"].items())
-    message = (f"artifact '{artifact.name}' ({artifact.path}) would be evaluated on inputs of reference "
+    chain = f" decoded by '{decoder.name}'" if decoder is not None else ""
+    message = (f"artifact '{artifact.name}' ({artifact.path}){chain} would be evaluated on inputs of reference "
                f"'{reference.artifact.name}' that its lineage trained on ({inputs['status']}: {stages})")
     if not allow_seen:
         raise UserInputError(f"{message}; {advice}")
@@ -43,25 +46,41 @@ def checked_inputs(artifact: Artifact, reference: ReferenceArtifact, allow_seen:
 
 
 def evaluate_artifact(artifact: Artifact, reference: ReferenceArtifact, suite: Suite, ctx,
-                      inputs: dict | None = None, sampling: SamplingOverride | None = None) -> dict:
+                      inputs: dict | None = None, sampling: SamplingOverride | None = None,
+                      decoder: Artifact | None = None) -> dict:
     """The evaluation of `artifact`: {artifact, reference, suite, metrics, tiers, clips, gates}, `inputs`
     (`checked_inputs`'s answer) when given, and for an S2V DiT the `sampling` it was generated with
-    (`sampling_used`; `sampling` overrides some of its settings)."""
+    (`sampling_used`; `sampling` overrides some of its settings). With `decoder` (a lip-sync student's only: a tiny
+    VAE decoder of image latents), the student's latents are decoded by it instead of the teacher's VAE: the phone's
+    chain, recorded as its own artifact (`describe_chain`)."""
+    if decoder is not None and artifact.model_dir is None:
+        raise UserInputError(f"{artifact.path} holds no model weights: a decoder decodes a lip-sync student's latents")
     if artifact.model_dir is not None:
-        result = _evaluate_model(artifact, reference, suite, ctx, sampling)
+        result = _evaluate_model(artifact, reference, suite, ctx, sampling, decoder)
     elif costs.onnx_file(artifact) or costs.export_report(artifact):
         result = _export_only(artifact, suite)
     else:
         raise UserInputError(f"{artifact.path} ({artifact.kind}) holds no model weights, no {costs.ONNX_FILE} and no "
                              f"export {costs.EXPORT_REPORT}: nothing to evaluate")
     gates = suite.check_gates(flat_metrics(result["metrics"])) + result.pop("tier_gates")
-    return {"artifact": describe(artifact), "reference": describe(reference.artifact), "suite": suite.name, **result,
+    described = describe(artifact) if decoder is None else describe_chain(artifact, decoder)
+    return {"artifact": described, "reference": describe(reference.artifact), "suite": suite.name, **result,
             "gates": gates, **({"inputs": inputs} if inputs is not None else {})}
 
 
 def describe(artifact: Artifact) -> dict:
     return {"name": artifact.name, "kind": artifact.kind, "hash": artifact.hash, "path": str(artifact.path),
             "recipe": (artifact.manifest.get("recipe") or {}).get("name"), "lineage": artifact.lineage}
+
+
+def describe_chain(student: Artifact, decoder: Artifact) -> dict:
+    """A lip-sync student decoded by a tiny VAE decoder, as one artifact: named `STUDENT+DECODER`, hashed from both,
+    its lineage the student's then the decoder's (ancestors in common once)."""
+    own = describe(student)
+    return {**own, "name": f"{student.name}+{decoder.name}", "hash": sha256_json([student.hash, decoder.hash]),
+            "label": f"{student.name} + tiny decoder '{decoder.name}' (the phone's chain, not the teacher's VAE)",
+            "decoder": {k: v for k, v in describe(decoder).items() if k != "lineage"},
+            "lineage": [*own["lineage"], *(a for a in decoder.lineage if a not in own["lineage"])]}
 
 
 def sampling_used(artifact: Artifact, reference: ReferenceArtifact, resolve: Callable[[str], Path],
@@ -80,8 +99,10 @@ def sampling_used(artifact: Artifact, reference: ReferenceArtifact, resolve: Cal
 
 
 def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Suite, ctx,
-                    override: SamplingOverride | None) -> dict:
+                    override: SamplingOverride | None, decoder: Artifact | None = None) -> dict:
     model = artifact.load_model(device=ctx.device).eval()
+    if decoder is not None:
+        model = _chain(model, artifact, decoder.load_model(device=ctx.device).eval())
     dit = isinstance(model, WanS2VTransformer3DModel)  # students and decoders replace part of it: no sampling
     sampling, source = sampling_used(artifact, reference, ctx.resolve_path, override) if dit else (None, "")
     if dit:
@@ -99,13 +120,25 @@ def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Sui
     tiers = lipsync_tiers(pairs, suite.lipsync)
     control = wrong_audio_control(model, reference, suite.lipsync.max_lag) if suite.lipsync.wrong_audio else {}
     frames = len(pairs[0][0]["frames"])
-    cost = {**costs.size_cost(artifact), **peak.result(), **_speed(artifact, model, generate, suite, ctx, frames),
+    size = costs.size_cost(artifact) if decoder is None else costs.summed_size(artifact, decoder)
+    cost = {**size, **peak.result(), **_speed(artifact, model, generate, suite, ctx, frames),
             **_wall_per_clip(seconds, forwards.seconds if dit else None, reference), **_dit_forwards(sampling),
             "fit": _fit(artifact, suite, sampling or reference.config.sampling)}
     used = {"sampling": {**sampling.model_dump(), "source": source}} if dit else {}
     metrics = {**_metrics(pool(clips), tiers, cost), **({"wrong_audio": control} if control else {})}
     return {"metrics": metrics, "tiers": _labels(tiers), "clips": _clips(clips, tiers),
             "tier_gates": _tier_gates(tiers), **used}
+
+
+def _chain(student, artifact: Artifact, decoder):
+    """The phone's chain: `student` (a LipSyncStudent) decoded by `decoder` (a TinyVAEDecoder of image latents)."""
+    from compress.models.students import LipSyncStudent, TinyVAEDecoder
+    from compress.models.students.chain import StudentChain
+
+    if not isinstance(student, LipSyncStudent) or not isinstance(decoder, TinyVAEDecoder):
+        raise UserInputError(f"evaluate with a decoder: '{artifact.name}' must be a LipSyncStudent and the decoder a "
+                             f"TinyVAEDecoder; found a {type(student).__name__} and a {type(decoder).__name__}")
+    return StudentChain(student, decoder)
 
 
 def _speed(artifact: Artifact, model, generate, suite: Suite, ctx, frames: int) -> dict:

@@ -6,8 +6,8 @@ Per output frame the phone runs, in order:
   this is the teacher's Wan2.1 VAE encoder on one frame, counted as diffusers runs it (its causal 3x3x3
   convolutions also multiply the zero padding in time, so a single-frame 2-D rewrite would cost less);
 - the lip-sync student;
-- the tiny VAE decoder (`tiny-vae-decoder`), once per student latent: the student emits one image latent per
-  frame, so the decoder's whole call counts per frame, although it outputs `frames_per_latent` frames.
+- the tiny VAE decoder of image latents (`tiny-frame-decoder`), once per frame: the student emits one image
+  latent per frame, which the decoder turns into that one frame (behind the reference latent).
 
 Multiply-accumulates come from the export's counter (torch FlopCounterMode) on the meta device: shapes only,
 no weights and no compute, so the release-size networks at 480x832 cost a fraction of a second.
@@ -26,7 +26,7 @@ from compress.export.onnx_export import count_macs
 from compress.export.targets import TargetProfile
 from compress.models.students import DECODER_PRESETS, LipSyncStudent, TinyVAEDecoder
 
-DECODER_PRESET = "tiny-vae-decoder"
+DECODER_PRESET = "tiny-frame-decoder"
 SOURCE = "analytic (torch FlopCounterMode on the meta device)"
 AUDIO_FEATURES = "log-mel window (DSP, no network); the student's audio encoder is counted in its graph"
 
@@ -63,7 +63,7 @@ def chain_links(student_config: dict, height: int, width: int) -> list[Link]:
              encoder, {"frame": torch.empty(1, 3, height, width, device="meta")})]
     return links + [
         Link("lip-sync student", "once per frame", student, _meta(student.example_inputs(1, height, width))),
-        Link("tiny VAE decoder", f"{DECODER_PRESET}, once per student latent, i.e. per frame", decoder,
+        Link("tiny VAE decoder", f"{DECODER_PRESET}, once per frame (one image latent -> one frame)", decoder,
              _meta(decoder.example_inputs(1, height, width)))]
 
 

@@ -2,8 +2,8 @@
 (`out/decoder/`, the same checks and HTP numerics gate), calibrated on the student's own latents, then the
 chain's frames (student latents -> decoder) from onnxruntime float, QDQ and the HTP against the torch chain (PSNR).
 
-The decoder decodes each student latent behind the reference latent (`previous`), as it decodes a clip's first
-latent; the driving-frame encoder of `target` mode stays in torch (cost only, see `compress.export.chain`).
+The decoder (`latents: image`, trained on the teacher frames' image latents) decodes each student latent behind the
+reference latent (`previous`), one frame per latent; the driving-frame encoder of `target` mode stays in torch (cost only, see `compress.export.chain`).
 """
 
 from __future__ import annotations
@@ -118,10 +118,12 @@ def _pixels(frames) -> np.ndarray:
 
 
 def check_chain(student: torch.nn.Module, decoder: torch.nn.Module) -> None:
-    """A chain export needs a lip-sync student and a tiny VAE decoder (checked before any export)."""
-    from compress.models.students import LipSyncStudent, TinyVAEDecoder
+    """A chain export needs a lip-sync student and a tiny VAE decoder of its image latents (checked before any
+    export)."""
+    from compress.models.students import LipSyncStudent, TinyVAEDecoder, check_decodes
 
     for model, cls, role in ((student, LipSyncStudent, "model"), (decoder, TinyVAEDecoder, "decoder")):
         if not isinstance(model, cls):
             raise UserInputError(f"export with a decoder: the {role} must be a {cls.__name__} "
                                  f"(the phone's chain); found a {type(model).__name__}")
+    check_decodes(decoder, "image", "export with a decoder: the lip-sync student (LipSyncStudent)")

@@ -57,9 +57,19 @@ def lineage_inputs(artifact: Artifact, reference) -> dict:
         trained = {clip["key"] for clip in _record(ancestor)["clips"] if clip["role"] not in UNSEEN_ROLES}
         if ids := [clip_id for clip_id, key in keys.items() if key in trained]:
             seen_by[ancestor.name] = ids
-    seen = [clip_id for clip_id in keys if any(clip_id in ids for ids in seen_by.values())]
-    status = HELD_OUT if not seen else SEEN if len(seen) == len(keys) else PARTLY_SEEN
-    return {"status": status, "evaluated": list(keys), "seen": seen, "seen_by": seen_by}
+    return _inputs(list(keys), seen_by)
+
+
+def merged_inputs(results: list[dict]) -> dict:
+    """`lineage_inputs` answers of several artifacts on one reference (e.g. a student and its decoder) as one."""
+    seen_by = {stage: ids for result in results for stage, ids in result["seen_by"].items()}
+    return _inputs(results[0]["evaluated"], seen_by)
+
+
+def _inputs(evaluated: list[str], seen_by: dict[str, list[str]]) -> dict:
+    seen = [clip_id for clip_id in evaluated if any(clip_id in ids for ids in seen_by.values())]
+    status = HELD_OUT if not seen else SEEN if len(seen) == len(evaluated) else PARTLY_SEEN
+    return {"status": status, "evaluated": list(evaluated), "seen": seen, "seen_by": seen_by}
 
 
 def _record(artifact: Artifact) -> dict:

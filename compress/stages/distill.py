@@ -4,7 +4,7 @@ distribution matching distillation (`method: dmd`, `compress.distill.dmd`).
 
     - kind: distill
       name: lipsync
-      student: lipsync-30m          # or lipsync-120m, lipsync-450m, tiny-vae-decoder
+      student: lipsync-30m          # or lipsync-120m, lipsync-450m, tiny-vae-decoder, tiny-frame-decoder
       reference: reference          # a reference stage: the teacher's frames, latents and audio
       holdout: 1                    # the last N inputs are held out for the before / after error
       losses: {latent_mse: 1.0, pixel_l1: 0.5, mouth_weight: 2.0}
@@ -107,7 +107,7 @@ class DistillStage(Stage):
 
     method: Literal["student", "lora", "dmd"] = "student"
     student: str | None = Field(default=None, description="student preset: lipsync-30m, lipsync-120m, "
-                                                          "lipsync-450m, tiny-vae-decoder")
+                                                          "lipsync-450m, tiny-vae-decoder, tiny-frame-decoder")
     student_config: dict = Field(default_factory=dict, description="overrides of the preset's config "
                                                                    "(e.g. masked_input: reference)")
     reference: StageRef["reference"] | None = Field(default=None, description="the reference stage whose outputs are "
@@ -317,15 +317,18 @@ class DistillStage(Stage):
         from compress.models.students import LipSyncStudent, TinyVAEDecoder
 
         if not isinstance(model, (LipSyncStudent, TinyVAEDecoder)):
-            raise UserInputError(f"distill: '{self.student}' is not a student preset (lipsync-*, tiny-vae-decoder)")
+            raise UserInputError(f"distill: '{self.student}' is not a student preset (lipsync-*, tiny-vae-decoder, tiny-frame-decoder)")
         losses = self.losses or DEFAULT_LOSSES[type(model)]
         boxes = self._mouth_boxes(losses, reference) if losses.mouth_weight else None
         common = dict(losses=losses, batch_size=self.train.batch_size, holdout=self.holdout, boxes=boxes)
-        if isinstance(model, TinyVAEDecoder):
+        cache_dir = checkpoints / "frame-latents"
+        if isinstance(model, TinyVAEDecoder) and model.config.latents == "video":
             return DecoderTask(model, reference, **common)
         vae = reference.vae().to(ctx.device)
+        if isinstance(model, TinyVAEDecoder):
+            return DecoderTask(model, reference, vae=vae, cache_dir=cache_dir, **common)
         sync = self._sync_setup(reference, ctx) if self.sync_expert else None
-        return LipSyncTask(model, reference, vae, cache_dir=checkpoints / "frame-latents", sync=sync, **common)
+        return LipSyncTask(model, reference, vae, cache_dir=cache_dir, sync=sync, **common)
 
     @staticmethod
     def _mouth_boxes(losses, reference):

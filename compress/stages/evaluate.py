@@ -22,6 +22,16 @@ clip (`wall_s_per_clip`, measured in the same run for every artifact, so a 4-ste
 compare within one stage) and of it the time inside the DiT's forwards (`dit_s_per_clip`: on the small demo
 teacher the VAE and the encoders take most of a clip). Students and decoders do not sample.
 
+The phone's chain: with `decoder: STAGE` (a tiny VAE decoder of image latents, preset `tiny-frame-decoder`), every
+lip-sync student evaluated is evaluated a second time with its latents decoded by that decoder instead of the
+teacher's VAE (the same suite: tiers, fidelity, wrong-audio control), recorded as `STUDENT+DECODER` (its lineage
+and inputs seen are both models')::
+
+    - kind: evaluate
+      reference: heldout
+      artifacts: [lipsync]
+      decoder: frame-decoder
+
 Held-out by default: an artifact whose lineage trained or calibrated on some of the reference's clips (the
 ancestors' manifests say which: `compress.reference.seen`) is refused before anything is evaluated, naming the stage
 and the clips; with `allow_seen_inputs: true` it is evaluated with a loud warning and its record's `inputs` say
@@ -32,6 +42,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from compress.errors import UserInputError
 from compress.pipelines.sampling import SamplingOverride
 from compress.stages.base import Stage
 from compress.stages.refs import MODEL, StageRef
@@ -52,6 +63,9 @@ class EvaluateStage(Stage):
     leaderboard: str | None = Field(default=None, description="leaderboard directory; default: OUTPUT/leaderboard")
     sync_expert: StageRef["sync_expert"] | None = Field(
         default=None, description="a sync_expert stage for lip-sync tier B (instead of the suite's)")
+    decoder: StageRef[MODEL] | None = Field(
+        default=None, description="a tiny VAE decoder of image latents (tiny-frame-decoder): each lip-sync student is "
+                                  "also evaluated decoded by it (the phone's chain), as its own record")
     allow_seen_inputs: bool = Field(default=False, description="evaluate artifacts on reference clips their lineage "
                                                                "trained on (labelled 'seen'); default: refuse")
     sampling: SamplingOverride | None = Field(
@@ -97,14 +111,20 @@ class EvaluateStage(Stage):
         reference = ctx.reference(self.reference, suite.max_inputs)
         advice = ("name a held-out reference stage (e.g. `inputs: builtin:heldout`), or set `allow_seen_inputs: "
                   "true` in the evaluate stage")
-        inputs = {name: checked_inputs(ctx.artifact(name), reference, self.allow_seen_inputs, advice, ctx.log)
-                  for name in self._names(ctx)}
+        decoder = ctx.artifact(self.decoder) if self.decoder else None
+        runs = [(name, None) for name in self._names(ctx)]
+        runs += [(name, decoder) for name, _ in runs if decoder is not None and _is_lipsync(ctx.artifact(name))]
+        if decoder is not None:
+            self._check_decoder(decoder, runs)
+        inputs = [checked_inputs(ctx.artifact(name), reference, self.allow_seen_inputs, advice, ctx.log, chained)
+                  for name, chained in runs]
         records = []
-        for name in ctx.track(inputs, "artifacts evaluated", len(inputs)):
-            ctx.log(f"  evaluating {name} on {len(reference)} inputs (suite {suite.name}, {inputs[name]['status']})")
-            result = evaluate_artifact(ctx.artifact(name), reference, suite, ctx, inputs[name], self.sampling)
+        for (name, chained), seen in ctx.track(list(zip(runs, inputs)), "artifacts evaluated", len(runs)):
+            label = name if chained is None else f"{name} decoded by {chained.name}"
+            ctx.log(f"  evaluating {label} on {len(reference)} inputs (suite {suite.name}, {seen['status']})")
+            result = evaluate_artifact(ctx.artifact(name), reference, suite, ctx, seen, self.sampling, chained)
             records.append(make_record(result, suite.model_dump(mode="json")))
-            out.write_json(f"results/{name}.json", records[-1])
+            out.write_json(f"results/{result['artifact']['name']}.json", records[-1])
         board = Board.of(records)
         (out.path / "leaderboard.md").write_text(markdown(board))
         (out.path / "leaderboard.html").write_text(html_page(board))
@@ -117,6 +137,28 @@ class EvaluateStage(Stage):
                 "gates_failed": sum(g["passed"] is False for g in gates),
                 "gates_not_computed": sum(g["passed"] is None for g in gates),
                 "artifacts": {r["artifact"]["name"]: _headline(r) for r in records}}
+
+
+    def _check_decoder(self, decoder, runs: list) -> None:
+        """Before anything is evaluated: a decoder of image latents, and a lip-sync student among the artifacts."""
+        from compress.models.students import TinyVAEDecoder, check_decodes
+
+        model = decoder.load_model(device="cpu")
+        if not isinstance(model, TinyVAEDecoder):
+            raise UserInputError(f"evaluate decoder: '{self.decoder}' must be a TinyVAEDecoder; found a "
+                                 f"{type(model).__name__}")
+        check_decodes(model, "image", "evaluate decoder: a lip-sync student")
+        if runs[-1][1] is None:
+            raise UserInputError(f"evaluate decoder: '{self.decoder}' decodes lip-sync students' latents, but none of "
+                                 f"the evaluated artifacts ({', '.join(n for n, _ in runs)}) is a lip-sync student")
+
+
+def _is_lipsync(artifact) -> bool:
+    """Whether the artifact holds a lip-sync student's weights (what a decoder can decode)."""
+    import json
+
+    config = artifact.model_dir / "config.json" if artifact.model_dir is not None else None
+    return bool(config and config.is_file() and json.loads(config.read_text()).get("_class_name") == "LipSyncStudent")
 
 
 def _headline(record: dict) -> dict:

@@ -5,7 +5,7 @@
       quantize: w8a16                  # w8a16 | w8a8 | none; default: the target's precision
       reference: reference             # calibration inputs drawn from this reference dataset
       shapes: {height: 96, width: 96}  # optional: overrides of the target's static shapes
-      decoder: vae-decoder             # optional: a tiny VAE decoder stage, exported beside a lip-sync student
+      decoder: vae-decoder             # optional: a tiny-frame-decoder stage, exported beside a lip-sync student
 
 The artifact holds `model.onnx` (float), `model.qdq.onnx`, the QNN context model and binary
 (`model.qnn_ctx.onnx`, `model.qnn_ctx_qnn.bin`) when the HTP took the whole graph, and `report.json`. It holds
@@ -44,8 +44,9 @@ class ExportStage(Stage):
     require_htp: bool = Field(default=False, description="fail unless the whole graph ran on the HTP")
     allow_wrong_htp: bool = Field(default=False, description="keep an export whose HTP output departs from "
                                   "onnxruntime's QDQ run (marked 'HTP output wrong') instead of failing")
-    decoder: StageRef[MODEL] | None = Field(default=None, description="a tiny VAE decoder stage exported beside a "
-                                            "lip-sync student (decoder/): the phone's chain, its frames vs torch")
+    decoder: StageRef[MODEL] | None = Field(default=None, description="a tiny VAE decoder of image latents "
+                                            "(tiny-frame-decoder) exported beside a lip-sync student (decoder/): the "
+                                            "phone's chain, its frames vs torch")
     shapes: dict[str, int] = Field(default_factory=dict, description="overrides of the target's static shapes "
                                    "(batch_size, height, width, frames), e.g. {height: 96, width: 96}")
 

@@ -1,6 +1,7 @@
 """Held-out evaluation by default: a student's manifest says which clips it trained on, the evaluate stage and
 `compress eval` refuse its training clips (exit 2, naming the artifact, the stage and the clips) unless allowed,
-and every record's `inputs` says "held-out", "seen" or "partly seen"."""
+and every record's `inputs` says "held-out", "seen" or "partly seen". A student judged through a tiny decoder
+(`--decoder`): the decoder's training clips count as seen, and a decoder of video latents is refused."""
 
 import json
 
@@ -85,3 +86,24 @@ def test_compress_eval_refuses_with_exit_2_and_labels_an_opt_in(root, monkeypatc
     assert code == 0 and "WARNING" in err
     [record] = read_records(root / "cli-board")
     assert record["inputs"]["status"] == "partly seen" and record["inputs"]["seen"] == ["train-000"]
+
+
+def test_compress_eval_through_a_decoder_counts_its_clips_and_refuses_a_video_decoder(root, monkeypatch, capsys):
+    monkeypatch.chdir(root)
+    small = {"channels": [32, 16, 16, 8], "latent_blocks": 1}
+    train = {"steps": 1, "batch_size": 2, "checkpoint_every": 1}
+    decoders = [DistillStage(name="frame-decoder", input="source", student="tiny-frame-decoder", reference="heldout",
+                             holdout=0, student_config=small, train=train),
+                DistillStage(name="video-decoder", input="source", student="tiny-vae-decoder", reference="train",
+                             student_config=small, train=train)]
+    Recipe(model="tiny", output="runs/h", stages=[*STAGES, *decoders]).run(root=root, quiet=True)
+    student, heldout, frame, video = (str(next((root / "runs/h").glob(f"*-{name}")))
+                                      for name in ("lipsync", "heldout", "frame-decoder", "video-decoder"))
+    args = ["eval", student, "--suite", "heldout.yaml", "--reference", heldout, "--leaderboard", "chain-board"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--decoder", frame)
+    err = " ".join(err.split())
+    assert code == 2 and "artifact 'lipsync'" in err and "decoded by 'frame-decoder'" in err
+    assert "stage 'frame-decoder' saw heldout-000" in err and not (root / "chain-board").exists()
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--decoder", video)
+    assert code == 2 and "but the decoder (TinyVAEDecoder, latents: video) decodes the teacher's video latents" in \
+        " ".join(err.split())

@@ -31,7 +31,7 @@ def test_meta_counts_equal_the_counter_on_real_models():
     """Each network's meta-device count equals (to 1e-4) the counter on the real network at a small frame size."""
     torch.manual_seed(0)
     student = LipSyncStudent(**SMALL)
-    real = {"lip-sync student": student, "tiny VAE decoder": TinyVAEDecoder(**DECODER_PRESETS["tiny-vae-decoder"]),
+    real = {"lip-sync student": student, "tiny VAE decoder": TinyVAEDecoder(**DECODER_PRESETS["tiny-frame-decoder"]),
             "driving-frame encoder": FrameEncoder(AutoencoderKLWan())}
     links = chain_links(dict(student.config), 32, 32)
     assert [link.name for link in links] == ["driving-frame encoder", "lip-sync student", "tiny VAE decoder"]
@@ -50,8 +50,9 @@ def test_implied_fps_is_the_budgets_throughput_over_the_chains_gmacs():
     assert budget["implied_fps"] == pytest.approx(4290 / total)
     assert budget["implied_ms_per_frame"] == pytest.approx(total / 4290 * 1000)
     assert budget["share_of_budget"] == pytest.approx(budget["implied_ms_per_frame"] / (1000 / 15))
-    # the decoder's whole call counts per frame; at 480x832 its trunk alone is 60x104 latents x 256 channels
-    assert chain["networks"]["tiny VAE decoder"]["gmacs_per_frame"] > 30
+    # one call per frame, one frame out (tiny-frame-decoder): the trunk (60x104 latents x 256 channels) per frame,
+    # the pixel stages for one frame; measured 21.1 (tiny-vae-decoder's call of 4 frames: over 30)
+    assert 20 < chain["networks"]["tiny VAE decoder"]["gmacs_per_frame"] < 30
 
 
 def test_no_chain_for_other_models():

@@ -18,7 +18,7 @@ SMALL = {"channels": 32, "mid_blocks": 1, "audio_channels": 32, "audio_dim": 32}
 
 def chain_export(target, out, precision=None):
     torch.manual_seed(0)
-    student, decoder = LipSyncStudent(**SMALL), TinyVAEDecoder(**DECODER_PRESETS["tiny-vae-decoder"])
+    student, decoder = LipSyncStudent(**SMALL), TinyVAEDecoder(**DECODER_PRESETS["tiny-frame-decoder"])
     calibration = [student.example_inputs(1, target.shapes.height, target.shapes.width) for _ in range(2)]
     for i, batch in enumerate(calibration):  # distinct batches (example_inputs is seeded)
         calibration[i] = {k: v + 0.1 * (i + 1) * torch.randn_like(v) for k, v in batch.items()}

@@ -151,7 +151,7 @@ def trained_export_stages() -> list:
     return [ReferenceStage(name="reference", max_clips=2, frames=8, size="64*64", num_inference_steps=2),
             DistillStage(name="student", input="source", student="lipsync-30m", student_config=small,
                          reference="reference", train={"steps": 40, "batch_size": 8, "lr": 1e-3}),
-            DistillStage(name="decoder", input="source", student="tiny-vae-decoder", reference="reference",
+            DistillStage(name="decoder", input="source", student="tiny-frame-decoder", reference="reference",
                          train={"steps": 20, "batch_size": 2, "lr": 2e-3}),
             ExportStage(name="phone", input="student", target="snapdragon-8gen3", shapes={"height": 96, "width": 96},
                         reference="reference", decoder="decoder", calibration_batches=2, latency_repeats=1)]

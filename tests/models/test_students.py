@@ -10,7 +10,7 @@ from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inp
 from compress.utils.arrays import encode_array
 
 SIZES = {"lipsync-30m": (25e6, 35e6), "lipsync-120m": (100e6, 135e6), "lipsync-450m": (400e6, 500e6),
-         "tiny-vae-decoder": (1e6, 5e6)}
+         "tiny-vae-decoder": (1e6, 5e6), "tiny-frame-decoder": (1e6, 5e6)}
 
 
 @pytest.mark.parametrize("name", sorted(SIZES))

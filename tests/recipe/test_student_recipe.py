@@ -1,6 +1,7 @@
 """recipes/student.yaml in short (CI): the same stages on the tiny random teacher at 64x64, 8 frames, a few steps.
 Checks that every stage runs, the student's card shows its learning curve, the evaluation holds the wrong-audio
-control and the suite's gates, and the export writes the phone's chain."""
+control and the suite's gates, judges the student a second time through the phone's decoder (its own record), and
+the export writes the phone's chain."""
 
 import json
 
@@ -61,6 +62,24 @@ def test_the_evaluation_holds_the_wrong_audio_control_tier_b_and_the_student_gat
     assert "expert_offset_accuracy" in record["metrics"]["tier_b"]  # scored by the recipe's own sync expert
     gates = {g["name"] for g in record["gates"]}
     assert {"fidelity.frame_psnr", "wrong_audio.tier_a.zero_lag_corr", "tier_a.max_clip_abs_lag"} <= gates
+
+
+def test_the_student_is_judged_again_through_the_phones_decoder(run):
+    result, root = run
+    results = result["evaluate"].path / "results"
+    alone = json.loads((results / "lipsync.json").read_text())
+    chain = json.loads((results / "lipsync+vae-decoder.json").read_text())
+    assert chain["artifact"]["label"] == ("lipsync + tiny decoder 'vae-decoder' (the phone's chain, not the "
+                                          "teacher's VAE)") and "label" not in alone["artifact"]
+    assert chain["artifact"]["decoder"]["name"] == "vae-decoder" and chain["id"] != alone["id"]
+    assert [a["name"] for a in chain["lineage"]][-1] == "vae-decoder" and "lipsync" in [a["name"] for a in
+                                                                                       chain["lineage"]]
+    assert chain["inputs"]["status"] == "held-out" and "wrong_audio" in chain["metrics"]
+    assert chain["metrics"]["cost"]["parameters"] == (alone["metrics"]["cost"]["parameters"]
+                                                      + result["vae-decoder"].metrics["params"])
+    assert chain["metrics"]["fidelity"]["frame_psnr"] != alone["metrics"]["fidelity"]["frame_psnr"]
+    board = sorted(p.name.split("--")[1].rsplit("-", 1)[0] for p in (root / "leaderboard").glob("student--*.json"))
+    assert board == ["lipsync", "lipsync+vae-decoder"]
 
 
 def test_the_phone_export_holds_the_student_and_its_decoder(run):

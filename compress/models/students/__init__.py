@@ -1,6 +1,6 @@
 """Small students distilled from the S2V teacher: a lip-sync generator and a tiny VAE decoder."""
 
-from .decoder import TinyVAEDecoder, decoder_inputs
+from .decoder import TinyVAEDecoder, check_decodes, decoder_inputs
 from .lipsync import LipSyncStudent, mask_lower_half
 from .audio import mel_windows
 
@@ -9,7 +9,11 @@ LIPSYNC_PRESETS = {
     "lipsync-120m": {"channels": 240, "mid_blocks": 3},  # 113.9M
     "lipsync-450m": {"channels": 448, "mid_blocks": 4},  # 448.3M
 }
-DECODER_PRESETS = {"tiny-vae-decoder": {"channels": (256, 48, 24, 12), "latent_blocks": 2}}  # 2.5M
+DECODER_PRESETS = {
+    "tiny-vae-decoder": {"channels": (256, 48, 24, 12), "latent_blocks": 2},  # 2.5M, the teacher's video latents
+    "tiny-frame-decoder": {"channels": (256, 48, 24, 12), "latent_blocks": 2, "frames_per_latent": 1,
+                           "latents": "image"},  # the lip-sync students' per-frame image latents
+}
 
-__all__ = ["DECODER_PRESETS", "LIPSYNC_PRESETS", "LipSyncStudent", "TinyVAEDecoder", "decoder_inputs",
+__all__ = ["DECODER_PRESETS", "LIPSYNC_PRESETS", "LipSyncStudent", "TinyVAEDecoder", "check_decodes", "decoder_inputs",
            "mask_lower_half", "mel_windows"]

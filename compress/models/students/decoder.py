@@ -6,26 +6,42 @@ first frame: the reference latent for clip 0, the last motion latent for later c
 and outputs its 4 frames. Most parameters sit at latent resolution (`channels[0]` wide, `latent_blocks`
 residual blocks), where they are cheap; a 1x1 convolution then splits them into 4 frames of `channels[1]`
 channels (channels -> frames), and three narrow x2 upsampling stages (`channels[1:]`) reach pixel resolution.
+
+`latents: image` (`frames_per_latent: 1`, preset `tiny-frame-decoder`) decodes per-frame image latents instead
+(each frame encoded alone as one image, what `LipSyncStudent` predicts): one latent -> its one frame, behind the
+reference latent (`previous`), as the phone's chain runs it.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from compress.utils.arrays import decode_tensor
+from compress.errors import UserInputError
+from compress.utils.arrays import decode_array, decode_tensor
 
 from .layers import ResBlock, Upsample, norm
-from .vae_io import pixels_to_frames
+from .vae_io import encode_frames, pixels_to_frames
+
+LATENT_KINDS = {"video": "the teacher's video latents (Wan VAE, temporal stride 4)",
+                "image": "per-frame image latents (each frame encoded alone by the Wan VAE)"}
 
 
 class TinyVAEDecoder(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, latent_channels: int = 16, channels: tuple[int, ...] = (256, 48, 24, 12),
-                 latent_blocks: int = 2, blocks_per_stage: int = 1, frames_per_latent: int = 4):
+                 latent_blocks: int = 2, blocks_per_stage: int = 1, frames_per_latent: int = 4,
+                 latents: Literal["video", "image"] = "video"):
         super().__init__()
+        if latents not in LATENT_KINDS:
+            raise ValueError(f"latents: one of {', '.join(LATENT_KINDS)}; got {latents!r}")
+        if latents == "image" and frames_per_latent != 1:
+            raise ValueError(f"latents: image decodes one frame per latent (frames_per_latent 1); got "
+                             f"frames_per_latent {frames_per_latent}")
         c0 = channels[0]
         self.conv_in = nn.Conv2d(2 * latent_channels, c0, 3, padding=1)
         self.trunk = nn.ModuleList(ResBlock(c0, c0) for _ in range(latent_blocks))
@@ -62,12 +78,30 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
         return {"latents": torch.randn(*shape, generator=gen), "previous": torch.randn(*shape, generator=gen)}
 
     @torch.no_grad()
+    def decode(self, latents: torch.Tensor, previous: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+        """latents, previous [N, C, h, w] -> pixels [N * frames_per_latent, 3, H, W] in frame order."""
+        return torch.cat([self(z.to(self.device), p.to(self.device)).flatten(0, 1).cpu()
+                          for z, p in zip(latents.split(batch_size), previous.split(batch_size))])
+
+    @torch.no_grad()
     def eval_generate(self, row: dict, components=None, batch_size: int = 16) -> dict:
-        """Frames uint8 [T, H, W, 3] decoded from the row's latents (the teacher's video latents)."""
-        latents, previous = decoder_inputs(row)
-        pixels = torch.cat([self(z.to(self.device), p.to(self.device)).flatten(0, 1)
-                            for z, p in zip(latents.split(batch_size), previous.split(batch_size))])
-        return {"frames": pixels_to_frames(pixels), "latents": None}
+        """Frames uint8 [T, H, W, 3] decoded from the teacher's latents of the row: its video latents, or (`latents:
+        image`) its frames encoded one by one by the components' VAE."""
+        if self.config.latents == "image":
+            latents = encode_frames(components.vae, decode_array(row, "frames"))
+            previous = decode_tensor(row, "ref_latents")[:, 0][None].expand_as(latents)
+        else:
+            latents, previous = decoder_inputs(row)
+        return {"frames": pixels_to_frames(self.decode(latents, previous, batch_size)), "latents": None}
+
+
+def check_decodes(decoder: TinyVAEDecoder, latents: str, producer: str) -> None:
+    """Refuse a decoder that was not trained on `latents` ("video" or "image"), which `producer` emits."""
+    if decoder.config.latents != latents:
+        raise UserInputError(
+            f"{producer} emits {LATENT_KINDS[latents]}, but the decoder (TinyVAEDecoder, latents: "
+            f"{decoder.config.latents}) decodes {LATENT_KINDS[decoder.config.latents]}: use a decoder trained on "
+            f"{latents} latents (preset {'tiny-frame-decoder' if latents == 'image' else 'tiny-vae-decoder'})")
 
 
 def decoder_inputs(row: dict) -> tuple[torch.Tensor, torch.Tensor]:

@@ -135,8 +135,9 @@ class LipSyncStudent(ModelMixin, ConfigMixin):
         return mel_windows(audio, fps, num_frames, self.config.audio_window, chunk=self.config.audio_chunk)
 
     @torch.no_grad()
-    def eval_generate(self, row: dict, components, batch_size: int = 16) -> dict:
-        """This student's frames for a reference dataset row, decoded by the components' VAE.
+    def eval_generate(self, row: dict, components, batch_size: int = 16, decoder=None) -> dict:
+        """This student's frames for a reference dataset row, decoded by the components' VAE, or by `decoder` (a
+        `TinyVAEDecoder` of image latents, behind the reference latent: the phone's chain).
 
         Returns frames uint8 [T, H, W, 3] and latents [T, C, h, w] (per-frame image latents)."""
         teacher = decode_array(row, "frames")
@@ -149,6 +150,9 @@ class LipSyncStudent(ModelMixin, ConfigMixin):
         mel = self.audio_windows(decode_array(row, "audio").copy(), row["fps"], len(teacher))
         latents = torch.cat([self(m.to(device), ref.expand(len(m), -1, -1, -1), x) for m, x in
                              zip(mel.split(batch_size), masked.split(batch_size))])
-        pixels = torch.cat([decode_latents(components.vae, z) for z in latents.split(batch_size)])
+        if decoder is not None:
+            pixels = decoder.decode(latents, ref.expand_as(latents), batch_size)
+        else:
+            pixels = torch.cat([decode_latents(components.vae, z) for z in latents.split(batch_size)])
         return {"frames": pixels_to_frames(pixels), "latents": latents.cpu()}
 

@@ -1,0 +1,29 @@
+"""The phone's chain as one model: a lip-sync student whose image latents a tiny VAE decoder (`latents: image`)
+turns into frames, behind the reference latent. Evaluated like the student (its `eval_generate`, decoding with
+the decoder instead of the teacher's VAE); its forward is one frame of the chain."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .decoder import TinyVAEDecoder, check_decodes
+from .lipsync import LipSyncStudent
+
+
+class StudentChain(nn.Module):
+    def __init__(self, student: LipSyncStudent, decoder: TinyVAEDecoder):
+        super().__init__()
+        check_decodes(decoder, "image", "the lip-sync student (LipSyncStudent)")
+        self.student, self.decoder = student, decoder
+
+    def forward(self, audio: torch.Tensor, ref_latent: torch.Tensor, masked_latent: torch.Tensor) -> torch.Tensor:
+        """The student's inputs -> frames [B, 1, 3, H, W] in about [-1, 1]."""
+        return self.decoder(self.student(audio, ref_latent, masked_latent), ref_latent)
+
+    def example_inputs(self, *args, device=None, **kwargs) -> dict[str, torch.Tensor]:
+        return {k: v.to(device) for k, v in self.student.example_inputs(*args, **kwargs).items()}
+
+    @torch.no_grad()
+    def eval_generate(self, row: dict, components, batch_size: int = 16) -> dict:
+        return self.student.eval_generate(row, components, batch_size, decoder=self.decoder)

@@ -111,6 +111,7 @@ def spec_summary(mlmodel) -> dict:
 
 
 def computes_in_float16(settings: CoreMLSettings, precision: str) -> bool:
+    """Whether the converted model computes in float16: a quantized precision on a float16 profile (none: float32)."""
     return precision != "none" and settings.compute_precision == "float16"
 
 
@@ -157,9 +158,10 @@ def export_coreml(model: torch.nn.Module, target: TargetProfile, precision: str,
     emulation = float16_emulation(model, batches, torch_out) if computes_in_float16(settings, precision) else None
     if emulation is not None and not math.isfinite(emulation["rel_l2"]):
         raise Float16OverflowError(
-            f"{target.name}: the model run in float16 (the ANE's compute precision, emulated by torch) gives inf or "
-            f"NaN: its activations leave float16's range (+-65504), so the ANE's output would be wrong. Train it "
-            f"with smaller activations (e.g. a lower learning rate), or export with precision none (float32 compute)")
+            f"{target.name}: {type(model).__name__} run in float16 (the ANE's compute precision, emulated by torch) "
+            f"gives inf or NaN: its activations leave float16's range (+-65504), so the ANE's output would be wrong. "
+            f"Train it with smaller activations (e.g. a lower learning rate), or export with precision none (float32 "
+            f"compute)")
     path = Path(out_dir) / MODEL_FILE
     mlmodel = convert(model, batches[0], settings, precision, path)
     summary = spec_summary(mlmodel)
@@ -171,7 +173,9 @@ def export_coreml(model: torch.nn.Module, target: TargetProfile, precision: str,
               "may_leave_ane": target.unsupported_ops(summary["ops"])}
     outputs, reason = predict(_loaded(mlmodel, path), batches)
     if outputs is None:
-        result.update(verified_on="conversion only", reason=reason, float16_emulation=emulation)
+        result.update(verified_on="conversion only", reason=reason)
+        if emulation is not None:  # float16 compute: the ANE's precision, emulated
+            result["float16_emulation"] = emulation
     else:
         result.update(verified_on="Core ML (this Mac)", vs_torch=report.worst(
             [report.errors(o, t.numpy()) for o, t in zip(outputs, torch_out)]))

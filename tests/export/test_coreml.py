@@ -68,10 +68,17 @@ def test_a_model_beyond_float16s_range_is_refused_before_conversion(coremltools,
     model = student()
     with torch.no_grad():
         model.conv_out.weight.mul_(1e6)
-    with pytest.raises(Float16OverflowError, match=r"a17-pro: the model run in float16 .* gives inf or NaN: its "
+    with pytest.raises(Float16OverflowError, match=r"a17-pro: LipSyncStudent run in float16 .* gives inf or NaN: its "
                                                    r"activations leave float16's range .* precision none"):
         run_export(ExportRequest(model, a17_at_64(), latency_repeats=1), tmp_path)
     assert not (tmp_path / "model.mlpackage").exists()
+
+
+@pytest.mark.slow  # ~10 s (torch.export + conversion)
+def test_a_float32_export_has_no_float16_emulation_and_its_stage_metrics_say_so(coremltools, tmp_path):
+    report = run_export(ExportRequest(student(), a17_at_64(), "none", latency_repeats=1), tmp_path)
+    assert report["coreml"]["compute_precision"] == "float32" and "float16_emulation" not in report["coreml"]
+    assert "float16_emulation_rel_error" not in stage_metrics(report)
 
 
 def test_float_and_palettized_conversions_keep_their_precision(coremltools, tmp_path):

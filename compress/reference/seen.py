@@ -61,8 +61,12 @@ def lineage_inputs(artifact: Artifact, reference) -> dict:
 
 
 def merged_inputs(results: list[dict]) -> dict:
-    """`lineage_inputs` answers of several artifacts on one reference (e.g. a student and its decoder) as one."""
-    seen_by = {stage: ids for result in results for stage, ids in result["seen_by"].items()}
+    """`lineage_inputs` answers of several artifacts on one reference (e.g. a student and its decoder) as one; two
+    ancestors of the same stage name (from two runs) pool their clips."""
+    seen_by: dict[str, list[str]] = {}
+    for result in results:
+        for stage, ids in result["seen_by"].items():
+            seen_by.setdefault(stage, []).extend(i for i in ids if i not in seen_by[stage])
     return _inputs(results[0]["evaluated"], seen_by)
 
 

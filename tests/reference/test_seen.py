@@ -109,3 +109,14 @@ def test_measured_clips_are_unseen_and_an_unrecorded_reference_is_refused(lineag
     with pytest.raises(UserInputError, match="stage 'old' read a reference but its manifest does not say which "
                                              "inputs .* --from-stage old"):
         lineage_inputs(older, only_trained)
+
+
+def test_merged_inputs_pool_the_clips_of_same_named_stages_from_two_runs():
+    from compress.reference.seen import merged_inputs
+
+    evaluated = ["a", "b", "c"]
+    student = {"evaluated": evaluated, "seen_by": {"reference": ["a"], "lipsync": ["c"]}}
+    decoder = {"evaluated": evaluated, "seen_by": {"reference": ["b"]}}  # another run's stage of that name
+    merged = merged_inputs([student, decoder])
+    assert merged["seen_by"] == {"reference": ["a", "b"], "lipsync": ["c"]} and merged["seen"] == ["a", "b", "c"]
+    assert merged["status"] == "seen"

@@ -88,6 +88,10 @@ def eval_command(
     compared = ReferenceArtifact(ref, ctx, options.max_inputs)
     advice = "give --reference a held-out reference artifact (e.g. of `inputs: builtin:heldout`), or --allow-seen"
     chained = Artifact.open(decoder) if decoder else None
+    if chained is not None:  # before the seen-clips check and any model is loaded
+        from compress.models.students.chain import check_decoder
+
+        check_decoder(chained.load_model(device="cpu"), f"--decoder {decoder}")
     inputs = checked_inputs(target, compared, allow_seen, advice, Console().log, chained)  # warns even with --json
     override = SamplingOverride(sampler=sampler, num_inference_steps=steps, guidance_scale=guidance)
     record = make_record(evaluate_artifact(target, compared, options, ctx, inputs, override, chained),

@@ -40,7 +40,8 @@ def onnx_command(
     """Export for each target (ONNX + QDQ + HTP simulator, Core ML, or LiteRT + its CPU interpreter) and check it."""
     from compress.export import ExportRequest, example_inputs, run_export  # onnx, onnxruntime, torch
     from compress.export.calibration import export_inputs
-    from compress.export.chain_frames import check_chain, export_decoder
+    from compress.export.chain_frames import export_decoder
+    from compress.models.students.chain import check_chain
     from compress.export.onnx_export import check_exportable
     from compress.export.pipeline import require_converter
     from compress.reference import ReferenceArtifact
@@ -55,7 +56,7 @@ def onnx_command(
     loaded = source.load(device="cpu").float().eval()
     chain_decoder = resolve(decoder).load(device="cpu").float().eval() if decoder else None
     if chain_decoder is not None:
-        check_chain(loaded, chain_decoder)
+        check_chain(loaded, chain_decoder, "export with a decoder")
     console = stdout()
 
     def log(message: str) -> None:

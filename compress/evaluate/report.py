@@ -132,13 +132,9 @@ def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Sui
 
 def _chain(student, artifact: Artifact, decoder):
     """The phone's chain: `student` (a LipSyncStudent) decoded by `decoder` (a TinyVAEDecoder of image latents)."""
-    from compress.models.students import LipSyncStudent, TinyVAEDecoder
     from compress.models.students.chain import StudentChain
 
-    if not isinstance(student, LipSyncStudent) or not isinstance(decoder, TinyVAEDecoder):
-        raise UserInputError(f"evaluate with a decoder: '{artifact.name}' must be a LipSyncStudent and the decoder a "
-                             f"TinyVAEDecoder; found a {type(student).__name__} and a {type(decoder).__name__}")
-    return StudentChain(student, decoder)
+    return StudentChain(student, decoder, f"evaluate '{artifact.name}' with a decoder")
 
 
 def _speed(artifact: Artifact, model, generate, suite: Suite, ctx, frames: int) -> dict:

@@ -15,7 +15,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from compress.errors import UserInputError
 from compress.export import qnn, report
 from compress.export.pipeline import FLOAT_FILE, QDQ_FILE, ExportRequest, example_inputs, run_export, write_report
 from compress.utils.psnr import psnr_of_mse
@@ -115,15 +114,3 @@ def _psnr(frames: np.ndarray, reference: np.ndarray) -> float:
 
 def _pixels(frames) -> np.ndarray:
     return (np.clip(np.asarray(frames, np.float64), -1, 1) + 1) * 127.5
-
-
-def check_chain(student: torch.nn.Module, decoder: torch.nn.Module) -> None:
-    """A chain export needs a lip-sync student and a tiny VAE decoder of its image latents (checked before any
-    export)."""
-    from compress.models.students import LipSyncStudent, TinyVAEDecoder, check_decodes
-
-    for model, cls, role in ((student, LipSyncStudent, "model"), (decoder, TinyVAEDecoder, "decoder")):
-        if not isinstance(model, cls):
-            raise UserInputError(f"export with a decoder: the {role} must be a {cls.__name__} "
-                                 f"(the phone's chain); found a {type(model).__name__}")
-    check_decodes(decoder, "image", "export with a decoder: the lip-sync student (LipSyncStudent)")

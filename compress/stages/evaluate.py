@@ -141,13 +141,9 @@ class EvaluateStage(Stage):
 
     def _check_decoder(self, decoder, runs: list) -> None:
         """Before anything is evaluated: a decoder of image latents, and a lip-sync student among the artifacts."""
-        from compress.models.students import TinyVAEDecoder, check_decodes
+        from compress.models.students.chain import check_decoder
 
-        model = decoder.load_model(device="cpu")
-        if not isinstance(model, TinyVAEDecoder):
-            raise UserInputError(f"evaluate decoder: '{self.decoder}' must be a TinyVAEDecoder; found a "
-                                 f"{type(model).__name__}")
-        check_decodes(model, "image", "evaluate decoder: a lip-sync student")
+        check_decoder(decoder.load_model(device="cpu"), f"evaluate decoder '{self.decoder}'")
         if runs[-1][1] is None:
             raise UserInputError(f"evaluate decoder: '{self.decoder}' decodes lip-sync students' latents, but none of "
                                  f"the evaluated artifacts ({', '.join(n for n, _ in runs)}) is a lip-sync student")

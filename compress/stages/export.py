@@ -86,7 +86,8 @@ class ExportStage(Stage):
     def run(self, source, out, ctx) -> dict:
         from compress.export import ExportRequest, example_inputs, load_target, run_export
         from compress.export.calibration import export_inputs
-        from compress.export.chain_frames import check_chain, export_decoder
+        from compress.export.chain_frames import export_decoder
+        from compress.models.students.chain import check_chain
         from compress.reference.seen import SEEN_FIELD, inputs_seen
 
         target = load_target(ctx.resolve_path(self.target) if Path(self.target).suffix else self.target)
@@ -94,7 +95,7 @@ class ExportStage(Stage):
         model = source.load_model(device="cpu").float().eval()
         decoder = ctx.artifact(self.decoder).load_model(device="cpu").float().eval() if self.decoder else None
         if decoder is not None:
-            check_chain(model, decoder)
+            check_chain(model, decoder, "export with a decoder")
         example = example_inputs(model, target)
         reference = ctx.reference(self.reference) if self.reference else None
         inputs = export_inputs(model, example, reference, self.calibration_batches, ctx.seed)

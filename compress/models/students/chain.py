@@ -7,14 +7,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from compress.errors import UserInputError
+
 from .decoder import TinyVAEDecoder, check_decodes
 from .lipsync import LipSyncStudent
 
 
+def check_decoder(decoder: nn.Module, who: str) -> None:
+    """`who` (e.g. "export with a decoder") needs a tiny VAE decoder of the lip-sync students' image latents."""
+    if not isinstance(decoder, TinyVAEDecoder):
+        raise UserInputError(f"{who}: the decoder must be a TinyVAEDecoder (the phone's chain); found a "
+                             f"{type(decoder).__name__}")
+    check_decodes(decoder, "image", f"{who}: the lip-sync student (LipSyncStudent)")
+
+
+def check_chain(student: nn.Module, decoder: nn.Module, who: str) -> None:
+    """`who` needs a lip-sync student and a tiny VAE decoder of its image latents."""
+    if not isinstance(student, LipSyncStudent):
+        raise UserInputError(f"{who}: the model must be a LipSyncStudent (the phone's chain); found a "
+                             f"{type(student).__name__}")
+    check_decoder(decoder, who)
+
+
 class StudentChain(nn.Module):
-    def __init__(self, student: LipSyncStudent, decoder: TinyVAEDecoder):
+    def __init__(self, student: LipSyncStudent, decoder: TinyVAEDecoder, who: str = "the phone's chain"):
         super().__init__()
-        check_decodes(decoder, "image", "the lip-sync student (LipSyncStudent)")
+        check_chain(student, decoder, who)
         self.student, self.decoder = student, decoder
 
     def forward(self, audio: torch.Tensor, ref_latent: torch.Tensor, masked_latent: torch.Tensor) -> torch.Tensor:

@@ -36,16 +36,17 @@ def main() -> None:
     reference = ReferenceArtifact(Artifact.open(args.reference), ctx)
     teacher = reference.artifact.open_related(reference.artifact.manifest["input"]["path"], ctx.resolve_path)
     pipeline = TeacherPipeline(reference.config, teacher.load_model(), ctx)
-    count, seeds = len(reference), [row["seed"] for row in reference.rows]
+    inputs, seeds = reference.clips, [row["seed"] for row in reference.rows]
+    count = len(inputs)
     cases = {"next clip's audio, same seed (wrong-audio control)": lambda i: (seeds[i], (i + 1) % count),
              f"own audio, seed + {SEED_OFFSET}": lambda i: (seeds[i] + SEED_OFFSET, i)}
     print(f"teacher {teacher.path} against {reference.path} ({count} clips), tier A:")
     with LandmarkDetector() as detector:
         for name, case in cases.items():
             clips = []
-            for index, clip in enumerate(ctx.track(reference.clips, name)):
+            for index, clip in enumerate(ctx.track(inputs, name)):
                 seed, heard = case(index)
-                frames = pipeline(clip, seed, load_audio(reference.clips[heard].audio)).frames
+                frames = pipeline(clip, seed, load_audio(inputs[heard].audio)).frames
                 clips.append(tier_a_clip(np.asarray(frames), reference.teacher(index)["frames"], detector,
                                          max_lag=args.max_lag))
             result = summary(pool_tier_a(clips))

@@ -113,7 +113,8 @@ def summed_size(*artifacts: Artifact) -> dict:
     total = {k: None if any(s[k] is None for s in sizes) else sum(s[k] for s in sizes)
              for k in ("parameters", "bytes", "disk_bytes")}
     names = " + ".join(a.name for a in artifacts)
-    return {**total, "bytes_by_dtype": by_dtype, "size_source": f"counted (safetensors headers, files on disk): {names}"}
+    return {**total, "bytes_by_dtype": by_dtype,
+            "size_source": f"counted (safetensors headers, files on disk): {names}"}
 
 
 def forward_latency(model, cost: Cost) -> dict:

@@ -3,7 +3,8 @@
 chain's frames (student latents -> decoder) from onnxruntime float, QDQ and the HTP against the torch chain (PSNR).
 
 The decoder (`latents: image`, trained on the teacher frames' image latents) decodes each student latent behind the
-reference latent (`previous`), one frame per latent; the driving-frame encoder of `target` mode stays in torch (cost only, see `compress.export.chain`).
+reference latent (`previous`), one frame per latent; the driving-frame encoder of `target` mode stays in torch (cost
+only, see `compress.export.chain`).
 """
 
 from __future__ import annotations

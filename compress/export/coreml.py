@@ -35,7 +35,7 @@ COMPRESSION_OPS = ("constexpr_affine_dequantize", "constexpr_blockwise_shift_sca
 
 
 class Float16OverflowError(CompressError):
-    """The model run in float16, the ANE's compute precision, gives inf or NaN: its activations leave float16's range."""
+    """The model run in float16, the ANE's compute precision, gives inf or NaN (activations beyond float16's range)."""
 
 
 def coreml_status() -> tuple[bool, str]:

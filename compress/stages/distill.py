@@ -317,7 +317,8 @@ class DistillStage(Stage):
         from compress.models.students import LipSyncStudent, TinyVAEDecoder
 
         if not isinstance(model, (LipSyncStudent, TinyVAEDecoder)):
-            raise UserInputError(f"distill: '{self.student}' is not a student preset (lipsync-*, tiny-vae-decoder, tiny-frame-decoder)")
+            raise UserInputError(f"distill: '{self.student}' is not a student preset (lipsync-*, tiny-vae-decoder, "
+                                 "tiny-frame-decoder)")
         losses = self.losses or DEFAULT_LOSSES[type(model)]
         boxes = self._mouth_boxes(losses, reference) if losses.mouth_weight else None
         common = dict(losses=losses, batch_size=self.train.batch_size, holdout=self.holdout, boxes=boxes)

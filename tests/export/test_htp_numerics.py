@@ -171,7 +171,8 @@ def test_trained_student_and_decoder_at_96_match_onnxruntime_on_the_htp(qnn, tmp
     assert report["quantized"]["vs_float"]["rel_l2"] <= 0.05  # the student's latents; the decoder's bar: frames
     frames = decoder["chain_frames"]
     assert frames["qdq_htp_psnr_db"] >= 30 and frames["float_onnx_psnr_db"] >= 45, frames
-    row = load_script("phone_table").measured(tmp_path / "runs/t").splitlines()[-1]  # the README's table of measured exports
+    # the README's table of measured exports
+    row = load_script("phone_table").measured(tmp_path / "runs/t").splitlines()[-1]
     assert row.startswith("| lipsync-30m | snapdragon-8gen3 | w8a16 | simulator | ") and "qdq htp" in row, row
 
 

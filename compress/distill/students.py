@@ -28,7 +28,7 @@ from compress.errors import UserInputError
 from compress.face.crops import stack_windows
 from compress.face.mfcc import WINDOW, window_count
 from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inputs
-from compress.models.students.vae_io import decode_latents, encode_frames, frames_to_pixels
+from compress.models.students.vae_io import decode_latents, encode_frames, frames_to_pixels, reference_latent
 from compress.models.sync_expert import SyncExpert, expert_audio_windows
 from compress.utils.arrays import decode_array, decode_tensor
 
@@ -124,7 +124,7 @@ class LipSyncTask(_ReferenceTask):
         row = self.rows[index]
         frames = decode_array(row, "frames")
         target = self.frame_latents(index)
-        ref = decode_tensor(row, "ref_latents")[:, 0][None].expand_as(target)
+        ref = reference_latent(row).expand_as(target)
         audio = self.model.audio_windows(decode_array(row, "audio").copy(), row["fps"], len(frames))
         return {"audio": audio, "ref": ref.contiguous(), "masked": self.model.masked(target, ref[:1]),
                 "target": target, "frames": torch.from_numpy(frames.copy()), "box": self._box(row, len(frames))}
@@ -180,7 +180,7 @@ class DecoderTask(_ReferenceTask):
         row = self.rows[index]
         if self.model.config.latents == "image":
             latents = self.frame_latents(index)
-            previous = decode_tensor(row, "ref_latents")[:, 0][None].expand_as(latents).contiguous()
+            previous = reference_latent(row).expand_as(latents).contiguous()
         else:
             latents, previous = decoder_inputs(row)
         frames = decode_tensor(row, "frames")

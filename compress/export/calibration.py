@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from compress.models.students import decoder_inputs
+from compress.models.students.vae_io import reference_latent
 from compress.reference.calibration import shaped_calibration, spread
 from compress.utils.arrays import decode_array, decode_tensor, encode_array
 
@@ -33,7 +34,7 @@ def _audio(row: dict, model) -> torch.Tensor:
 
 
 def _ref_latent(row: dict, model=None) -> torch.Tensor:
-    return decode_tensor(row, "ref_latents").float()[:, 0][None]
+    return reference_latent(row).float()
 
 
 def _masked(row: dict, model) -> torch.Tensor:

@@ -25,7 +25,7 @@ from compress.errors import UserInputError
 from compress.utils.arrays import decode_array, decode_tensor
 
 from .layers import ResBlock, Upsample, norm
-from .vae_io import encode_frames, pixels_to_frames
+from .vae_io import encode_frames, pixels_to_frames, reference_latent
 
 LATENT_KINDS = {"video": "the teacher's video latents (Wan VAE, temporal stride 4)",
                 "image": "per-frame image latents (each frame encoded alone by the Wan VAE)"}
@@ -89,7 +89,7 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
         image`) its frames encoded one by one by the components' VAE."""
         if self.config.latents == "image":
             latents = encode_frames(components.vae, decode_array(row, "frames"))
-            previous = decode_tensor(row, "ref_latents")[:, 0][None].expand_as(latents)
+            previous = reference_latent(row).expand_as(latents)
         else:
             latents, previous = decoder_inputs(row)
         return {"frames": pixels_to_frames(self.decode(latents, previous, batch_size)), "latents": None}

@@ -24,11 +24,11 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from compress.utils.arrays import decode_array, decode_tensor
+from compress.utils.arrays import decode_array
 
 from .audio import MEL_BINS, SILENCE, mel_windows
 from .layers import ResBlock, Upsample, norm
-from .vae_io import decode_latents, encode_frames, pixels_to_frames
+from .vae_io import decode_latents, encode_frames, pixels_to_frames, reference_latent
 
 
 def mask_lower_half(latents: torch.Tensor, rows: int | None = None) -> torch.Tensor:
@@ -142,7 +142,7 @@ class LipSyncStudent(ModelMixin, ConfigMixin):
         Returns frames uint8 [T, H, W, 3] and latents [T, C, h, w] (per-frame image latents)."""
         teacher = decode_array(row, "frames")
         device = self.device
-        ref = decode_tensor(row, "ref_latents")[:, 0][None].to(device)
+        ref = reference_latent(row).to(device)
         if self.config.masked_input == "target":  # the driving frames: the clip's own (teacher) frames
             masked = self.masked(encode_frames(components.vae, teacher).to(device), ref)
         else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from compress.utils.arrays import decode_tensor
+
 
 def latent_stats(vae) -> tuple[torch.Tensor, torch.Tensor]:
     """The VAE's per-channel latent mean and std, shaped [1, C, 1, 1, 1]."""
@@ -41,3 +43,8 @@ def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
     mean, std = latent_stats(vae)
     z = latents[:, :, None].to(vae.device, torch.float32) * std + mean
     return vae.decode(z.to(vae.dtype)).sample[:, :, 0].float()
+
+
+def reference_latent(row: dict) -> torch.Tensor:
+    """A reference dataset row's reference-image latent, [1, C, h, w] (normalised, as the teacher conditions on it)."""
+    return decode_tensor(row, "ref_latents")[:, 0][None]

@@ -102,7 +102,10 @@ def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Sui
                     override: SamplingOverride | None, decoder: Artifact | None = None) -> dict:
     model = artifact.load_model(device=ctx.device).eval()
     if decoder is not None:
-        model = _chain(model, artifact, decoder.load_model(device=ctx.device).eval())
+        from compress.models.students.chain import StudentChain
+
+        model = StudentChain(model, decoder.load_model(device=ctx.device).eval(),
+                             f"evaluate '{artifact.name}' with a decoder")
     dit = isinstance(model, WanS2VTransformer3DModel)  # students and decoders replace part of it: no sampling
     sampling, source = sampling_used(artifact, reference, ctx.resolve_path, override) if dit else (None, "")
     if dit:
@@ -128,13 +131,6 @@ def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Sui
     metrics = {**_metrics(pool(clips), tiers, cost), **({"wrong_audio": control} if control else {})}
     return {"metrics": metrics, "tiers": _labels(tiers), "clips": _clips(clips, tiers),
             "tier_gates": _tier_gates(tiers), **used}
-
-
-def _chain(student, artifact: Artifact, decoder):
-    """The phone's chain: `student` (a LipSyncStudent) decoded by `decoder` (a TinyVAEDecoder of image latents)."""
-    from compress.models.students.chain import StudentChain
-
-    return StudentChain(student, decoder, f"evaluate '{artifact.name}' with a decoder")
 
 
 def _speed(artifact: Artifact, model, generate, suite: Suite, ctx, frames: int) -> dict:

@@ -157,7 +157,7 @@ QUANTIZER_CHUNKED_BYTES = 32 * 1024**2
 
 
 class OutputSplitConv2d(nn.Module):
-    """A Conv2d as convolutions over equal slices of its output channels, concatenated: the same function, each
+    """A Conv2d as convolutions over near-equal slices of its output channels, concatenated: the same function, each
     weight at most `max_bytes`, and, quantized per output channel, the same int8 weights as the whole one's."""
 
     def __init__(self, conv: nn.Conv2d, max_bytes: int = QUANTIZER_CHUNKED_BYTES):

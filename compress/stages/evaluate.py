@@ -138,7 +138,6 @@ class EvaluateStage(Stage):
                 "gates_not_computed": sum(g["passed"] is None for g in gates),
                 "artifacts": {r["artifact"]["name"]: _headline(r) for r in records}}
 
-
     def _check_decoder(self, decoder, runs: list) -> None:
         """Before anything is evaluated: a decoder of image latents, and a lip-sync student among the artifacts."""
         from compress.models.students.chain import check_decoder
@@ -151,10 +150,10 @@ class EvaluateStage(Stage):
 
 def _is_lipsync(artifact) -> bool:
     """Whether the artifact holds a lip-sync student's weights (what a decoder can decode)."""
-    import json
+    from compress.models.auto import checkpoint_layout
+    from compress.models.students import LipSyncStudent
 
-    config = artifact.model_dir / "config.json" if artifact.model_dir is not None else None
-    return bool(config and config.is_file() and json.loads(config.read_text()).get("_class_name") == "LipSyncStudent")
+    return artifact.model_dir is not None and checkpoint_layout(artifact.model_dir)[0] is LipSyncStudent
 
 
 def _headline(record: dict) -> dict:

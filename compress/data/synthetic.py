@@ -47,20 +47,28 @@ BUILTIN_SETS = {
                        voices=("en", "en-us", "en+f3")),
     "heldout": dict(split="heldout", identities=("astronaut-tinted", "astronaut-mirrored-cool"),
                     voices=("en+m3", "en-us+f2")),
+    # the held-out clips, each sentence paused for 0.25 to 0.75 s at a word in its middle half: with one layout
+    # (silence, a sentence, silence) the clips' mouth envelopes correlate (the true mouths of different sentences,
+    # one per 4 frames as the demo teacher draws them: 0.65 over 8 clips), so a wrong-audio control cannot tell the
+    # audio from the layout
+    "heldout-paused": dict(split="heldout", identities=("astronaut-tinted", "astronaut-mirrored-cool"),
+                           voices=("en+m3", "en-us+f2"), pause_s=(0.25, 0.75)),
 }
 
 
 def build_synthetic_set(out_dir: str | Path, num_clips: int = 8, size: int = 64, fps: int = 16,
                         frames: int | None = None, seed: int = 0, split: str = "train",
                         source: str = "auto", faults: tuple[Fault, ...] = (), mp4: bool | None = None,
-                        identities: tuple[str, ...] | None = None, voices: tuple[str, ...] | None = None) -> Path:
+                        identities: tuple[str, ...] | None = None, voices: tuple[str, ...] | None = None,
+                        pause_s: tuple[float, float] = (0.0, 0.0)) -> Path:
     """Write `num_clips` clips of `split` sentences under `out_dir`; returns the inputs.yaml path.
 
     frames: clip length, a multiple of 4; None picks the smallest multiple of 4 that fits the
     longest sentence (all clips of a set share it). source: speech source ("auto" prefers
     espeak-ng). faults: variants to render per clip (e.g. ``faults.DEFAULT_FAULTS``).
     mp4: also write frames.mp4 (None: only if ffmpeg is on PATH). identities, voices: the names clips draw from
-    (default: all of `IDENTITIES`, `VOICES`). Same arguments, same bytes.
+    (default: all of `IDENTITIES`, `VOICES`). pause_s: the range of a silence each sentence gets at a word in its
+    middle half, drawn per clip (the sentence is cut at the clip's end). Same arguments, same bytes.
     """
     if num_clips < 1:
         raise ValueError(f"num_clips must be at least 1, got {num_clips}")
@@ -84,8 +92,12 @@ def build_synthetic_set(out_dir: str | Path, num_clips: int = 8, size: int = 64,
             "identity": faces[rng.integers(len(faces))],
             "seed": int(rng.integers(2**31 - 1)),
         })
+    for plan in plans:  # drawn after the plans: a paused set keeps the sentences, faces and seeds of an unpaused one
+        plan["pause_s"], plan["pause_at"] = (float(rng.uniform(*pause_s)), float(rng.uniform(0.25, 0.75))) \
+            if pause_s[1] > 0 else (0.0, 0.0)
     with ThreadPoolExecutor(8) as pool:  # espeak runs in worker processes; results are cached
         speech = list(pool.map(lambda p: synthesize(p["sentence"], p["voice"], p["rate"], source), plans))
+        speech = [s.paused(round(p["pause_at"] * len(s.words)), p["pause_s"]) for s, p in zip(speech, plans)]
         if faults:
             list(pool.map(lambda p: synthesize(p["other"], p["voice"], p["rate"], source), plans))
     if frames is None:
@@ -122,6 +134,7 @@ def build_synthetic_set(out_dir: str | Path, num_clips: int = 8, size: int = 64,
             "voice": sp.voice,
             "rate": sp.rate,
             "sentence": sp.text,
+            "pause_s": round(plan["pause_s"], 3),
             "identity": identity.name,
             "mouth_box": {k: round(float(v), 6) for k, v in vars(box).items()},
         }

@@ -16,8 +16,9 @@ from compress.pipelines.sampling import UPSTREAM, Sampler, SamplingConfig
 
 #: the built-in synthetic talking-face sets (`compress.data.synthetic.BUILTIN_SETS`), built into the artifact's
 #: INPUTS_DIR folder: the quickstart's training set, and a held-out one sharing no sentence, face, voice or seed with it
+#: (also with a pause in each sentence: heldout-paused)
 BUILTIN, BUILTIN_HELDOUT = "builtin:quickstart", "builtin:heldout"
-BUILTINS = (BUILTIN, BUILTIN_HELDOUT)
+BUILTINS = (BUILTIN, BUILTIN_HELDOUT, "builtin:heldout-paused")
 BUILTIN_CLIPS = 4
 INPUTS_DIR = "inputs"
 
@@ -27,8 +28,8 @@ class ReferenceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    inputs: str = Field(default=BUILTIN, description=f"an inputs YAML/CSV file, or '{BUILTIN}' / "
-                                                     f"'{BUILTIN_HELDOUT}' (built-in sets)")
+    inputs: str = Field(default=BUILTIN, description=f"an inputs YAML/CSV file, or a built-in set: "
+                                                     f"{', '.join(BUILTINS)}")
     sampler: Sampler = Field(default="unipc", description="unipc (upstream, CFG) or euler (LiveAvatar's few-step "
                                                           "sampler, e.g. 4 steps with guidance_scale 0)")
     num_inference_steps: int = Field(default=UPSTREAM.num_inference_steps, ge=1)

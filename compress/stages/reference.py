@@ -7,8 +7,9 @@ one row per input in input order. Arrays are bytes + shape + dtype columns
 `audio` (16 kHz waveform), `audio_features` [25, audio_dim, clips * frames], `text_embeds` and
 `negative_text_embeds` [L, text_dim], and `block_<i>` [clips, steps, noisy tokens, dim] for `block_outputs`
 (conditional pass). Clip k's initial noise is `compress.pipelines.s2v.clip_noise(seed + k, latents[k].shape)`.
-With `inputs: builtin:quickstart` (or `builtin:heldout`: other sentences, faces, voices and seeds, for evaluation)
-the built-in synthetic talking-face set is built into `inputs/` first.
+With `inputs: builtin:quickstart` (or `builtin:heldout`: other sentences, faces, voices and seeds, for evaluation;
+`builtin:heldout-paused`: the same with a pause in each sentence, for the wrong-audio control) the built-in synthetic
+talking-face set is built into `inputs/` first.
 
 Running the 14B teacher on N GPUs
 ---------------------------------

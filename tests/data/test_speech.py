@@ -76,6 +76,20 @@ def test_schedule_closed_at_bilabials_and_silence_open_at_vowels(source):
                 assert schedule[(centres >= s + 0.03) & (centres < e - 0.03)].min(initial=1) > 0.6
 
 
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_pause_shifts_the_rest_of_the_sentence(source):
+    speech = synthesize(SENTENCES[2], VOICES[0], 150, source)
+    paused = speech.paused(3, 0.5)
+    at = next(s for _, s, _ in speech.phonemes if s >= speech.words[3])
+    cut, pause = round(at * SAMPLE_RATE), round(0.5 * SAMPLE_RATE)
+    assert np.array_equal(paused.audio, np.concatenate([speech.audio[:cut], np.zeros(pause), speech.audio[cut:]]))
+    assert ("_", at, at + 0.5) in paused.phonemes
+    later = [(p, s + 0.5, e + 0.5) for p, s, e in speech.phonemes if s >= at]
+    assert paused.phonemes[-len(later):] == tuple(later) and paused.words[3] == speech.words[3] + 0.5
+    _check_timeline(paused)
+    assert speech.paused(0, 0.5) is speech and speech.paused(3, 0.0) is speech
+
+
 def test_phoneme_map():
     assert mouth_target("aI") == 1.0 and mouth_target("@") == 0.6 and mouth_target("i:") == 0.3
     assert mouth_target("m") == mouth_target("_:") == 0.0

@@ -83,11 +83,35 @@ def test_builtin_sets_share_no_sentence_face_voice_or_seed(tmp_path, seed):
     built = {name: yaml.safe_load(build_synthetic_set(tmp_path / name, num_clips=4, size=32, frames=8, seed=seed,
                                                       mp4=False, **kwargs).read_text())["clips"]
              for name, kwargs in BUILTIN_SETS.items()}
-    for key in ("sentence", "identity", "voice", "seed", "id"):
-        train, held = ({clip[key] for clip in built[name]} for name in ("quickstart", "heldout"))
-        assert train and held and not train & held, key
     images = {name: {(tmp_path / name / c["image"]).read_bytes() for c in clips} for name, clips in built.items()}
-    assert not images["quickstart"] & images["heldout"]
+    for held in set(BUILTIN_SETS) - {"quickstart"}:
+        for key in ("sentence", "identity", "voice", "seed", "id"):
+            train, other = ({clip[key] for clip in built[name]} for name in ("quickstart", held))
+            assert train and other and not train & other, (held, key)
+        assert not images["quickstart"] & images[held]
+
+
+def test_the_paused_held_out_set_is_the_held_out_set_with_a_closed_mouth_pause(tmp_path):
+    """Same sentences, faces, voices and seeds as builtin:heldout (the pause is drawn after them), each sentence
+    paused for 0.25 to 0.75 s in its middle: the audio and the true mouth are silent / shut there."""
+    from compress.data.synthetic import BUILTIN_SETS, LEAD_S
+
+    fps, frames = 16, 64
+    sets = {name: load_synthetic_set(build_synthetic_set(tmp_path / name, num_clips=4, size=32, frames=frames,
+                                                         mp4=False, **BUILTIN_SETS[name]))["clips"]
+            for name in ("heldout", "heldout-paused")}
+    for plain, paused in zip(*sets.values()):
+        assert {k: plain[k] for k in ("sentence", "identity", "voice", "seed", "rate")} == {
+            k: paused[k] for k in ("sentence", "identity", "voice", "seed", "rate")}
+        assert plain["pause_s"] == 0 and 0.25 <= paused["pause_s"] <= 0.75
+        audio, sr = sf.read(paused["audio"])
+        loud = np.flatnonzero(np.abs(audio) > 1e-3) / sr
+        gaps = np.diff(loud)
+        assert gaps.max() >= paused["pause_s"] - 0.01  # the longest silence inside the speech is the pause
+        start = loud[np.argmax(gaps)]
+        assert LEAD_S + 0.2 < start and loud[np.argmax(gaps) + 1] < frames / fps
+        shut = np.load(paused["schedule"])[int((start + 0.1) * fps) + 1: int((start + paused["pause_s"] - 0.1) * fps)]
+        assert len(shut) and shut.max() < 0.05
 
 
 def test_unknown_voice_or_identity_is_refused(tmp_path):

@@ -18,7 +18,7 @@ SHORT = [
     "stages.lipsync.student_config={masked_input: reference, audio_chunk: 4, channels: 32, mid_blocks: 1, "
     "audio_channels: 32, audio_dim: 32}",
     "stages.lipsync.train={steps: 4, batch_size: 4, checkpoint_every: 2}", "stages.lipsync.curve_every=2",
-    "stages.vae-decoder.train={steps: 2, batch_size: 2, checkpoint_every: 2}", "stages.sync-expert.steps=2",
+    "stages.frame-decoder.train={steps: 2, batch_size: 2, checkpoint_every: 2}", "stages.sync-expert.steps=2",
     "stages.phone.shapes={height: 64, width: 64}", "stages.phone.calibration_batches=2",
     "stages.phone.latency_repeats=1",
     # the tiny random student (width 32) at 64x64 meets an HTP Concat fault the recipe's 96x96 lipsync-30m does not
@@ -38,7 +38,7 @@ def run(tmp_path_factory):
 def test_every_stage_runs(run):
     result, _ = run
     ran = {r.name: r.status for r in result.results}
-    assert all(ran[name] == "ran" for name in ("reference", "heldout", "lipsync", "vae-decoder", "sync-expert",
+    assert all(ran[name] == "ran" for name in ("reference", "heldout", "lipsync", "frame-decoder", "sync-expert",
                                                "evaluate", "phone"))
 
 
@@ -68,18 +68,18 @@ def test_the_student_is_judged_again_through_the_phones_decoder(run):
     result, root = run
     results = result["evaluate"].path / "results"
     alone = json.loads((results / "lipsync.json").read_text())
-    chain = json.loads((results / "lipsync+vae-decoder.json").read_text())
-    assert chain["artifact"]["label"] == ("lipsync + tiny decoder 'vae-decoder' (the phone's chain, not the "
+    chain = json.loads((results / "lipsync+frame-decoder.json").read_text())
+    assert chain["artifact"]["label"] == ("lipsync + tiny decoder 'frame-decoder' (the phone's chain, not the "
                                           "teacher's VAE)") and "label" not in alone["artifact"]
-    assert chain["artifact"]["decoder"]["name"] == "vae-decoder" and chain["id"] != alone["id"]
-    assert [a["name"] for a in chain["lineage"]][-1] == "vae-decoder" and "lipsync" in [a["name"] for a in
+    assert chain["artifact"]["decoder"]["name"] == "frame-decoder" and chain["id"] != alone["id"]
+    assert [a["name"] for a in chain["lineage"]][-1] == "frame-decoder" and "lipsync" in [a["name"] for a in
                                                                                        chain["lineage"]]
     assert chain["inputs"]["status"] == "held-out" and "wrong_audio" in chain["metrics"]
     assert chain["metrics"]["cost"]["parameters"] == (alone["metrics"]["cost"]["parameters"]
-                                                      + result["vae-decoder"].metrics["params"])
+                                                      + result["frame-decoder"].metrics["params"])
     assert chain["metrics"]["fidelity"]["frame_psnr"] != alone["metrics"]["fidelity"]["frame_psnr"]
     board = sorted(p.name.split("--")[1].rsplit("-", 1)[0] for p in (root / "leaderboard").glob("student--*.json"))
-    assert board == ["lipsync", "lipsync+vae-decoder"]
+    assert board == ["lipsync", "lipsync+frame-decoder"]
 
 
 def test_the_phone_export_holds_the_student_and_its_decoder(run):

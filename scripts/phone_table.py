@@ -5,8 +5,8 @@ GMACs per output frame at the 256x256 face crop and the 480x832 portrait frame, 
 NPU's profile (Snapdragon 8 Gen 3 HTP, Apple A17 Pro ANE, MediaTek Dimensity 9300 APU), and which reach the budget
 at 480x832.
 Measured (`--measured RUN`): every export stage of a run (e.g. recipes/phone-presets.yaml), one row per student
-and target: what verified it, its numeric error, the NPU's share, the chain's frames against torch and the
-export stage's wall time.
+and target: what verified it, its numeric error, the NPU's share, the chain's frames against torch, the chain's
+GMACs and implied fps at the export's size and (analytic) at 480x832, and the export stage's wall time.
 Usage: python scripts/phone_table.py [--measured runs/phone-presets]"""
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ def _notes(chains: dict) -> list[str]:
 
 def measured(run: Path) -> str:
     """One row per export stage of `run`: the student preset, the target's row and what the NPU took."""
-    header = ["student", "target", "precision", "verified on", "error (what)", "off the NPU", "chain frames vs torch",
-              "chain GMACs/frame", "implied fps", "export time"]
+    header = ["student", "target", "size", "precision", "verified on", "error (what)", "off the NPU",
+              "chain frames vs torch", "chain GMACs/frame (480x832)", "implied fps (480x832)", "export time"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for manifest in sorted(run.glob("*/manifest.json")):
         artifact = Artifact.open(manifest.parent)
@@ -100,12 +100,26 @@ def measured(run: Path) -> str:
         report = json.loads((artifact.path / "report.json").read_text())
         student = Artifact.open(run / Path(artifact.manifest["input"]["path"]).name)  # a stage of the same run
         row = target_row(report)
+        portrait = _portrait_chain(student.path, row["target"])
         cells = [student.manifest["stage_config"].get("student", student.manifest["name"]), row["target"],
-                 _precision(report), row["verified_on"], _error(report, row), _off_npu(report),
-                 _frames(artifact.path), _number(row["chain_gmacs_per_frame"]), _number(row["implied_fps"]),
+                 _size(report), _precision(report), row["verified_on"], _error(report, row), _off_npu(report),
+                 _frames(artifact.path), f"{_number(row['chain_gmacs_per_frame'])} ({portrait['gmacs_per_frame']:.1f})",
+                 f"{_number(row['implied_fps'])} ({_fps(portrait):.1f})",
                  f"{artifact.manifest['timing']['wall_s'] / 60:.1f} min"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _portrait_chain(student: Path, target: str) -> dict:
+    """The chain's cost at 480x832 on `target` for the student saved at `student` (meta device, its config)."""
+    with torch.device("meta"):
+        model = LipSyncStudent.from_config(LipSyncStudent.load_config(student))
+    return chain_report(model, load_target(target + PORTRAIT))
+
+
+def _size(report: dict) -> str:
+    chain = report.get("chain") or {}
+    return f"{chain['height']}x{chain['width']}" if "height" in chain else "-"
 
 
 def _precision(report: dict) -> str:

@@ -78,17 +78,19 @@ class Speech:
         return len(self.audio) / self.sample_rate
 
     def paused(self, word: int, pause_s: float) -> "Speech":
-        """`pause_s` of silence inserted at the first phoneme boundary from word `word` (an index into `words`)."""
-        starts = [s for _, s, _ in self.phonemes if 0 < word < len(self.words) and s >= self.words[word]]
-        if not starts or pause_s <= 0:
+        """`pause_s` of silence inserted at the first phoneme boundary from word `word` (an index into `words`,
+        from 1); unchanged where there is no such boundary."""
+        if not 0 < word < len(self.words) or pause_s <= 0:
             return self
-        at, pause = starts[0], round(pause_s * self.sample_rate) / self.sample_rate
-        cut = round(at * self.sample_rate)
-        audio = np.concatenate([self.audio[:cut], np.zeros(round(pause * self.sample_rate), np.float32),
-                                self.audio[cut:]])
+        starts = [s for _, s, _ in self.phonemes if s >= self.words[word]]
+        if not starts:
+            return self
+        at, samples = starts[0], round(pause_s * self.sample_rate)
+        pause, cut = samples / self.sample_rate, round(starts[0] * self.sample_rate)
+        audio = np.concatenate([self.audio[:cut], np.zeros(samples, np.float32), self.audio[cut:]])
         before = tuple(ph for ph in self.phonemes if ph[1] < at)
         after = tuple((ph, s + pause, e + pause) for ph, s, e in self.phonemes if s >= at)
-        words = tuple(w + pause if i >= word else w for i, w in enumerate(self.words))
+        words = tuple(max(w, at) + pause if i >= word else w for i, w in enumerate(self.words))
         return replace(self, audio=audio, phonemes=(*before, ("_", at, at + pause), *after), words=words)
 
     def fit(self, lead_s: float, total_s: float) -> "Speech":

@@ -39,20 +39,20 @@ PROMPT = "a person talking"
 RATES = (130, 140, 150, 160)  # espeak words per minute
 LEAD_S, TAIL_S = 0.25, 0.2  # silence before and (at least) after the sentence
 
-#: the built-in sets a reference stage names as `inputs: builtin:NAME` (`build_synthetic_set` arguments): no
-#: sentence, identity or voice in common. The demo teacher trained on every identity and voice, so both sets keep
-#: to faces and voices it draws; only its held-out sentences are new to it.
+_HELDOUT = dict(split="heldout", identities=("astronaut-tinted", "astronaut-mirrored-cool"),
+                voices=("en+m3", "en-us+f2"))
+#: the built-in sets a reference stage names as `inputs: builtin:NAME` (`build_synthetic_set` arguments): the training
+#: set and the held-out ones have no sentence, identity or voice in common. The demo teacher trained on every identity
+#: and voice, so all keep to faces and voices it draws; only its held-out sentences are new to it.
+#: heldout-paused: the held-out clips with each sentence paused for 0.25 to 0.75 s at a word in its middle half (the
+#: end of a long one is then cut). Where every clip reads silence, a sentence, silence, the mouths of any two clips
+#: rise and fall together, so a wrong-audio control (`compress.evaluate.wrong_audio`) cannot tell the audio's
+#: timing from the shared layout; a pause at another place in each clip can.
 BUILTIN_SETS = {
     "quickstart": dict(split="train", identities=("astronaut", "astronaut-mirrored", "astronaut-zoomed"),
                        voices=("en", "en-us", "en+f3")),
-    "heldout": dict(split="heldout", identities=("astronaut-tinted", "astronaut-mirrored-cool"),
-                    voices=("en+m3", "en-us+f2")),
-    # the held-out clips, each sentence paused for 0.25 to 0.75 s at a word in its middle half: with one layout
-    # (silence, a sentence, silence) the clips' mouth envelopes correlate (the true mouths of different sentences,
-    # one per 4 frames as the demo teacher draws them: 0.65 over 8 clips), so a wrong-audio control cannot tell the
-    # audio from the layout
-    "heldout-paused": dict(split="heldout", identities=("astronaut-tinted", "astronaut-mirrored-cool"),
-                           voices=("en+m3", "en-us+f2"), pause_s=(0.25, 0.75)),
+    "heldout": _HELDOUT,
+    "heldout-paused": {**_HELDOUT, "pause_s": (0.25, 0.75)},
 }
 
 
@@ -72,6 +72,8 @@ def build_synthetic_set(out_dir: str | Path, num_clips: int = 8, size: int = 64,
     """
     if num_clips < 1:
         raise ValueError(f"num_clips must be at least 1, got {num_clips}")
+    if not 0 <= pause_s[0] <= pause_s[1]:
+        raise ValueError(f"pause_s must be a range (low, high) with 0 <= low <= high, got {pause_s}")
     if frames is not None and (frames <= 0 or frames % 4):
         raise ValueError(f"frames must be a positive multiple of 4, got {frames}")
     out = Path(out_dir)
@@ -97,7 +99,7 @@ def build_synthetic_set(out_dir: str | Path, num_clips: int = 8, size: int = 64,
             if pause_s[1] > 0 else (0.0, 0.0)
     with ThreadPoolExecutor(8) as pool:  # espeak runs in worker processes; results are cached
         speech = list(pool.map(lambda p: synthesize(p["sentence"], p["voice"], p["rate"], source), plans))
-        speech = [s.paused(round(p["pause_at"] * len(s.words)), p["pause_s"]) for s, p in zip(speech, plans)]
+        speech = [_paused(s, p) for s, p in zip(speech, plans)]
         if faults:
             list(pool.map(lambda p: synthesize(p["other"], p["voice"], p["rate"], source), plans))
     if frames is None:
@@ -154,6 +156,14 @@ def build_synthetic_set(out_dir: str | Path, num_clips: int = 8, size: int = 64,
     path = out / "inputs.yaml"
     path.write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
     return path
+
+
+def _paused(speech, plan: dict):
+    """`speech` paused as `plan` draws it; the plan's pause becomes the one inserted (none without a word boundary)."""
+    word = min(max(round(plan["pause_at"] * len(speech.words)), 1), len(speech.words) - 1)
+    paused = speech.paused(word, plan["pause_s"])
+    plan["pause_s"] = (len(paused.audio) - len(speech.audio)) / speech.sample_rate
+    return paused
 
 
 def load_synthetic_set(path: str | Path) -> dict:

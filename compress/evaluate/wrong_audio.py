@@ -5,8 +5,8 @@ of the next clip (clip i hears clip i + 1's, the last the first's) and its mouth
 teacher's on the true audio. A student that follows the audio strays from the teacher's mouth (tier A zero-lag
 correlation near 0); one that copies mouth shape leaking through its masked input (e.g. `masked_input: target`,
 whose driving frames are the teacher's) still follows it, and fails the gate `wrong_audio.tier_a.zero_lag_corr`.
-The clips must differ in layout: where all read silence, a sentence, silence, any two mouths correlate (the demo
-teacher's own control: 0.44 on builtin:heldout, 0.18 on builtin:heldout-paused, whose sentences pause mid-way).
+The clips must differ in layout: where all read silence, a sentence, silence, any two mouths correlate, the
+teacher's own included (hence `builtin:heldout-paused`, whose sentences pause at different places).
 
 Models with `eval_generate(row, components)` (the students) only: an S2V DiT regenerates from the reference's
 stored inputs, whose audio this module does not swap.

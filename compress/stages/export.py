@@ -5,7 +5,7 @@
       quantize: w8a16                  # w8a16 | w8a8 | none; default: the target's precision
       reference: reference             # calibration inputs drawn from this reference dataset
       shapes: {height: 96, width: 96}  # optional: overrides of the target's static shapes
-      decoder: vae-decoder             # optional: a tiny-frame-decoder stage, exported beside a lip-sync student
+      decoder: frame-decoder           # optional: a tiny-frame-decoder stage, exported beside a lip-sync student
 
 The artifact holds `model.onnx` (float), `model.qdq.onnx`, the QNN context model and binary
 (`model.qnn_ctx.onnx`, `model.qnn_ctx_qnn.bin`) when the HTP took the whole graph, and `report.json`. It holds

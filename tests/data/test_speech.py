@@ -85,7 +85,9 @@ def test_a_pause_shifts_the_rest_of_the_sentence(source):
     assert np.array_equal(paused.audio, np.concatenate([speech.audio[:cut], np.zeros(pause), speech.audio[cut:]]))
     assert ("_", at, at + 0.5) in paused.phonemes
     later = [(p, s + 0.5, e + 0.5) for p, s, e in speech.phonemes if s >= at]
-    assert paused.phonemes[-len(later):] == tuple(later) and paused.words[3] == speech.words[3] + 0.5
+    assert paused.phonemes[: -len(later) - 1] == speech.phonemes[: -len(later)]
+    assert paused.phonemes[-len(later):] == tuple(later)
+    assert paused.words[:3] == speech.words[:3] and paused.words[3] == max(speech.words[3], at) + 0.5
     _check_timeline(paused)
     assert speech.paused(0, 0.5) is speech and speech.paused(3, 0.0) is speech
 

@@ -110,8 +110,15 @@ def test_the_paused_held_out_set_is_the_held_out_set_with_a_closed_mouth_pause(t
         assert gaps.max() >= paused["pause_s"] - 0.01  # the longest silence inside the speech is the pause
         start = loud[np.argmax(gaps)]
         assert LEAD_S + 0.2 < start and loud[np.argmax(gaps) + 1] < frames / fps
-        shut = np.load(paused["schedule"])[int((start + 0.1) * fps) + 1: int((start + paused["pause_s"] - 0.1) * fps)]
-        assert len(shut) and shut.max() < 0.05
+        centres = (np.arange(frames) + 0.5) / fps
+        inside = (centres >= start + 0.06) & (centres < start + paused["pause_s"] - 0.06)  # >= 2 frames
+        assert inside.sum() >= 2 and np.load(paused["schedule"])[inside].max() < 0.05
+
+
+def test_a_pause_range_must_be_a_range(tmp_path):
+    with pytest.raises(ValueError, match=r"pause_s must be a range \(low, high\) with 0 <= low <= high, got "
+                                         r"\(0.5, 0.2\)"):
+        build_synthetic_set(tmp_path, num_clips=1, frames=8, pause_s=(0.5, 0.2))
 
 
 def test_unknown_voice_or_identity_is_refused(tmp_path):

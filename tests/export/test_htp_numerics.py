@@ -172,11 +172,14 @@ def test_trained_student_and_decoder_at_96_match_onnxruntime_on_the_htp(qnn, tmp
     frames = decoder["chain_frames"]
     assert frames["qdq_htp_psnr_db"] >= 30 and frames["float_onnx_psnr_db"] >= 45, frames
     # the README's table of measured exports
-    row = load_script("phone_table").measured(tmp_path / "runs/t").splitlines()[-1]
+    table = load_script("phone_table")
+    row = table.measured(tmp_path / "runs/t").splitlines()[-1]
     assert row.startswith("| lipsync-30m | snapdragon-8gen3 | 96x96 | w8a16 | simulator | ") and "qdq htp" in row, row
-    gmacs = row.split(" | ")[8]  # at the export's size, and at 480x832 (counted from the student's config)
-    face, portrait = (float(v) for v in gmacs.replace("(", "").replace(")", "").split())
-    assert 480 * 832 / 96**2 * 0.8 < portrait / face < 480 * 832 / 96**2 * 1.1, gmacs
+    portrait = table._portrait_chain(result["student"].path, "snapdragon-8gen3")  # 480x832, from the student's config
+    assert (portrait["height"], portrait["width"]) == (480, 832)
+    face = report["chain"]["gmacs_per_frame"]
+    assert row.split(" | ")[8] == f"{face:.1f} ({portrait['gmacs_per_frame']:.1f})"
+    assert 0.8 < portrait["gmacs_per_frame"] / face / (480 * 832 / 96**2) <= 1  # convolutions follow the pixels
 
 
 @pytest.mark.slow

@@ -8,6 +8,8 @@ On every clip of a reference, the reference's teacher is sampled again (tier A a
   then silence, correlate even when their sentences differ);
 - with its own audio and another seed: how much of the teacher's mouth is its noise, which no deterministic student
   can follow.
+For a built-in set it first prints the layout's own floor: each clip's true mouth schedule against the next clip's,
+one mouth per 4 frames as the demo teacher draws them.
 """
 
 import argparse
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from compress.artifacts import Artifact
+from compress.data import load_synthetic_set
 from compress.evaluate.generate import EvalContext
 from compress.evaluate.tier_a import pool_tier_a, tier_a_clip
 from compress.evaluate.wrong_audio import summary
@@ -25,6 +28,15 @@ from compress.reference.artifact import ReferenceArtifact
 from compress.reference.generation import TeacherPipeline
 
 SEED_OFFSET = 1000
+FRAMES_PER_LATENT = 4
+
+
+def next_clip_schedule_corr(inputs_file: Path) -> float:
+    """Mean correlation of each clip's true mouth schedule (averaged per latent frame) with the next clip's."""
+    schedules = [np.load(clip["schedule"]) for clip in load_synthetic_set(inputs_file)["clips"]]
+    chunked = [s[: len(s) // FRAMES_PER_LATENT * FRAMES_PER_LATENT].reshape(-1, FRAMES_PER_LATENT).mean(1)
+               for s in schedules]
+    return float(np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(chunked, chunked[1:] + chunked[:1])]))
 
 
 def main() -> None:
@@ -40,6 +52,9 @@ def main() -> None:
     count = len(inputs)
     cases = {"next clip's audio, same seed (wrong-audio control)": lambda i: (seeds[i], (i + 1) % count),
              f"own audio, seed + {SEED_OFFSET}": lambda i: (seeds[i] + SEED_OFFSET, i)}
+    if reference.config.builtin:
+        print(f"true mouths against the next clip's, one per {FRAMES_PER_LATENT} frames: "
+              f"{next_clip_schedule_corr(reference.inputs_file):.3f}")
     print(f"teacher {teacher.path} against {reference.path} ({count} clips), tier A:")
     with LandmarkDetector() as detector:
         for name, case in cases.items():

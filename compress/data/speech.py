@@ -86,7 +86,7 @@ class Speech:
         if not starts:
             return self
         at, samples = starts[0], round(pause_s * self.sample_rate)
-        pause, cut = samples / self.sample_rate, round(starts[0] * self.sample_rate)
+        pause, cut = samples / self.sample_rate, round(at * self.sample_rate)
         audio = np.concatenate([self.audio[:cut], np.zeros(samples, np.float32), self.audio[cut:]])
         before = tuple(ph for ph in self.phonemes if ph[1] < at)
         after = tuple((ph, s + pause, e + pause) for ph, s, e in self.phonemes if s >= at)

@@ -115,6 +115,17 @@ def test_the_paused_held_out_set_is_the_held_out_set_with_a_closed_mouth_pause(t
         assert inside.sum() >= 2 and np.load(paused["schedule"])[inside].max() < 0.05
 
 
+def test_the_pause_breaks_the_layout_the_clips_share(tmp_path):
+    """What heldout-paused is for: the true mouths (per latent frame) of neighbouring clips correlate far less."""
+    from compress.data.synthetic import BUILTIN_SETS
+    from tests.helpers import load_script
+
+    floor = load_script("teacher_controls").next_clip_schedule_corr
+    plain, paused = (floor(build_synthetic_set(tmp_path / name, num_clips=8, size=32, frames=48, mp4=False,
+                                               **BUILTIN_SETS[name])) for name in ("heldout", "heldout-paused"))
+    assert plain > 0.5 and paused < 0.35, (plain, paused)
+
+
 def test_a_pause_range_must_be_a_range(tmp_path):
     with pytest.raises(ValueError, match=r"pause_s must be a range \(low, high\) with 0 <= low <= high, got "
                                          r"\(0.5, 0.2\)"):

@@ -108,6 +108,13 @@ class Artifact:
             check_folder(Path(external), roots, f"{self.path / MANIFEST}: external_model_dir")
         return self
 
+    @property
+    def model_class(self) -> type | None:
+        """The class of the model its weights hold, read from their config (None without weights)."""
+        from compress.models.auto import checkpoint_layout
+
+        return checkpoint_layout(self.model_dir)[0] if self.model_dir is not None else None
+
     def load_model(self, device=None, torch_dtype=None):
         from compress.models.auto import load_model
 

@@ -62,8 +62,9 @@ def eval_command(
 
     Refused (exit 2) when the artifact or one of its ancestors trained on the reference's clips, unless --allow-seen.
 
-    With --decoder, a lip-sync student's latents are decoded by that tiny decoder (the phone's chain): the record is
-    the chain's, named STUDENT+DECODER, and the decoder's training clips count as seen.
+    With --decoder, the model's latents are decoded by that tiny decoder instead of the teacher's VAE (a lip-sync
+    student's image latents: the phone's chain; an S2V DiT's video latents): the record is the pair's, named
+    MODEL+DECODER, and the decoder's training clips count as seen.
 
     An S2V DiT is sampled as the reference was (same seeds, inputs, size, frames), unless its artifact carries its
     own sampling (a few-step model's manifest `sampling`, or its nearest ancestor's); --sampler, --steps and
@@ -91,7 +92,7 @@ def eval_command(
     if chained is not None:  # before the seen-clips check and any model is loaded
         from compress.models.students.chain import check_decoder
 
-        check_decoder(chained.load_model(device="cpu"), f"--decoder {decoder}")
+        check_decoder(chained.load_model(device="cpu"), f"--decoder {decoder}", target.model_class)
     inputs = checked_inputs(target, compared, allow_seen, advice, Console().log, chained)  # warns even with --json
     override = SamplingOverride(sampler=sampler, num_inference_steps=steps, guidance_scale=guidance)
     record = make_record(evaluate_artifact(target, compared, options, ctx, inputs, override, chained),

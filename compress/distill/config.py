@@ -87,6 +87,9 @@ class LoraRecoveryConfig(BaseModel):
                                   "(conditional + scale x (conditional - unconditional), the unconditional branch "
                                   "with the negative prompt and no audio, as the pipeline samples; two forwards per "
                                   "example); 1: the conditional velocity alone")
+    unconditional_weight: float = Field(default=0.0, ge=0, description="weight of the unconditional branch's "
+                                        "velocity error (negative prompt, no audio; mouth-weighted alike), added to "
+                                        "the loss: guidance samples with both branches; 0: not matched on its own")
     sigma_shift: float = Field(default=1.0, ge=1, description="noise levels sigma = shift u / (1 + (shift - 1) u), "
                                "u uniform in (0, 1): the flow sampler's timestep shift (the reference's `shift`, 3, "
                                "spends its steps at high noise); 1: uniform")

@@ -1,7 +1,7 @@
 """An artifact's outputs on a reference artifact's inputs: frames (uint8 [T, H, W, 3]) and latents per input.
 
 S2V DiTs regenerate each input with the reference's own pipeline, settings, seeds and components
-(`ReferenceArtifact.regenerate`) and decode with its VAE; `sampling` (e.g. a few-step model's own) replaces the
+(`ReferenceArtifact.regenerate`) and decode with its VAE (or a distilled decoder of video latents); `sampling` (e.g. a few-step model's own) replaces the
 reference's sampler, steps and guidance. Other model classes define
 `eval_generate(row, components) -> {"frames": uint8 [T, H, W, 3], "latents": Tensor | None}`, where `row` is a
 reference dataset row and `components` the reference teacher's `S2VComponents` (for its VAE).
@@ -62,11 +62,13 @@ def recipe_seed(artifact: Artifact, resolve: Callable[[str], Path]) -> int:
     return 0
 
 
-def generator(reference: ReferenceArtifact, model, sampling: SamplingConfig | None = None) -> Generate:
+def generator(reference: ReferenceArtifact, model, sampling: SamplingConfig | None = None,
+              decoder=None) -> Generate:
     """generate(index) -> {"frames": uint8 [T, H, W, 3], "latents": Tensor | None} for `model` on the reference's
-    input `index`; an S2V DiT sampled as `sampling` says (default: as the reference)."""
+    input `index`; an S2V DiT sampled as `sampling` says (default: as the reference), its latents decoded by
+    `decoder` (a distilled decoder of video latents) when given, else by the reference's VAE."""
     if isinstance(model, WanS2VTransformer3DModel):
-        regenerate = reference.regenerate(model, sampling)
+        regenerate = reference.regenerate(model, sampling, decoder)
 
         def generate(index: int) -> dict:
             result = regenerate(index)

@@ -50,11 +50,11 @@ def evaluate_artifact(artifact: Artifact, reference: ReferenceArtifact, suite: S
                       decoder: Artifact | None = None) -> dict:
     """The evaluation of `artifact`: {artifact, reference, suite, metrics, tiers, clips, gates}, `inputs`
     (`checked_inputs`'s answer) when given, and for an S2V DiT the `sampling` it was generated with
-    (`sampling_used`; `sampling` overrides some of its settings). With `decoder` (a lip-sync student's only: a tiny
-    VAE decoder of image latents), the student's latents are decoded by it instead of the teacher's VAE: the phone's
-    chain, recorded as its own artifact (`describe_chain`)."""
+    (`sampling_used`; `sampling` overrides some of its settings). With `decoder` (a tiny VAE decoder: of image
+    latents for a lip-sync student, the phone's chain; of video latents for an S2V DiT), the model's latents are
+    decoded by it instead of the teacher's VAE, recorded as its own artifact (`describe_chain`)."""
     if decoder is not None and artifact.model_dir is None:
-        raise UserInputError(f"{artifact.path} holds no model weights: a decoder decodes a lip-sync student's latents")
+        raise UserInputError(f"{artifact.path} holds no model weights: a decoder decodes a model's latents")
     if artifact.model_dir is not None:
         result = _evaluate_model(artifact, reference, suite, ctx, sampling, decoder)
     elif costs.onnx_file(artifact) or costs.export_report(artifact):
@@ -74,11 +74,11 @@ def describe(artifact: Artifact) -> dict:
 
 
 def describe_chain(student: Artifact, decoder: Artifact) -> dict:
-    """A lip-sync student decoded by a tiny VAE decoder, as one artifact: named `STUDENT+DECODER`, hashed from both,
-    its lineage the student's then the decoder's (ancestors in common once)."""
+    """A model decoded by a tiny VAE decoder, as one artifact: named `MODEL+DECODER`, hashed from both, its lineage
+    the model's then the decoder's (ancestors in common once)."""
     own = describe(student)
     return {**own, "name": f"{student.name}+{decoder.name}", "hash": sha256_json([student.hash, decoder.hash]),
-            "label": f"{student.name} + tiny decoder '{decoder.name}' (the phone's chain, not the teacher's VAE)",
+            "label": f"{student.name} + tiny decoder '{decoder.name}' (not the teacher's VAE)",
             "decoder": {k: v for k, v in describe(decoder).items() if k != "lineage"},
             "lineage": [*own["lineage"], *(a for a in decoder.lineage if a not in own["lineage"])]}
 
@@ -101,16 +101,16 @@ def sampling_used(artifact: Artifact, reference: ReferenceArtifact, resolve: Cal
 def _evaluate_model(artifact: Artifact, reference: ReferenceArtifact, suite: Suite, ctx,
                     override: SamplingOverride | None, decoder: Artifact | None = None) -> dict:
     model = artifact.load_model(device=ctx.device).eval()
-    if decoder is not None:
+    dit = isinstance(model, WanS2VTransformer3DModel)  # students and decoders replace part of it: no sampling
+    decoder_model = decoder.load_model(device=ctx.device).eval() if decoder is not None else None
+    if decoder is not None and not dit:
         from compress.models.students.chain import StudentChain
 
-        model = StudentChain(model, decoder.load_model(device=ctx.device).eval(),
-                             f"evaluate '{artifact.name}' with a decoder")
-    dit = isinstance(model, WanS2VTransformer3DModel)  # students and decoders replace part of it: no sampling
+        model = StudentChain(model, decoder_model, f"evaluate '{artifact.name}' with a decoder")
     sampling, source = sampling_used(artifact, reference, ctx.resolve_path, override) if dit else (None, "")
     if dit:
         ctx.log(f"  {artifact.name} sampled with {sampling.describe()} (from the {source})")
-    generate = generator(reference, model, sampling)
+    generate = generator(reference, model, sampling, decoder_model if dit else None)
     clips, pairs, seconds = [], [], 0.0
     with torch.no_grad(), costs.PeakMemory(ctx.device) as peak, costs.ForwardTimer(model) as forwards:
         for index in ctx.track(range(len(reference)), f"evaluate {artifact.name}", total=len(reference)):

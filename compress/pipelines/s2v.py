@@ -82,8 +82,11 @@ class _BlockRecorder:
 
 
 class S2VPipeline:
-    def __init__(self, components: S2VComponents):
-        self.components = components
+    """`decoder`: a distilled decoder of the video latents (a `TinyVAEDecoder`, `latents: video`) that decodes each
+    clip instead of the VAE, behind the latent before it; the VAE still encodes the reference and motion history."""
+
+    def __init__(self, components: S2VComponents, decoder=None):
+        self.components, self.decoder = components, decoder
 
     @property
     def device(self) -> torch.device:
@@ -104,6 +107,15 @@ class S2VPipeline:
         mean, inv_std = self._latent_stats(vae.device)
         z = latents.to(vae.device, torch.float32) / inv_std + mean
         return vae.decode(z.to(vae.dtype)).sample.float().clamp(-1, 1).cpu()
+
+    def decode_clip(self, context: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
+        """A clip's latents [1, 16, F, h, w] decoded behind `context` (the reference latent or the motion latents) ->
+        its pixels [1, 3, 4F, 8h, 8w] in [-1, 1], on the CPU: by the VAE over both, or by the decoder latent by latent."""
+        if self.decoder is None:
+            return self.decode_latents(torch.cat([context, denoised], dim=2))[:, :, -4 * denoised.shape[2]:]
+        previous = torch.cat([context[:, :, -1:], denoised[:, :, :-1]], dim=2)
+        pixels = self.decoder.decode(denoised[0].transpose(0, 1), previous[0].transpose(0, 1))
+        return pixels.float().clamp(-1, 1).transpose(0, 1)[None]
 
     def _latent_stats(self, device) -> tuple[torch.Tensor, torch.Tensor]:
         """The VAE's per-channel latent mean and 1 / std, as [1, 16, 1, 1, 1]."""
@@ -188,8 +200,7 @@ class S2VPipeline:
                     clip_noise(seed + clip, latent_shape).to(self.device), text, negative, audio_clip, ref, motion,
                     first=clip == 0, sampling=self._sampling(sampler, shift, num_inference_steps),
                     guidance_scale=guidance_scale, recorder=recorder)
-                video = self.decode_latents(torch.cat([ref if clip == 0 else motion, denoised], dim=2))
-                video = video[:, :, -frames_per_clip:]
+                video = self.decode_clip(ref if clip == 0 else motion, denoised)
                 videos.append(video[0])
                 latents.append(denoised[0].cpu())
                 motions.append(motion[0].cpu())

@@ -115,12 +115,12 @@ class ReferenceArtifact:
         """The Wan VAE the teacher decoded with (float32, on the CPU), without loading the other components."""
         return load_vae(self.config, self._meta_teacher(), self.ctx)
 
-    def regenerate(self, dit, sampling: SamplingConfig | None = None) -> Callable[[int], S2VOutput]:
+    def regenerate(self, dit, sampling: SamplingConfig | None = None, decoder=None) -> Callable[[int], S2VOutput]:
         """generate(index): input `index` generated again by `dit` with this reference's components, settings and
         seed (the same DiT reproduces the stored latents); `sampling` replaces the reference's (e.g. a few-step
-        model's own), all else kept."""
+        model's own), `decoder` (a distilled decoder of video latents) the VAE's decoding, all else kept."""
         config = self.config if sampling is None else self.config.with_sampling(sampling)
-        pipeline = TeacherPipeline(config, dit, self.ctx)
+        pipeline = TeacherPipeline(config, dit, self.ctx, decoder)
 
         def generate(index: int) -> S2VOutput:
             clip = self.clips[index]

@@ -43,11 +43,12 @@ def load_vae(config: ReferenceConfig, dit, ctx) -> AutoencoderKLWan:
 
 
 class TeacherPipeline:
-    """The S2V pipeline around a DiT with the reference's components, sampling with the reference's settings."""
+    """The S2V pipeline around a DiT with the reference's components (and a distilled `decoder` of its latents, if
+    given), sampling with the reference's settings."""
 
-    def __init__(self, config: ReferenceConfig, dit, ctx):
+    def __init__(self, config: ReferenceConfig, dit, ctx, decoder=None):
         self.config = config
-        self.pipe = S2VPipeline(build_components(config, dit, ctx))
+        self.pipe = S2VPipeline(build_components(config, dit, ctx), decoder)
 
     @property
     def dit(self):

@@ -32,6 +32,9 @@ and inputs seen are both models')::
       artifacts: [lipsync]
       decoder: frame-decoder
 
+A decoder of video latents (preset `tiny-vae-decoder`, distilled from the teacher's VAE) does the same for every S2V
+DiT evaluated: `dmd+vae-decoder` is the 4-step model decoding without the VAE, timed in the same run.
+
 Held-out by default: an artifact whose lineage trained or calibrated on some of the reference's clips (the
 ancestors' manifests say which: `compress.reference.seen`) is refused before anything is evaluated, naming the stage
 and the clips; with `allow_seen_inputs: true` it is evaluated with a loud warning and its record's `inputs` say
@@ -64,8 +67,9 @@ class EvaluateStage(Stage):
     sync_expert: StageRef["sync_expert"] | None = Field(
         default=None, description="a sync_expert stage for lip-sync tier B (instead of the suite's)")
     decoder: StageRef[MODEL] | None = Field(
-        default=None, description="a tiny VAE decoder of image latents (tiny-frame-decoder): each lip-sync student is "
-                                  "also evaluated decoded by it (the phone's chain), as its own record")
+        default=None, description="a tiny VAE decoder: of image latents (tiny-frame-decoder), each lip-sync student "
+                                  "is also evaluated decoded by it (the phone's chain); of video latents "
+                                  "(tiny-vae-decoder), each S2V DiT; each as its own record `MODEL+DECODER`")
     allow_seen_inputs: bool = Field(default=False, description="evaluate artifacts on reference clips their lineage "
                                                                "trained on (labelled 'seen'); default: refuse")
     sampling: SamplingOverride | None = Field(
@@ -113,9 +117,7 @@ class EvaluateStage(Stage):
                   "true` in the evaluate stage")
         decoder = ctx.artifact(self.decoder) if self.decoder else None
         runs = [(name, None) for name in self._names(ctx)]
-        runs += [(name, decoder) for name, _ in runs if decoder is not None and _is_lipsync(ctx.artifact(name))]
-        if decoder is not None:
-            self._check_decoder(decoder, runs)
+        runs += self._decoded(decoder, runs, ctx) if decoder is not None else []
         inputs = [checked_inputs(ctx.artifact(name), reference, self.allow_seen_inputs, advice, ctx.log, chained)
                   for name, chained in runs]
         records = []
@@ -138,22 +140,21 @@ class EvaluateStage(Stage):
                 "gates_not_computed": sum(g["passed"] is None for g in gates),
                 "artifacts": {r["artifact"]["name"]: _headline(r) for r in records}}
 
-    def _check_decoder(self, decoder, runs: list) -> None:
-        """Before anything is evaluated: a decoder of image latents, and a lip-sync student among the artifacts."""
-        from compress.models.students.chain import check_decoder
+    def _decoded(self, decoder, runs: list, ctx) -> list:
+        """Before anything is evaluated: each artifact whose latents the decoder decodes, paired with it (image
+        latents: the lip-sync students; video latents: the S2V DiTs); none is an error."""
+        from compress.models.students.chain import EMITTED_LATENTS, decoder_latents
+        from compress.models.students.decoder import LATENT_KINDS
 
-        check_decoder(decoder.load_model(device="cpu"), f"evaluate decoder '{self.decoder}'")
-        if runs[-1][1] is None:
-            raise UserInputError(f"evaluate decoder: '{self.decoder}' decodes lip-sync students' latents, but none of "
-                                 f"the evaluated artifacts ({', '.join(n for n, _ in runs)}) is a lip-sync student")
-
-
-def _is_lipsync(artifact) -> bool:
-    """Whether the artifact holds a lip-sync student's weights (what a decoder can decode)."""
-    from compress.models.auto import checkpoint_layout
-    from compress.models.students import LipSyncStudent
-
-    return artifact.model_dir is not None and checkpoint_layout(artifact.model_dir)[0] is LipSyncStudent
+        latents = decoder_latents(decoder.load_model(device="cpu"), f"evaluate decoder '{self.decoder}'")
+        decoded = [(name, decoder) for name, _ in runs
+                   if EMITTED_LATENTS.get(ctx.artifact(name).model_class) == latents]
+        if not decoded:
+            emitter = next(cls for cls, kind in EMITTED_LATENTS.items() if kind == latents)
+            raise UserInputError(f"evaluate decoder: '{self.decoder}' decodes {LATENT_KINDS[latents]}, but none of "
+                                 f"the evaluated artifacts ({', '.join(n for n, _ in runs)}) emits them (a "
+                                 f"{emitter.__name__} does)")
+        return decoded
 
 
 def _headline(record: dict) -> dict:

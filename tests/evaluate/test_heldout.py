@@ -1,7 +1,8 @@
 """Held-out evaluation by default: a student's manifest says which clips it trained on, the evaluate stage and
 `compress eval` refuse its training clips (exit 2, naming the artifact, the stage and the clips) unless allowed,
 and every record's `inputs` says "held-out", "seen" or "partly seen". A student judged through a tiny decoder
-(`--decoder`): the decoder's training clips count as seen, and a decoder of video latents is refused."""
+(`--decoder`): the decoder's training clips count as seen, and a decoder of video latents is refused; the evaluate
+stage runs each S2V DiT again through a decoder of video latents."""
 
 import json
 
@@ -88,15 +89,16 @@ def test_compress_eval_refuses_with_exit_2_and_labels_an_opt_in(root, monkeypatc
     assert record["inputs"]["status"] == "partly seen" and record["inputs"]["seen"] == ["train-000"]
 
 
+SMALL_DECODER = dict(input="source", student_config={"channels": [32, 16, 16, 8], "latent_blocks": 1},
+                     train={"steps": 1, "batch_size": 2, "checkpoint_every": 1})
+DECODERS = [DistillStage(name="frame-decoder", student="tiny-frame-decoder", reference="heldout", holdout=0,
+                         **SMALL_DECODER),
+            DistillStage(name="video-decoder", student="tiny-vae-decoder", reference="train", **SMALL_DECODER)]
+
+
 def test_compress_eval_through_a_decoder_counts_its_clips_and_refuses_a_video_decoder(root, monkeypatch, capsys):
     monkeypatch.chdir(root)
-    small = {"channels": [32, 16, 16, 8], "latent_blocks": 1}
-    train = {"steps": 1, "batch_size": 2, "checkpoint_every": 1}
-    decoders = [DistillStage(name="frame-decoder", input="source", student="tiny-frame-decoder", reference="heldout",
-                             holdout=0, student_config=small, train=train),
-                DistillStage(name="video-decoder", input="source", student="tiny-vae-decoder", reference="train",
-                             student_config=small, train=train)]
-    Recipe(model="tiny", output="runs/h", stages=[*STAGES, *decoders]).run(root=root, quiet=True)
+    Recipe(model="tiny", output="runs/h", stages=[*STAGES, *DECODERS]).run(root=root, quiet=True)
     student, heldout, frame, video = (str(next((root / "runs/h").glob(f"*-{name}")))
                                       for name in ("lipsync", "heldout", "frame-decoder", "video-decoder"))
     args = ["eval", student, "--suite", "heldout.yaml", "--reference", heldout, "--leaderboard", "chain-board"]
@@ -107,3 +109,23 @@ def test_compress_eval_through_a_decoder_counts_its_clips_and_refuses_a_video_de
     code, _, err = run_cli(monkeypatch, capsys, *args, "--decoder", video)
     assert code == 2 and "but the decoder (TinyVAEDecoder, latents: video) decodes the teacher's video latents" in \
         " ".join(err.split())
+
+
+def test_the_stage_evaluates_each_dit_again_through_a_video_decoder(root, monkeypatch):
+    monkeypatch.chdir(root)
+    stage = EvaluateStage(name="eval-decoded", reference="heldout", artifacts=["source", "lipsync"],
+                          decoder="video-decoder", suite="heldout.yaml")
+    result = Recipe(model="tiny", output="runs/h", stages=[*STAGES, *DECODERS, stage]).run(root=root, quiet=True)
+    results = result["eval-decoded"].path / "results"
+    assert sorted(p.stem for p in results.glob("*.json")) == ["lipsync", "source", "source+video-decoder"]
+    plain, decoded = (json.loads((results / f"{name}.json").read_text())
+                      for name in ("source", "source+video-decoder"))
+    assert decoded["artifact"]["decoder"]["name"] == "video-decoder" and decoded["inputs"]["status"] == "held-out"
+    assert decoded["sampling"] == plain["sampling"]  # sampled alike, decoded apart
+    assert plain["metrics"]["fidelity"]["frame_psnr"] > decoded["metrics"]["fidelity"]["frame_psnr"]
+    assert decoded["metrics"]["cost"]["wall_s_per_clip"] > 0
+    refused = EvaluateStage(name="eval-refused", reference="heldout", artifacts=["source"], decoder="frame-decoder",
+                            suite="heldout.yaml")
+    with pytest.raises(UserInputError, match=r"'frame-decoder' decodes per-frame image latents .*, but none of the "
+                                             r"evaluated artifacts \(source\) emits them \(a LipSyncStudent does\)"):
+        Recipe(model="tiny", output="runs/h", stages=[*STAGES, *DECODERS, refused]).run(root=root, quiet=True)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from compress.models.students import TinyVAEDecoder
 from compress.pipelines import S2VPipeline, flow_scheduler, write_video
 from compress.pipelines.s2v import UPSTREAM_NEGATIVE_PROMPT, clip_noise
 from compress.pipelines.sampling import euler_sigmas
@@ -107,6 +108,19 @@ def test_second_clip_continues_from_the_first(pipe, face, speech, calls):
     assert not torch.equal(changed.frames[:, :4], out.frames[:, :4])
     assert torch.equal(changed.audio_features, out.audio_features)
     assert not torch.equal(changed.latents[1], out.latents[1])
+
+
+def test_a_distilled_decoder_decodes_each_clip_behind_the_latent_before_it(pipe, face, speech):
+    args = {**ARGS, "frames_per_clip": 4, "motion_frames": 5, "output_type": "pt"}
+    decoder = TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1).eval()
+    vae, fast = pipe(face, speech, **args), S2VPipeline(pipe.components, decoder)(face, speech, **args)
+    assert torch.equal(fast.latents[0], vae.latents[0])  # clip 0 is sampled alike, decoded apart
+    # one latent per clip: clip 0 decoded behind the reference latent, clip 1 behind the last motion latent
+    previous = torch.stack([fast.ref_latents[:, -1], fast.motion_latents[1][:, -1]])
+    with torch.no_grad():
+        expected = decoder(fast.latents[:, :, 0], previous).clamp(-1, 1).flatten(0, 1).transpose(0, 1)
+    assert fast.frames.shape == vae.frames.shape == (3, 8, 64, 64)
+    assert torch.allclose(fast.frames, expected, atol=1e-4) and not torch.allclose(fast.frames, vae.frames)
 
 
 def test_sides_that_are_multiples_of_16_only(pipe, face, speech):

@@ -8,17 +8,30 @@ import torch
 from torch import nn
 
 from compress.errors import UserInputError
+from compress.models.s2v import WanS2VTransformer3DModel
 
 from .decoder import TinyVAEDecoder, check_decodes
 from .lipsync import LipSyncStudent
 
+EMITTED_LATENTS = {LipSyncStudent: "image", WanS2VTransformer3DModel: "video"}  # what a tiny decoder can decode
+_NAMES = {LipSyncStudent: "lip-sync student", WanS2VTransformer3DModel: "S2V DiT"}
 
-def check_decoder(decoder: nn.Module, who: str) -> None:
-    """`who` (e.g. "export with a decoder") needs a tiny VAE decoder of the lip-sync students' image latents."""
+
+def decoder_latents(decoder: nn.Module, who: str) -> str:
+    """The latents ("image" or "video") a tiny VAE decoder decodes; any other model is refused."""
     if not isinstance(decoder, TinyVAEDecoder):
-        raise UserInputError(f"{who}: the decoder must be a TinyVAEDecoder (the phone's chain); found a "
-                             f"{type(decoder).__name__}")
-    check_decodes(decoder, "image", f"{who}: the lip-sync student (LipSyncStudent)")
+        raise UserInputError(f"{who}: the decoder must be a TinyVAEDecoder; found a {type(decoder).__name__}")
+    return decoder.config.latents
+
+
+def check_decoder(decoder: nn.Module, who: str, emitter: type = LipSyncStudent) -> None:
+    """`who` (e.g. "export with a decoder") needs a tiny VAE decoder of the latents `emitter` emits (a lip-sync
+    student's image latents, an S2V DiT's video latents)."""
+    if emitter not in EMITTED_LATENTS:
+        raise UserInputError(f"{who}: a tiny decoder decodes a LipSyncStudent's or an S2V DiT's latents, not a "
+                             f"{emitter.__name__}'s")
+    decoder_latents(decoder, who)
+    check_decodes(decoder, EMITTED_LATENTS[emitter], f"{who}: the {_NAMES[emitter]} ({emitter.__name__})")
 
 
 def check_chain(student: nn.Module, decoder: nn.Module, who: str) -> None:

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 
 from compress.errors import UserInputError
 from compress.utils.arrays import decode_array
+
+
+def stream_seed(*parts: int) -> int:
+    """A well-mixed 31-bit generator seed for a tuple of ints (torch generators only use 32 bits of a seed)."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0]) >> 1
 
 
 def split_rows(num_rows: int, holdout: int) -> tuple[list[int], list[int]]:

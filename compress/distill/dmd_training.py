@@ -24,6 +24,7 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch import nn
 
 from compress.distill.config import DmdConfig, TrainConfig
+from compress.distill.data import stream_seed
 from compress.distill.dmd import (
     ClipConditioning,
     dmd_loss,
@@ -45,7 +46,7 @@ from compress.distill.dmd_layout import (
     shard_bases,
     whole_optimizer_state,
 )
-from compress.distill.lora import ADAPTERS_DIR, save_merged, source_quant_config, stream_seed
+from compress.distill.lora import ADAPTERS_DIR, save_merged, source_quant_config
 from compress.distill.lora_adapters import (
     AdapterView,
     check_mergeable,

@@ -24,13 +24,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from compress.distill.config import LoraRecoveryConfig
-from compress.distill.data import mouth_boxes
+from compress.distill.data import mouth_boxes, stream_seed
 from compress.distill.lora_adapters import (
     attach_adapters,
     check_mergeable,
@@ -49,11 +48,6 @@ from compress.reference.samples import latent_clips, noised_dit_inputs, uncondit
 ADAPTERS_DIR = "adapters"
 _TRAIN, _HOLDOUT = 0, 1  # seed streams: training batches and held-out validation inputs never share a seed
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
-
-def stream_seed(*parts: int) -> int:
-    """A well-mixed 31-bit generator seed for a tuple of ints (torch generators only use 32 bits of a seed)."""
-    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0]) >> 1
 
 
 class DitInputs:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from compress.distill.config import LossConfig
-from compress.distill.data import split_rows, stream_batches
+from compress.distill.data import split_rows, stream_batches, stream_seed
+from compress.distill.recolour import recoloured_clip
 from compress.distill.losses import combined_loss, expert_sync_loss
 from compress.errors import UserInputError
 from compress.face.crops import stack_windows
@@ -57,16 +59,22 @@ class _ReferenceTask:
     def frame_latents(self, index: int) -> torch.Tensor:
         """Image latents [T, C, h, w] of row `index`'s teacher frames (encoded once by the
         teacher's VAE, cached in `cache_dir`)."""
-        row = self.rows[index]
-        path = self.cache_dir / f"frame-latents-{index:06d}.safetensors"
+        def encode():
+            return {"latents": encode_frames(self.vae, decode_array(self.rows[index], "frames"))}
+
+        return self._cached(f"frame-latents-{index:06d}", encode)["latents"]
+
+    def _cached(self, name: str, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """`compute()`'s tensors, computed once and kept in `cache_dir` as NAME.safetensors (written atomically)."""
+        path = self.cache_dir / f"{name}.safetensors"
         if path.is_file():
-            return load_file(path)["latents"]
-        latents = encode_frames(self.vae, decode_array(row, "frames"))
+            return load_file(path)
+        tensors = {k: v.contiguous() for k, v in compute().items()}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{torch.randint(1 << 30, ()).item()}")
-        save_file({"latents": latents.contiguous()}, tmp)
+        save_file(tensors, tmp)
         tmp.replace(path)
-        return latents
+        return tensors
 
     def batches(self, rank: int, world_size: int, seed: int):
         return stream_batches(self.train_rows, self.examples, self.batch_size, rank, world_size, seed)
@@ -162,10 +170,13 @@ class LipSyncTask(_ReferenceTask):
 
 
 class DecoderTask(_ReferenceTask):
+    """`recolour`: recoloured copies of each training clip (`compress.distill.recolour`, decoders of video latents)
+    join its examples, drawn from `seed`."""
+
     error_space = "pixel"
 
     def __init__(self, model: TinyVAEDecoder, reference, losses: LossConfig, batch_size: int, holdout: int,
-                 boxes=None, vae=None, cache_dir: Path | None = None):
+                 boxes=None, vae=None, cache_dir: Path | None = None, recolour: int = 0, seed: int = 0):
         if losses.latent_mse or not losses.active():
             raise UserInputError("distill losses: the VAE decoder student outputs frames; use pixel_l1 and/or "
                                  "pixel_mse (latent_mse does not apply)")
@@ -173,7 +184,32 @@ class DecoderTask(_ReferenceTask):
             raise UserInputError("distill losses.sync: the sync loss applies to lip-sync students, not the decoder")
         if model.config.latents == "image" and (vae is None or cache_dir is None):
             raise ValueError("DecoderTask: a decoder of image latents needs the teacher's VAE and a cache_dir")
+        if recolour and (model.config.latents != "video" or vae is None or cache_dir is None):
+            raise ValueError("DecoderTask: recoloured copies need a decoder of video latents, the teacher's VAE and a "
+                             "cache_dir")
         super().__init__(model, reference, vae, losses, batch_size, holdout, boxes, cache_dir)
+        self.recolour, self.seed = recolour, seed
+
+    def examples(self, index: int) -> dict[str, torch.Tensor]:
+        """Row `index`'s own examples, then those of its recoloured copies."""
+        own = self.frame_examples(index)
+        copies = [self._recoloured(index, copy) for copy in range(self.recolour)]
+        return {k: torch.cat([own[k], *(c[k] for c in copies)]) for k in own}
+
+    def _recoloured(self, index: int, copy: int) -> dict[str, torch.Tensor]:
+        """The examples of one recoloured copy of row `index` (every clip), cached."""
+        row = self.rows[index]
+
+        def compute():
+            clips = [recoloured_clip(self.vae, row, clip, torch.Generator().manual_seed(
+                stream_seed(self.seed, index, copy, clip))) for clip in range(row["num_clips"])]
+            box = self._box(row, 1)[0]
+            mirrored = box.new_tensor([1 - box[2], box[1], 1 - box[0], box[3]])
+            return {"latents": torch.cat([c[0] for c in clips]), "previous": torch.cat([c[1] for c in clips]),
+                    "frames": torch.cat([c[2] for c in clips]).unflatten(0, (-1, self.model.config.frames_per_latent)),
+                    "box": torch.cat([(mirrored if c[3] else box).expand(len(c[0]), 4) for c in clips])}
+
+        return self._cached(f"recoloured-{index:06d}-{copy}", compute)
 
     def frame_examples(self, index: int) -> dict[str, torch.Tensor]:
         """One example per latent frame of row `index`."""

@@ -1,8 +1,8 @@
 """An artifact's outputs on a reference artifact's inputs: frames (uint8 [T, H, W, 3]) and latents per input.
 
 S2V DiTs regenerate each input with the reference's own pipeline, settings, seeds and components
-(`ReferenceArtifact.regenerate`) and decode with its VAE (or a distilled decoder of video latents); `sampling` (e.g. a few-step model's own) replaces the
-reference's sampler, steps and guidance. Other model classes define
+(`ReferenceArtifact.regenerate`) and decode with its VAE (or a distilled decoder of video latents); `sampling` (e.g.
+a few-step model's own) replaces the reference's sampler, steps and guidance. Other model classes define
 `eval_generate(row, components) -> {"frames": uint8 [T, H, W, 3], "latents": Tensor | None}`, where `row` is a
 reference dataset row and `components` the reference teacher's `S2VComponents` (for its VAE).
 """

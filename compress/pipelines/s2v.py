@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from compress.models.students.vae_io import decode_video, encode_video
+
 from .audio import audio_features, clips_for_audio, load_audio
 from .components import NUM_TRAIN_TIMESTEPS, S2VComponents
 from .sampling import SAMPLERS, UPSTREAM, euler_sigmas, euler_step, guided
@@ -92,36 +94,22 @@ class S2VPipeline:
     def device(self) -> torch.device:
         return next(self.components.dit.parameters()).device
 
-    @torch.no_grad()
     def encode_video(self, pixels: torch.Tensor) -> torch.Tensor:
         """[1, 3, T, H, W] in [-1, 1] -> normalised latents [1, 16, 1 + (T - 1) // 4, H / 8, W / 8] (posterior mean)."""
-        vae = self.components.vae
-        mean, inv_std = self._latent_stats(vae.device)
-        mu = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode().float()
-        return ((mu - mean) * inv_std).to(self.device)
+        return encode_video(self.components.vae, pixels).to(self.device)
 
-    @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents [1, 16, f, h, w] -> pixels [1, 3, 1 + 4 (f - 1), 8h, 8w] in [-1, 1], on the CPU."""
-        vae = self.components.vae
-        mean, inv_std = self._latent_stats(vae.device)
-        z = latents.to(vae.device, torch.float32) / inv_std + mean
-        return vae.decode(z.to(vae.dtype)).sample.float().clamp(-1, 1).cpu()
+        return decode_video(self.components.vae, latents)
 
     def decode_clip(self, context: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
         """A clip's latents [1, 16, F, h, w] decoded behind `context` (the reference latent or the motion latents) ->
-        its pixels [1, 3, 4F, 8h, 8w] in [-1, 1], on the CPU: by the VAE over both, or by the decoder latent by latent."""
+        its pixels [1, 3, 4F, 8h, 8w] in [-1, 1], on the CPU: by the VAE over both, or by the decoder per latent."""
         if self.decoder is None:
             return self.decode_latents(torch.cat([context, denoised], dim=2))[:, :, -4 * denoised.shape[2]:]
         previous = torch.cat([context[:, :, -1:], denoised[:, :, :-1]], dim=2)
         pixels = self.decoder.decode(denoised[0].transpose(0, 1), previous[0].transpose(0, 1))
         return pixels.float().clamp(-1, 1).transpose(0, 1)[None]
-
-    def _latent_stats(self, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """The VAE's per-channel latent mean and 1 / std, as [1, 16, 1, 1, 1]."""
-        cfg = self.components.vae.config
-        mean = torch.tensor(cfg.latents_mean, device=device).view(1, -1, 1, 1, 1)
-        return mean, 1.0 / torch.tensor(cfg.latents_std, device=device).view(1, -1, 1, 1, 1)
 
     def _scheduler(self, shift: float, num_inference_steps: int):
         base = self.components.scheduler

@@ -121,6 +121,9 @@ class DistillStage(Stage):
         default=None, description="the sync_expert stage whose frozen expert scores the `sync` loss (lip-sync "
                                   "students; not the evaluate stage's expert)")
     train: TrainConfig = Field(default_factory=TrainConfig)
+    recolour: int = Field(default=0, ge=0, description="tiny-vae-decoder: recoloured and randomly mirrored copies of "
+                                                       "each training clip, re-encoded by the teacher's VAE, added to "
+                                                       "its examples (compress.distill.recolour)")
     curve_reference: StageRef["reference"] | None = Field(
         default=None, description="lip-sync students: a held-out reference on which tier A and the wrong-audio "
                                   "control are measured every `curve_every` steps (the model card's learning curve)")
@@ -147,6 +150,8 @@ class DistillStage(Stage):
             raise ValueError("method 'student' needs `student` (a preset) and `reference` (a reference stage)")
         if self.method == "lora" and (self.student is not None or self.student_config):
             raise ValueError("method 'lora' trains adapters on the input model; `student` does not apply")
+        if self.recolour and self.method != "student":
+            raise ValueError(f"recolour applies to method 'student' (a tiny-vae-decoder), not '{self.method}'")
         if self.dmd and self.method != "dmd":
             raise ValueError(f"`dmd` settings apply to method 'dmd', not '{self.method}'")
         if self.train.sharding != "ddp" and self.method != "dmd":
@@ -323,11 +328,16 @@ class DistillStage(Stage):
         boxes = self._mouth_boxes(losses, reference) if losses.mouth_weight else None
         common = dict(losses=losses, batch_size=self.train.batch_size, holdout=self.holdout, boxes=boxes)
         cache_dir = checkpoints / "frame-latents"
-        if isinstance(model, TinyVAEDecoder) and model.config.latents == "video":
+        video = isinstance(model, TinyVAEDecoder) and model.config.latents == "video"
+        if self.recolour and not video:
+            raise UserInputError(f"distill recolour: recoloured copies train decoders of video latents "
+                                 f"(tiny-vae-decoder), not '{self.student}'")
+        if video and not self.recolour:
             return DecoderTask(model, reference, **common)
         vae = reference.vae().to(ctx.device)
         if isinstance(model, TinyVAEDecoder):
-            return DecoderTask(model, reference, vae=vae, cache_dir=cache_dir, **common)
+            return DecoderTask(model, reference, vae=vae, cache_dir=cache_dir, recolour=self.recolour,
+                               seed=self.train.seed, **common)
         sync = self._sync_setup(reference, ctx) if self.sync_expert else None
         return LipSyncTask(model, reference, vae, cache_dir=cache_dir, sync=sync, **common)
 

@@ -1,4 +1,5 @@
-"""Per-frame image latents through the teacher's Wan VAE: one RGB frame <-> one normalised latent frame."""
+"""The teacher's Wan VAE on normalised latents: videos (causal, 4 frames per latent after the first) and per-frame
+image latents (one RGB frame <-> one latent frame)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,23 @@ def latent_stats(vae) -> tuple[torch.Tensor, torch.Tensor]:
     mean = torch.tensor(vae.config.latents_mean, device=vae.device).view(1, -1, 1, 1, 1)
     std = torch.tensor(vae.config.latents_std, device=vae.device).view(1, -1, 1, 1, 1)
     return mean, std
+
+
+@torch.no_grad()
+def encode_video(vae, pixels: torch.Tensor) -> torch.Tensor:
+    """[1, 3, T, H, W] in [-1, 1] -> normalised latents [1, C, 1 + (T - 1) // 4, H / 8, W / 8] (posterior mean),
+    float32 on the VAE's device."""
+    mean, std = latent_stats(vae)
+    mu = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode().float()
+    return (mu - mean) * (1.0 / std)
+
+
+@torch.no_grad()
+def decode_video(vae, latents: torch.Tensor) -> torch.Tensor:
+    """Normalised latents [1, C, f, h, w] -> pixels [1, 3, 1 + 4 (f - 1), 8h, 8w] in [-1, 1], float32 on the CPU."""
+    mean, std = latent_stats(vae)
+    z = latents.to(vae.device, torch.float32) / (1.0 / std) + mean
+    return vae.decode(z.to(vae.dtype)).sample.float().clamp(-1, 1).cpu()
 
 
 def frames_to_pixels(frames: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -122,8 +122,8 @@ class LoraRecoveryTask:
         return region_weights(box, *inputs["hidden_states"].shape[-2:], self.config.mouth_weight)
 
     def loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        """Mean over the batch of the (guided, mouth-weighted) velocity MSE against the teacher (+ feature_weight x
-        relative feature MSE of the conditional forward)."""
+        """Mean over the batch of the (guided, mouth-weighted) velocity MSE against the teacher (+ unconditional_weight
+        x the unconditional branch's, + feature_weight x relative feature MSE of the conditional forward)."""
         count = len(batch["inputs"])
         parts = [self._example_loss(model, x, u, w) for x, u, w in
                  zip(batch["inputs"], batch.get("unconditional", [None] * count), batch.get("weights", [None] * count))]

@@ -4,9 +4,10 @@
   latent (each teacher frame encoded as one image by the teacher's VAE; cached in `cache_dir`). With a sync
   expert (`SyncSetup`), each training example is a window of `WINDOW` consecutive frames of one clip
   (non-overlapping windows) with the expert's MFCC input, for the `sync` loss on the decoded frames.
-- `DecoderTask`: per latent frame of the teacher's video latents (+ the one before it) -> its 4 teacher frames;
-  for a decoder of image latents (`latents: image`), per video frame: its image latent (as `LipSyncTask`'s,
-  cached the same way) behind the reference latent -> the teacher frame.
+- `DecoderTask`: per latent frame of the teacher's video latents (+ the one before it) -> its 4 teacher frames,
+  with `recolour` also from recoloured copies of each clip (`compress.distill.recolour`); for a decoder of image
+  latents (`latents: image`), per video frame: its image latent (as `LipSyncTask`'s, cached the same way) behind
+  the reference latent -> the teacher frame.
 
 Both read a `ReferenceArtifact`'s rows one at a time (`compress.distill.data.stream_batches`), hold out the last
 inputs, and report `heldout_error`: latent MSE (lip-sync) or pixel MSE (decoder) on the held-out inputs.
@@ -24,8 +25,8 @@ from safetensors.torch import load_file, save_file
 
 from compress.distill.config import LossConfig
 from compress.distill.data import split_rows, stream_batches, stream_seed
-from compress.distill.recolour import recoloured_clip
 from compress.distill.losses import combined_loss, expert_sync_loss
+from compress.distill.recolour import recoloured_clip
 from compress.errors import UserInputError
 from compress.face.crops import stack_windows
 from compress.face.mfcc import WINDOW, window_count

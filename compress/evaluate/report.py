@@ -73,12 +73,12 @@ def describe(artifact: Artifact) -> dict:
             "recipe": (artifact.manifest.get("recipe") or {}).get("name"), "lineage": artifact.lineage}
 
 
-def describe_chain(student: Artifact, decoder: Artifact) -> dict:
+def describe_chain(model: Artifact, decoder: Artifact) -> dict:
     """A model decoded by a tiny VAE decoder, as one artifact: named `MODEL+DECODER`, hashed from both, its lineage
     the model's then the decoder's (ancestors in common once)."""
-    own = describe(student)
-    return {**own, "name": f"{student.name}+{decoder.name}", "hash": sha256_json([student.hash, decoder.hash]),
-            "label": f"{student.name} + tiny decoder '{decoder.name}' (not the teacher's VAE)",
+    own = describe(model)
+    return {**own, "name": f"{model.name}+{decoder.name}", "hash": sha256_json([model.hash, decoder.hash]),
+            "label": f"{model.name} + tiny decoder '{decoder.name}' (not the teacher's VAE)",
             "decoder": {k: v for k, v in describe(decoder).items() if k != "lineage"},
             "lineage": [*own["lineage"], *(a for a in decoder.lineage if a not in own["lineage"])]}
 

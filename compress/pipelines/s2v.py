@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from compress.models.students.decoder import check_decodes
 from compress.models.students.vae_io import decode_video, encode_video
 
 from .audio import audio_features, clips_for_audio, load_audio
@@ -85,9 +86,12 @@ class _BlockRecorder:
 
 class S2VPipeline:
     """`decoder`: a distilled decoder of the video latents (a `TinyVAEDecoder`, `latents: video`) that decodes each
-    clip instead of the VAE, behind the latent before it; the VAE still encodes the reference and motion history."""
+    clip instead of the VAE, behind the latent before it; the VAE still encodes the reference and motion history (so
+    from the second clip on, the latents follow the decoder's frames, as a pipeline running it would)."""
 
     def __init__(self, components: S2VComponents, decoder=None):
+        if decoder is not None:
+            check_decodes(decoder, "video", "the S2V pipeline")
         self.components, self.decoder = components, decoder
 
     @property

@@ -118,7 +118,8 @@ class ReferenceArtifact:
     def regenerate(self, dit, sampling: SamplingConfig | None = None, decoder=None) -> Callable[[int], S2VOutput]:
         """generate(index): input `index` generated again by `dit` with this reference's components, settings and
         seed (the same DiT reproduces the stored latents); `sampling` replaces the reference's (e.g. a few-step
-        model's own), `decoder` (a distilled decoder of video latents) the VAE's decoding, all else kept."""
+        model's own), `decoder` (a distilled decoder of video latents) the VAE's decoding (later clips then follow its
+        frames), all else kept."""
         config = self.config if sampling is None else self.config.with_sampling(sampling)
         pipeline = TeacherPipeline(config, dit, self.ctx, decoder)
 

@@ -33,7 +33,7 @@ and inputs seen are both models')::
       decoder: frame-decoder
 
 A decoder of video latents (preset `tiny-vae-decoder`, distilled from the teacher's VAE) does the same for every S2V
-DiT evaluated: `dmd+vae-decoder` is the 4-step model decoding without the VAE, timed in the same run.
+DiT evaluated: e.g. `dmd+vae-decoder`, a 4-step model decoding without the VAE, timed in the same run as the rest.
 
 Held-out by default: an artifact whose lineage trained or calibrated on some of the reference's clips (the
 ancestors' manifests say which: `compress.reference.seen`) is refused before anything is evaluated, naming the stage

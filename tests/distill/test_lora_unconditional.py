@@ -22,18 +22,28 @@ def run(tmp_path_factory):
         yield ReferenceArtifact(result["reference"]), result["source"].load_model().eval()
 
 
-def test_unconditional_weight_adds_the_unconditional_branchs_error(run):
+@pytest.mark.parametrize("guidance_scale, mouth_weight", [(1.0, 0.0), (3.0, 2.0)])
+def test_unconditional_weight_adds_the_unconditional_branchs_error(run, guidance_scale, mouth_weight):
     reference, teacher = run
     student = type(teacher).from_config(teacher.config).eval()  # another random model
-    config = LoraRecoveryConfig(unconditional_weight=0.5)
+    config = LoraRecoveryConfig(unconditional_weight=0.5, guidance_scale=guidance_scale, mouth_weight=mouth_weight)
     task = LoraRecoveryTask(student, teacher, DitInputs(teacher, reference), config, batch_size=2)
     batch = next(task.batches())
+    assert not batch["unconditional"][0]["audio_features"].any()
 
-    def error(x):
+    def velocity(model, cond, uncond):
         with torch.no_grad():
-            return torch.nn.functional.mse_loss(student(**x).sample, teacher(**x).sample)
+            c, u = model(**cond).sample, model(**uncond).sample
+        return u + guidance_scale * (c - u), u
 
-    expected = sum(error(c) + 0.5 * error(u) for c, u in zip(batch["inputs"], batch["unconditional"])) / 2
+    def error(pred, target, weights):
+        weights = torch.ones_like(pred) if weights is None else weights.expand_as(pred)
+        return ((pred - target) ** 2 * weights).sum() / weights.sum()
+
+    expected = 0
+    for c, u, w in zip(batch["inputs"], batch["unconditional"], batch.get("weights", [None, None])):
+        (guided_s, u_s), (guided_t, u_t) = velocity(student, c, u), velocity(teacher, c, u)
+        expected += (error(guided_s, guided_t, w) + 0.5 * error(u_s, u_t, w)) / 2
     loss, logs = task.loss(student, batch)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5) and logs["unconditional_mse"] > 0
-    assert not batch["unconditional"][0]["audio_features"].any()
+    assert ("weights" in batch) == bool(mouth_weight)

@@ -9,13 +9,14 @@ import torch
 from compress import Recipe
 from compress.distill.config import LossConfig
 from compress.distill.recolour import recolour, recoloured_clip
+from compress.distill import students
 from compress.distill.students import DecoderTask
 from compress.models.students import TinyVAEDecoder
 from compress.models.students.vae_io import decode_video, frames_to_pixels
 from compress.reference import ReferenceArtifact
 from compress.stages.distill import DistillStage
 from compress.stages.reference import ReferenceStage
-from compress.utils.arrays import decode_array
+from compress.utils.arrays import decode_array, decode_tensor
 from tests.helpers import torch_threads
 
 REFERENCE = ReferenceStage(name="reference", max_clips=2, frames=8, size="64*64", num_inference_steps=2)
@@ -48,24 +49,37 @@ def test_a_copys_frames_are_the_vaes_decoding_of_its_latents(reference):
     count = REFERENCE.frames // 4
     assert latents.shape[0] == previous.shape[0] == count and frames.shape == (REFERENCE.frames, 64, 64, 3)
     torch.testing.assert_close(previous[1:], latents[:-1])  # each latent behind the one before it
+    assert not torch.equal(previous[0], decode_tensor(row, "ref_latents")[:, 0])  # the recoloured reference
     decoded = decode_video(vae, torch.cat([previous[:1], latents]).transpose(0, 1)[None])[0, :, -REFERENCE.frames:]
     assert (decoded.transpose(0, 1) - frames_to_pixels(frames)).abs().max() <= 2 / 255 + 1e-6  # uint8 rounding
     assert not np.array_equal(frames.numpy(), decode_array(row, "frames"))  # recoloured
 
 
-def test_copies_join_each_rows_examples_cached_with_mirrored_boxes(reference, tmp_path):
+def test_copies_join_each_rows_examples_cached_with_mirrored_boxes(reference, tmp_path, monkeypatch):
+    made = []
+
+    def recorded(*args):
+        made.append(recoloured_clip(*args))
+        return made[-1]
+
+    monkeypatch.setattr(students, "recoloured_clip", recorded)
     model = TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1)
-    box = (0.1, 0.5, 0.3, 0.9)
-    task = DecoderTask(model, reference, LossConfig(pixel_l1=1.0), batch_size=2, holdout=1, boxes=box,
-                       vae=reference.vae(), cache_dir=tmp_path, recolour=2)
+    box = torch.tensor([0.1, 0.5, 0.3, 0.9])
+    task = DecoderTask(model, reference, LossConfig(pixel_l1=1.0), batch_size=2, holdout=1, boxes=tuple(box.tolist()),
+                       vae=reference.vae(), cache_dir=tmp_path, recolour=8)
     own, examples = task.frame_examples(0), task.examples(0)
     count = len(own["latents"])
-    assert len(examples["latents"]) == 3 * count and torch.equal(examples["latents"][:count], own["latents"])
-    assert not torch.equal(examples["frames"][count : 2 * count], own["frames"])
-    assert len(list(tmp_path.glob("recoloured-000000-*.safetensors"))) == 2
-    assert all(torch.equal(examples[k], task.examples(0)[k]) for k in examples)  # the cache reads them back
-    mirrored = torch.tensor([0.7, 0.5, 0.9, 0.9])
-    assert all(torch.allclose(b, torch.tensor(box)) or torch.allclose(b, mirrored) for b in examples["box"][count:])
+    assert len(made) == 8 and len(examples["latents"]) == 9 * count
+    assert torch.equal(examples["latents"][:count], own["latents"])
+    for copy, (latents, _, frames, mirrored) in enumerate(made, start=1):
+        part = slice(copy * count, (copy + 1) * count)
+        assert torch.equal(examples["latents"][part], latents) and torch.equal(examples["frames"][part].flatten(0, 1),
+                                                                                frames)
+        expected = torch.tensor([0.7, 0.5, 0.9, 0.9]) if mirrored else box
+        assert torch.allclose(examples["box"][part], expected.expand(count, 4))
+    assert {m for *_, m in made} == {True, False}
+    again = task.examples(0)  # read back from the cache, not made again
+    assert len(made) == 8 and all(torch.equal(examples[k], again[k]) for k in examples)
 
 
 def test_recolour_is_refused_where_it_does_not_apply():

@@ -13,7 +13,7 @@ from compress.distill.students import DecoderTask
 from compress.errors import UserInputError
 from compress.models.auto import build_preset
 from compress.models.students import LipSyncStudent, TinyVAEDecoder
-from compress.models.students.chain import StudentChain, check_chain
+from compress.models.students.chain import StudentChain, check_chain, check_decoder
 from compress.models.students.vae_io import encode_frames
 from compress.pipelines.components import tiny_vae
 from compress.utils.arrays import encode_array
@@ -52,6 +52,9 @@ def test_an_image_latent_decoder_outputs_one_frame_per_latent():
     with pytest.raises(ValueError, match="latents: image decodes one frame per latent .frames_per_latent 1.; got "
                                          "frames_per_latent 4"):
         TinyVAEDecoder(latents="image")
+    with pytest.raises(ValueError, match=r"latents: video decodes 4 frames per latent \(the Wan VAE's temporal "
+                                         r"stride\); got frames_per_latent 2"):
+        TinyVAEDecoder(frames_per_latent=2)
     with pytest.raises(ValueError, match="latents: one of video, image; got 'pixels'"):
         TinyVAEDecoder(latents="pixels", frames_per_latent=1)
 
@@ -100,6 +103,9 @@ def test_a_decoder_of_the_teachers_video_latents_is_refused_for_the_chain():
                r"image latents \(preset tiny-frame-decoder\)")
     with pytest.raises(UserInputError, match=message):
         StudentChain(student, video)
+    with pytest.raises(UserInputError, match="--decoder d: a tiny decoder decodes a LipSyncStudent's or an S2V "
+                                             "DiT's latents, not an artifact's without model weights"):
+        check_decoder(video, "--decoder d", None)
     with pytest.raises(UserInputError, match="export with a decoder: " + message):
         check_chain(student, video, "export with a decoder")
     with pytest.raises(UserInputError, match="x: the model must be a LipSyncStudent .*; found a TinyVAEDecoder"):

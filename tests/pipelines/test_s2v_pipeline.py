@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from compress.errors import UserInputError
 from compress.models.students import TinyVAEDecoder
 from compress.pipelines import S2VPipeline, flow_scheduler, write_video
 from compress.pipelines.s2v import UPSTREAM_NEGATIVE_PROMPT, clip_noise
@@ -110,17 +111,22 @@ def test_second_clip_continues_from_the_first(pipe, face, speech, calls):
     assert not torch.equal(changed.latents[1], out.latents[1])
 
 
-def test_a_distilled_decoder_decodes_each_clip_behind_the_latent_before_it(pipe, face, speech):
-    args = {**ARGS, "frames_per_clip": 4, "motion_frames": 5, "output_type": "pt"}
+@pytest.mark.parametrize("frames_per_clip", [4, 8])  # 2 clips of 1 latent, 1 clip of 2 latents
+def test_a_distilled_decoder_decodes_each_latent_behind_the_one_before_it(pipe, face, speech, frames_per_clip):
+    args = {**ARGS, "frames_per_clip": frames_per_clip, "motion_frames": 5, "output_type": "pt"}
     decoder = TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1).eval()
     vae, fast = pipe(face, speech, **args), S2VPipeline(pipe.components, decoder)(face, speech, **args)
     assert torch.equal(fast.latents[0], vae.latents[0])  # clip 0 is sampled alike, decoded apart
-    # one latent per clip: clip 0 decoded behind the reference latent, clip 1 behind the last motion latent
-    previous = torch.stack([fast.ref_latents[:, -1], fast.motion_latents[1][:, -1]])
+    # behind each clip's first latent: the reference latent (clip 0), the last motion latent (later clips)
+    context = [fast.ref_latents[:, -1:]] + [motion[:, -1:] for motion in fast.motion_latents[1:]]
+    previous = torch.cat([torch.cat([c, clip[:, :-1]], dim=1) for c, clip in zip(context, fast.latents)], dim=1)
     with torch.no_grad():
-        expected = decoder(fast.latents[:, :, 0], previous).clamp(-1, 1).flatten(0, 1).transpose(0, 1)
+        expected = decoder(fast.latents.transpose(1, 2).flatten(0, 1), previous.transpose(0, 1))
+    expected = expected.clamp(-1, 1).flatten(0, 1).transpose(0, 1)
     assert fast.frames.shape == vae.frames.shape == (3, 8, 64, 64)
-    assert torch.allclose(fast.frames, expected, atol=1e-4) and not torch.allclose(fast.frames, vae.frames)
+    assert torch.allclose(fast.frames, expected, atol=1e-4)
+    with pytest.raises(UserInputError, match="the S2V pipeline emits the teacher's video latents"):
+        S2VPipeline(pipe.components, TinyVAEDecoder(latents="image", frames_per_latent=1))
 
 
 def test_sides_that_are_multiples_of_16_only(pipe, face, speech):

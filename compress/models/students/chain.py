@@ -28,8 +28,8 @@ def check_decoder(decoder: nn.Module, who: str, emitter: type = LipSyncStudent) 
     """`who` (e.g. "export with a decoder") needs a tiny VAE decoder of the latents `emitter` emits (a lip-sync
     student's image latents, an S2V DiT's video latents)."""
     if emitter not in EMITTED_LATENTS:
-        raise UserInputError(f"{who}: a tiny decoder decodes a LipSyncStudent's or an S2V DiT's latents, not a "
-                             f"{emitter.__name__}'s")
+        found = f"a {emitter.__name__}'s" if emitter is not None else "an artifact's without model weights"
+        raise UserInputError(f"{who}: a tiny decoder decodes a LipSyncStudent's or an S2V DiT's latents, not {found}")
     decoder_latents(decoder, who)
     check_decodes(decoder, EMITTED_LATENTS[emitter], f"{who}: the {_NAMES[emitter]} ({emitter.__name__})")
 

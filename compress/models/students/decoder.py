@@ -39,6 +39,9 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
         super().__init__()
         if latents not in LATENT_KINDS:
             raise ValueError(f"latents: one of {', '.join(LATENT_KINDS)}; got {latents!r}")
+        if latents == "video" and frames_per_latent != 4:
+            raise ValueError(f"latents: video decodes 4 frames per latent (the Wan VAE's temporal stride); got "
+                             f"frames_per_latent {frames_per_latent}")
         if latents == "image" and frames_per_latent != 1:
             raise ValueError(f"latents: image decodes one frame per latent (frames_per_latent 1); got "
                              f"frames_per_latent {frames_per_latent}")

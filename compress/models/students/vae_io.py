@@ -22,7 +22,7 @@ def encode_video(vae, pixels: torch.Tensor) -> torch.Tensor:
     float32 on the VAE's device."""
     mean, std = latent_stats(vae)
     mu = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode().float()
-    return (mu - mean) * (1.0 / std)
+    return (mu - mean) * (1.0 / std)  # times 1 / std (and below: over it), as the teacher's pipeline always has
 
 
 @torch.no_grad()

@@ -3,28 +3,14 @@
 import pytest
 import torch
 
-from compress import Recipe
 from compress.distill.lora import DitInputs, LoraRecoveryConfig, LoraRecoveryTask
-from compress.reference import ReferenceArtifact
-from compress.stages.reference import ReferenceStage
-from tests.helpers import torch_threads
-
-REFERENCE = ReferenceStage(name="reference", max_clips=2, frames=8, size="64*64", num_inference_steps=2)
 
 pytestmark = pytest.mark.slow  # a tiny reference run: about 10 s
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    with torch_threads(1):
-        result = Recipe(model="tiny", output="runs/t", stages=[REFERENCE]).run(root=tmp_path_factory.mktemp("t"),
-                                                                              quiet=True)
-        yield ReferenceArtifact(result["reference"]), result["source"].load_model().eval()
-
-
 @pytest.mark.parametrize("guidance_scale, mouth_weight", [(1.0, 0.0), (3.0, 2.0)])
-def test_unconditional_weight_adds_the_unconditional_branchs_error(run, guidance_scale, mouth_weight):
-    reference, teacher = run
+def test_unconditional_weight_adds_the_unconditional_branchs_error(tiny_reference, guidance_scale, mouth_weight):
+    reference, teacher = tiny_reference
     student = type(teacher).from_config(teacher.config).eval()  # another random model
     config = LoraRecoveryConfig(unconditional_weight=0.5, guidance_scale=guidance_scale, mouth_weight=mouth_weight)
     task = LoraRecoveryTask(student, teacher, DitInputs(teacher, reference), config, batch_size=2)

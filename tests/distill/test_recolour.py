@@ -6,30 +6,24 @@ import numpy as np
 import pytest
 import torch
 
-from compress import Recipe
 from compress.distill.config import LossConfig
-from compress.distill.recolour import recolour, recoloured_clip
 from compress.distill import students
+from compress.distill.recolour import recolour, recoloured_clip
 from compress.distill.students import DecoderTask
 from compress.models.students import TinyVAEDecoder
 from compress.models.students.vae_io import decode_video, frames_to_pixels
-from compress.reference import ReferenceArtifact
 from compress.stages.distill import DistillStage
-from compress.stages.reference import ReferenceStage
 from compress.utils.arrays import decode_array, decode_tensor
-from tests.helpers import torch_threads
+from tests.distill.conftest import TINY_REFERENCE
 
-REFERENCE = ReferenceStage(name="reference", max_clips=2, frames=8, size="64*64", num_inference_steps=2)
+FRAMES = TINY_REFERENCE.frames
 
 pytestmark = pytest.mark.slow  # a tiny reference run: about 10 s
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    with torch_threads(1):
-        result = Recipe(model="tiny", output="runs/r", stages=[REFERENCE]).run(root=tmp_path_factory.mktemp("r"),
-                                                                              quiet=True)
-        yield ReferenceArtifact(result["reference"])
+def reference(tiny_reference):
+    return tiny_reference[0]
 
 
 def test_every_frame_is_recoloured_alike():
@@ -46,11 +40,11 @@ def test_every_frame_is_recoloured_alike():
 def test_a_copys_frames_are_the_vaes_decoding_of_its_latents(reference):
     vae, row = reference.vae(), reference.rows[0]
     latents, previous, frames, _ = recoloured_clip(vae, row, 0, torch.Generator().manual_seed(0))
-    count = REFERENCE.frames // 4
-    assert latents.shape[0] == previous.shape[0] == count and frames.shape == (REFERENCE.frames, 64, 64, 3)
+    count = FRAMES // 4
+    assert latents.shape[0] == previous.shape[0] == count and frames.shape == (FRAMES, 64, 64, 3)
     torch.testing.assert_close(previous[1:], latents[:-1])  # each latent behind the one before it
     assert not torch.equal(previous[0], decode_tensor(row, "ref_latents")[:, 0])  # the recoloured reference
-    decoded = decode_video(vae, torch.cat([previous[:1], latents]).transpose(0, 1)[None])[0, :, -REFERENCE.frames:]
+    decoded = decode_video(vae, torch.cat([previous[:1], latents]).transpose(0, 1)[None])[0, :, -FRAMES:]
     assert (decoded.transpose(0, 1) - frames_to_pixels(frames)).abs().max() <= 2 / 255 + 1e-6  # uint8 rounding
     assert not np.array_equal(frames.numpy(), decode_array(row, "frames"))  # recoloured
 

@@ -31,7 +31,8 @@ from compress.errors import UserInputError
 from compress.face.crops import stack_windows
 from compress.face.mfcc import WINDOW, window_count
 from compress.models.students import LipSyncStudent, TinyVAEDecoder, decoder_inputs
-from compress.models.students.vae_io import decode_latents, encode_frames, frames_to_pixels, reference_latent
+from compress.models.students.vae_io import (decode_latents, encode_frames, frames_to_pixels, reference_latent,
+                                             reference_pixels)
 from compress.models.sync_expert import SyncExpert, expert_audio_windows
 from compress.utils.arrays import decode_array, decode_tensor
 
@@ -188,6 +189,8 @@ class DecoderTask(_ReferenceTask):
         if recolour and (model.config.latents != "video" or vae is None or cache_dir is None):
             raise ValueError("DecoderTask: recoloured copies need a decoder of video latents, the teacher's VAE and a "
                              "cache_dir")
+        if model.config.reference and vae is None:
+            raise ValueError("DecoderTask: a decoder against the reference image needs the teacher's VAE")
         super().__init__(model, reference, vae, losses, batch_size, holdout, boxes, cache_dir)
         self.recolour, self.seed = recolour, seed
 
@@ -206,11 +209,14 @@ class DecoderTask(_ReferenceTask):
                 stream_seed(self.seed, index, copy, clip))) for clip in range(row["num_clips"])]
             box = self._box(row, 1)[0]
             mirrored = box.new_tensor([1 - box[2], box[1], 1 - box[0], box[3]])
-            return {"latents": torch.cat([c[0] for c in clips]), "previous": torch.cat([c[1] for c in clips]),
-                    "frames": torch.cat([c[2] for c in clips]).unflatten(0, (-1, self.model.config.frames_per_latent)),
-                    "box": torch.cat([(mirrored if c[3] else box).expand(len(c[0]), 4) for c in clips])}
+            per = self.model.config.frames_per_latent
+            return {"latents": torch.cat([c.latents for c in clips]),
+                    "previous": torch.cat([c.previous for c in clips]),
+                    "frames": torch.cat([c.frames for c in clips]).unflatten(0, (-1, per)),
+                    "box": torch.cat([(mirrored if c.mirrored else box).expand(len(c.latents), 4) for c in clips]),
+                    "reference": torch.cat([c.reference.expand(len(c.latents), -1, -1, -1) for c in clips])}
 
-        return self._cached(f"recoloured-{index:06d}-{copy}", compute)
+        return self._cached(f"recoloured-{index:06d}-{copy}", compute)  # `examples` keeps the keys it needs
 
     def frame_examples(self, index: int) -> dict[str, torch.Tensor]:
         """One example per latent frame of row `index`."""
@@ -225,12 +231,16 @@ class DecoderTask(_ReferenceTask):
         if len(frames) != per * len(latents):
             raise UserInputError(f"distill: row {row['id']} has {len(frames)} frames for {len(latents)} latent "
                                  f"frames; the decoder student expects {per} per latent frame")
-        return {"latents": latents, "previous": previous, "frames": frames.unflatten(0, (len(latents), per)),
-                "box": self._box(row, len(latents))}
+        examples = {"latents": latents, "previous": previous, "frames": frames.unflatten(0, (len(latents), per)),
+                    "box": self._box(row, len(latents))}
+        if self.model.config.reference:
+            examples["reference"] = reference_pixels(self.vae, reference_latent(row)).expand(len(latents), -1, -1, -1)
+        return examples
 
     def _prediction(self, model, batch):
         target = frames_to_pixels(batch["frames"].flatten(0, 1))
-        return model(batch["latents"], batch["previous"]).flatten(0, 1), target.to(batch["latents"].device)
+        prediction = model(batch["latents"], batch["previous"], batch.get("reference"))
+        return prediction.flatten(0, 1), target.to(batch["latents"].device)
 
     def loss(self, model, batch):
         batch = self._on_device(batch)

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from compress.models.students.decoder import check_decodes
-from compress.models.students.vae_io import decode_video, encode_video
+from compress.models.students.vae_io import decode_video, encode_video, reference_pixels
 
 from .audio import audio_features, clips_for_audio, load_audio
 from .components import NUM_TRAIN_TIMESTEPS, S2VComponents
@@ -106,13 +106,22 @@ class S2VPipeline:
         """Normalised latents [1, 16, f, h, w] -> pixels [1, 3, 1 + 4 (f - 1), 8h, 8w] in [-1, 1], on the CPU."""
         return decode_video(self.components.vae, latents)
 
-    def decode_clip(self, context: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
+    def decoder_reference(self, ref: torch.Tensor) -> torch.Tensor | None:
+        """The reference pixels the decoder decodes against (`reference: true`; the VAE's decoding of the reference
+        latent [1, 16, 1, h, w], as it trained), else None."""
+        if self.decoder is None or not self.decoder.config.reference:
+            return None
+        return reference_pixels(self.components.vae, ref)
+
+    def decode_clip(self, context: torch.Tensor, denoised: torch.Tensor,
+                    reference: torch.Tensor | None = None) -> torch.Tensor:
         """A clip's latents [1, 16, F, h, w] decoded behind `context` (the reference latent or the motion latents) ->
-        its pixels [1, 3, 4F, 8h, 8w] in [-1, 1], on the CPU: by the VAE over both, or by the decoder per latent."""
+        its pixels [1, 3, 4F, 8h, 8w] in [-1, 1], on the CPU: by the VAE over both, or by the decoder per latent
+        (against `reference`, `decoder_reference`'s pixels, when it decodes against one)."""
         if self.decoder is None:
             return self.decode_latents(torch.cat([context, denoised], dim=2))[:, :, -4 * denoised.shape[2]:]
         previous = torch.cat([context[:, :, -1:], denoised[:, :, :-1]], dim=2)
-        pixels = self.decoder.decode(denoised[0].transpose(0, 1), previous[0].transpose(0, 1))
+        pixels = self.decoder.decode(denoised[0].transpose(0, 1), previous[0].transpose(0, 1), reference)
         return pixels.float().clamp(-1, 1).transpose(0, 1)[None]
 
     def _scheduler(self, shift: float, num_inference_steps: int):
@@ -182,6 +191,7 @@ class S2VPipeline:
         latent_shape = (1, c.dit.config.in_channels, frames_per_clip // 4, height // 8, width // 8)
         motion = torch.zeros(1, latent_shape[1], (motion_frames + 3) // 4, *latent_shape[3:], device=self.device)
         history = torch.zeros(1, 3, motion_frames, height, width)
+        decoder_reference = self.decoder_reference(ref)
         recorder = _BlockRecorder(c.dit, capture_blocks, None if capture_steps is None else set(capture_steps))
         recorder.num_noisy = latent_shape[2] * (latent_shape[3] // 2) * (latent_shape[4] // 2)
         videos, latents, motions = [], [], []
@@ -192,7 +202,7 @@ class S2VPipeline:
                     clip_noise(seed + clip, latent_shape).to(self.device), text, negative, audio_clip, ref, motion,
                     first=clip == 0, sampling=self._sampling(sampler, shift, num_inference_steps),
                     guidance_scale=guidance_scale, recorder=recorder)
-                video = self.decode_clip(ref if clip == 0 else motion, denoised)
+                video = self.decode_clip(ref if clip == 0 else motion, denoised, decoder_reference)
                 videos.append(video[0])
                 latents.append(denoised[0].cpu())
                 motions.append(motion[0].cpu())

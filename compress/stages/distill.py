@@ -332,7 +332,7 @@ class DistillStage(Stage):
         if self.recolour and not video:
             raise UserInputError(f"distill recolour: recoloured copies train decoders of video latents "
                                  f"(tiny-vae-decoder), not '{self.student}'")
-        if video and not self.recolour:
+        if video and not (self.recolour or model.config.reference):  # no VAE needed
             return DecoderTask(model, reference, **common)
         vae = reference.vae().to(ctx.device)
         if isinstance(model, TinyVAEDecoder):

@@ -11,7 +11,7 @@ from compress.distill import students
 from compress.distill.recolour import recolour, recoloured_clip
 from compress.distill.students import DecoderTask
 from compress.models.students import TinyVAEDecoder
-from compress.models.students.vae_io import decode_video, frames_to_pixels
+from compress.models.students.vae_io import decode_video, frames_to_pixels, reference_latent, reference_pixels
 from compress.stages.distill import DistillStage
 from compress.utils.arrays import decode_array, decode_tensor
 from tests.distill.conftest import TINY_REFERENCE
@@ -39,7 +39,7 @@ def test_every_frame_is_recoloured_alike():
 
 def test_a_copys_frames_are_the_vaes_decoding_of_its_latents(reference):
     vae, row = reference.vae(), reference.rows[0]
-    latents, previous, frames, _ = recoloured_clip(vae, row, 0, torch.Generator().manual_seed(0))
+    latents, previous, frames, *_ = recoloured_clip(vae, row, 0, torch.Generator().manual_seed(0))
     count = FRAMES // 4
     assert latents.shape[0] == previous.shape[0] == count and frames.shape == (FRAMES, 64, 64, 3)
     torch.testing.assert_close(previous[1:], latents[:-1])  # each latent behind the one before it
@@ -47,6 +47,32 @@ def test_a_copys_frames_are_the_vaes_decoding_of_its_latents(reference):
     decoded = decode_video(vae, torch.cat([previous[:1], latents]).transpose(0, 1)[None])[0, :, -FRAMES:]
     assert (decoded.transpose(0, 1) - frames_to_pixels(frames)).abs().max() <= 2 / 255 + 1e-6  # uint8 rounding
     assert not np.array_equal(frames.numpy(), decode_array(row, "frames"))  # recoloured
+
+
+def test_a_copys_reference_is_the_recoloured_latent_its_first_clip_decodes_behind(reference):
+    vae, row = reference.vae(), reference.rows[0]
+    copy = recoloured_clip(vae, row, 0, torch.Generator().manual_seed(0))
+    assert copy.reference.shape == (1, 3, 64, 64)
+    torch.testing.assert_close(copy.reference, reference_pixels(vae, copy.previous[:1]), atol=1e-5, rtol=0)
+    original = reference_pixels(vae, reference_latent(row))
+    assert (copy.reference - original).abs().mean() > 0.02  # recoloured
+
+
+def test_a_reference_decoders_examples_carry_the_reference_recoloured_with_its_copies(reference, tmp_path):
+    vae, row = reference.vae(), reference.rows[0]
+    model = TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1, reference=True)
+    task = DecoderTask(model, reference, LossConfig(pixel_l1=1.0), batch_size=2, holdout=1, vae=vae,
+                       cache_dir=tmp_path, recolour=1)
+    examples = task.examples(0)
+    count = len(examples["latents"]) // 2
+    torch.testing.assert_close(examples["reference"][:count],
+                               reference_pixels(vae, reference_latent(row)).expand(count, -1, -1, -1))
+    copy = recoloured_clip(vae, row, 0, torch.Generator().manual_seed(students.stream_seed(0, 0, 0, 0)))
+    torch.testing.assert_close(examples["reference"][count:], copy.reference.expand(count, -1, -1, -1))
+    loss, _ = task.loss(model, {k: v[:2] for k, v in examples.items()})
+    assert torch.isfinite(loss) and loss > 0
+    with pytest.raises(ValueError, match="against the reference image needs the teacher's VAE"):
+        DecoderTask(model, reference, LossConfig(pixel_l1=1.0), 2, 0)
 
 
 def test_copies_join_each_rows_examples_cached_with_mirrored_boxes(reference, tmp_path, monkeypatch):
@@ -65,7 +91,7 @@ def test_copies_join_each_rows_examples_cached_with_mirrored_boxes(reference, tm
     count = len(own["latents"])
     assert len(made) == 8 and len(examples["latents"]) == 9 * count
     assert torch.equal(examples["latents"][:count], own["latents"])
-    for copy, (latents, _, frames, mirrored) in enumerate(made, start=1):
+    for copy, (latents, _, frames, _, mirrored) in enumerate(made, start=1):
         part = slice(copy * count, (copy + 1) * count)
         assert torch.equal(examples["latents"][part], latents) and torch.equal(examples["frames"][part].flatten(0, 1),
                                                                                 frames)

@@ -91,9 +91,32 @@ def test_decoder_inputs_follow_the_teachers_decode_order():
     assert (previous[0] == -1).all() and (previous[3] == -2).all()  # clip 0 behind the reference, clip 1 motion
 
 
+def test_a_reference_decoder_starts_at_the_reference_and_shares_it_across_a_batch():
+    decoder = TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1, reference=True).eval()
+    inputs = decoder.example_inputs(batch_size=3, height=64, width=96)
+    with torch.no_grad():
+        untrained = decoder(**inputs)
+        assert untrained.shape == (3, 4, 3, 64, 96)
+        assert torch.equal(untrained, inputs["reference"][:, None].expand_as(untrained))  # conv_out starts at zero
+        torch.nn.init.normal_(decoder.conv_out.weight, std=0.1)
+        shared = decoder(inputs["latents"], inputs["previous"], inputs["reference"][:1])
+        each = decoder(inputs["latents"], inputs["previous"], inputs["reference"][:1].expand(3, -1, -1, -1))
+        torch.testing.assert_close(shared, each)
+        other = decoder(inputs["latents"], inputs["previous"], inputs["reference"][1:2])
+        assert (shared - other - (inputs["reference"][:1] - inputs["reference"][1:2])[:, None]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="needs reference pixels"):
+        decoder(inputs["latents"], inputs["previous"])
+    with pytest.raises(ValueError, match="takes no reference pixels"):
+        TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1)(**inputs)
+    with pytest.raises(ValueError, match="applies to video latents"):
+        TinyVAEDecoder(latents="image", frames_per_latent=1, reference=True)
+
+
 @pytest.mark.parametrize("model", [
     LipSyncStudent(channels=32, mid_blocks=1, audio_channels=32, audio_dim=32),
-    TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1)], ids=["lipsync", "decoder"])
+    TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1),
+    TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1, reference=True)],
+    ids=["lipsync", "decoder", "reference-decoder"])
 def test_students_export_to_onnx_with_static_shapes(model, tmp_path):
     import onnxruntime as ort
 

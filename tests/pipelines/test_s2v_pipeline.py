@@ -10,6 +10,7 @@ import torch
 
 from compress.errors import UserInputError
 from compress.models.students import TinyVAEDecoder
+from compress.models.students.vae_io import decode_video
 from compress.pipelines import S2VPipeline, flow_scheduler, write_video
 from compress.pipelines.s2v import UPSTREAM_NEGATIVE_PROMPT, clip_noise
 from compress.pipelines.sampling import euler_sigmas
@@ -111,17 +112,22 @@ def test_second_clip_continues_from_the_first(pipe, face, speech, calls):
     assert not torch.equal(changed.latents[1], out.latents[1])
 
 
-@pytest.mark.parametrize("frames_per_clip", [4, 8])  # 2 clips of 1 latent, 1 clip of 2 latents
-def test_a_distilled_decoder_decodes_each_latent_behind_the_one_before_it(pipe, face, speech, frames_per_clip):
+# 2 clips of 1 latent, 1 clip of 2 latents; a decoder against the reference image
+@pytest.mark.parametrize("frames_per_clip,reference", [(4, False), (8, False), (4, True)])
+def test_a_distilled_decoder_decodes_each_latent_behind_the_one_before_it(pipe, face, speech, frames_per_clip,
+                                                                         reference):
     args = {**ARGS, "frames_per_clip": frames_per_clip, "motion_frames": 5, "output_type": "pt"}
-    decoder = TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1).eval()
+    decoder = TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1, reference=reference).eval()
+    torch.nn.init.normal_(decoder.conv_out.weight, std=0.1)  # not the reference decoder's zero start
     vae, fast = pipe(face, speech, **args), S2VPipeline(pipe.components, decoder)(face, speech, **args)
     assert torch.equal(fast.latents[0], vae.latents[0])  # clip 0 is sampled alike, decoded apart
     # behind each clip's first latent: the reference latent (clip 0), the last motion latent (later clips)
     context = [fast.ref_latents[:, -1:]] + [motion[:, -1:] for motion in fast.motion_latents[1:]]
     previous = torch.cat([torch.cat([c, clip[:, :-1]], dim=1) for c, clip in zip(context, fast.latents)], dim=1)
+    # the reference image as the VAE decodes the reference latent, for every clip
+    ref_pixels = decode_video(pipe.components.vae, fast.ref_latents[None])[:, :, 0] if reference else None
     with torch.no_grad():
-        expected = decoder(fast.latents.transpose(1, 2).flatten(0, 1), previous.transpose(0, 1))
+        expected = decoder(fast.latents.transpose(1, 2).flatten(0, 1), previous.transpose(0, 1), ref_pixels)
     expected = expected.clamp(-1, 1).flatten(0, 1).transpose(0, 1)
     assert fast.frames.shape == vae.frames.shape == (3, 8, 64, 64)
     assert torch.allclose(fast.frames, expected, atol=1e-4)

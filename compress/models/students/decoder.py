@@ -7,6 +7,13 @@ and outputs its 4 frames. Most parameters sit at latent resolution (`channels[0]
 residual blocks), where they are cheap; a 1x1 convolution then splits them into 4 frames of `channels[1]`
 channels (channels -> frames), and three narrow x2 upsampling stages (`channels[1:]`) reach pixel resolution.
 
+`reference: true` (video latents) decodes against the reference image's pixels (the VAE's decoding of the reference
+latent): a few strided convolutions give its features at every resolution of the upsampling path, each added to the
+frames' features there, and the frames are predicted as the reference plus a correction (`conv_out` starts at zero,
+so an untrained decoder outputs the reference). A talking head's frames differ from its reference mostly at the
+mouth: the decoder learns what moves, the reference supplies the face, so faces and colours it never trained on
+carry over.
+
 `latents: image` (`frames_per_latent: 1`, preset `tiny-frame-decoder`) decodes per-frame image latents instead
 (each frame encoded alone as one image, what `LipSyncStudent` predicts): one latent -> its one frame, behind the
 reference latent (`previous`), as the phone's chain runs it.
@@ -25,7 +32,7 @@ from compress.errors import UserInputError
 from compress.utils.arrays import decode_array, decode_tensor
 
 from .layers import ResBlock, Upsample, norm
-from .vae_io import encode_frames, pixels_to_frames, reference_latent
+from .vae_io import encode_frames, pixels_to_frames, reference_latent, reference_pixels
 
 LATENT_KINDS = {"video": "the teacher's video latents (Wan VAE, temporal stride 4)",
                 "image": "per-frame image latents (each frame encoded alone by the Wan VAE)"}
@@ -35,7 +42,7 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, latent_channels: int = 16, channels: tuple[int, ...] = (256, 48, 24, 12),
                  latent_blocks: int = 2, blocks_per_stage: int = 1, frames_per_latent: int = 4,
-                 latents: Literal["video", "image"] = "video"):
+                 latents: Literal["video", "image"] = "video", reference: bool = False):
         super().__init__()
         if latents not in LATENT_KINDS:
             raise ValueError(f"latents: one of {', '.join(LATENT_KINDS)}; got {latents!r}")
@@ -45,6 +52,9 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
         if latents == "image" and frames_per_latent != 1:
             raise ValueError(f"latents: image decodes one frame per latent (frames_per_latent 1); got "
                              f"frames_per_latent {frames_per_latent}")
+        if reference and latents != "video":
+            raise ValueError("reference: decoding against the reference image applies to video latents (latents: "
+                             "video)")
         c0 = channels[0]
         self.conv_in = nn.Conv2d(2 * latent_channels, c0, 3, padding=1)
         self.trunk = nn.ModuleList(ResBlock(c0, c0) for _ in range(latent_blocks))
@@ -55,35 +65,71 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
                                                                     for _ in range(blocks_per_stage))]))
         self.norm_out, self.act = norm(channels[-1]), nn.SiLU()
         self.conv_out = nn.Conv2d(channels[-1], 3, 3, padding=1)
+        if reference:  # pixels -> features at each resolution of the upsampling path, finest first
+            widths = (*channels[:0:-1], channels[1])  # pixel resolution ... latent resolution
+            self.reference_in = nn.Conv2d(3, widths[0], 3, padding=1)
+            self.reference_down = nn.ModuleList(nn.Sequential(nn.SiLU(), nn.Conv2d(cin, cout, 3, stride=2, padding=1))
+                                                for cin, cout in zip(widths, widths[1:]))
+            nn.init.zeros_(self.conv_out.weight)
+            nn.init.zeros_(self.conv_out.bias)
 
     @property
     def upscale(self) -> int:
         return 2 ** (len(self.config.channels) - 1)
 
-    def forward(self, latents: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-        """latents, previous [B, C, h, w] -> frames [B, frames_per_latent, 3, h * 8, w * 8] in about [-1, 1]."""
+    def forward(self, latents: torch.Tensor, previous: torch.Tensor,
+                reference: torch.Tensor | None = None) -> torch.Tensor:
+        """latents, previous [B, C, h, w] (and with `reference: true` the reference image's pixels [B or 1, 3, h * 8,
+        w * 8]) -> frames [B, frames_per_latent, 3, h * 8, w * 8] in about [-1, 1]."""
+        if (reference is None) == self.config.reference:
+            raise ValueError(f"TinyVAEDecoder(reference: {self.config.reference}) "
+                             f"{'needs' if self.config.reference else 'takes no'} reference pixels")
         b, _, h, w = latents.shape
         t, c1 = self.config.frames_per_latent, self.config.channels[1]
+        guide = self._reference_features(reference) if self.config.reference else None
         x = self.conv_in(torch.cat([latents, previous], dim=1))
         for block in self.trunk:
             x = block(x)
-        x = self.to_frames(x).reshape(b * t, c1, h, w)
+        x = self._guided(self.to_frames(x).reshape(b * t, c1, h, w), guide, t)
         for upsample, *blocks in self.stages:
             x = upsample(x)
             for block in blocks:
                 x = block(x)
-        x = self.conv_out(self.act(self.norm_out(x)))
-        return x.reshape(b, t, 3, h * self.upscale, w * self.upscale)
+            x = self._guided(x, guide, t)
+        x = self.conv_out(self.act(self.norm_out(x))).reshape(b, t, 3, h * self.upscale, w * self.upscale)
+        return x if reference is None else x + reference[:, None]
+
+    def _reference_features(self, reference: torch.Tensor) -> list[torch.Tensor]:
+        """The reference's features from latent resolution to pixel resolution (the upsampling path's order)."""
+        features = [self.reference_in(reference)]
+        for down in self.reference_down:
+            features.append(down(features[-1]))
+        return features[::-1]
+
+    @staticmethod
+    def _guided(x: torch.Tensor, guide: list[torch.Tensor] | None, frames: int) -> torch.Tensor:
+        """x [B * frames, c, H, W] plus the next (coarsest remaining) reference feature, shared by each example's
+        frames; unchanged without a reference."""
+        if guide is None:
+            return x
+        return (x.unflatten(0, (-1, frames)) + guide.pop(0)[:, None]).flatten(0, 1)
 
     def example_inputs(self, batch_size: int = 1, height: int = 64, width: int = 64, **_) -> dict[str, torch.Tensor]:
         shape = (batch_size, self.config.latent_channels, height // self.upscale, width // self.upscale)
         gen = torch.Generator().manual_seed(0)
-        return {"latents": torch.randn(*shape, generator=gen), "previous": torch.randn(*shape, generator=gen)}
+        inputs = {"latents": torch.randn(*shape, generator=gen), "previous": torch.randn(*shape, generator=gen)}
+        if self.config.reference:
+            inputs["reference"] = torch.rand(batch_size, 3, height, width, generator=gen) * 2 - 1
+        return inputs
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, previous: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-        """latents, previous [N, C, h, w] -> pixels [N * frames_per_latent, 3, H, W] in frame order."""
-        return torch.cat([self(z.to(self.device), p.to(self.device)).flatten(0, 1).cpu()
+    def decode(self, latents: torch.Tensor, previous: torch.Tensor, reference: torch.Tensor | None = None,
+               batch_size: int = 16) -> torch.Tensor:
+        """latents, previous [N, C, h, w] (and reference pixels [1, 3, H, W], shared) -> pixels [N *
+        frames_per_latent, 3, H, W] in frame order."""
+        if reference is not None:
+            reference = reference.to(self.device)
+        return torch.cat([self(z.to(self.device), p.to(self.device), reference).flatten(0, 1).cpu()
                           for z, p in zip(latents.split(batch_size), previous.split(batch_size))])
 
     @torch.no_grad()
@@ -95,7 +141,8 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
             previous = reference_latent(row).expand_as(latents)
         else:
             latents, previous = decoder_inputs(row)
-        return {"frames": pixels_to_frames(self.decode(latents, previous, batch_size)), "latents": None}
+        reference = reference_pixels(components.vae, reference_latent(row)) if self.config.reference else None
+        return {"frames": pixels_to_frames(self.decode(latents, previous, reference, batch_size=batch_size)), "latents": None}
 
 
 def check_decodes(decoder: TinyVAEDecoder, latents: str, producer: str) -> None:

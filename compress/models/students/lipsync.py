@@ -151,7 +151,7 @@ class LipSyncStudent(ModelMixin, ConfigMixin):
         latents = torch.cat([self(m.to(device), ref.expand(len(m), -1, -1, -1), x) for m, x in
                              zip(mel.split(batch_size), masked.split(batch_size))])
         if decoder is not None:
-            pixels = decoder.decode(latents, ref.expand_as(latents), batch_size)
+            pixels = decoder.decode(latents, ref.expand_as(latents), batch_size=batch_size)
         else:
             pixels = torch.cat([decode_latents(components.vae, z) for z in latents.split(batch_size)])
         return {"frames": pixels_to_frames(pixels), "latents": latents.cpu()}

@@ -63,6 +63,12 @@ def decode_latents(vae, latents: torch.Tensor) -> torch.Tensor:
     return vae.decode(z.to(vae.dtype)).sample[:, :, 0].float()
 
 
+def reference_pixels(vae, ref_latent: torch.Tensor) -> torch.Tensor:
+    """A normalised reference latent [1, C, h, w] (or [1, C, 1, h, w]) -> the VAE's decoding of it, [1, 3, 8h, 8w] in
+    [-1, 1], float32 on the CPU: the reference image as a decoder of video latents sees it."""
+    return decode_video(vae, ref_latent if ref_latent.ndim == 5 else ref_latent[:, :, None])[:, :, 0]
+
+
 def reference_latent(row: dict) -> torch.Tensor:
     """A reference dataset row's reference-image latent, [1, C, h, w] (normalised, as the teacher conditions on it)."""
     return decode_tensor(row, "ref_latents")[:, 0][None]

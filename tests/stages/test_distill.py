@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from compress import Recipe
 from compress.errors import StageError, UserInputError

@@ -1,7 +1,8 @@
 """Small students distilled from the S2V teacher: a lip-sync generator and a tiny VAE decoder."""
 
 from .decoder import TinyVAEDecoder, check_decodes, decoder_inputs
-from .lipsync import LipSyncStudent, mask_lower_half
+from .layers import mask_lower_half
+from .lipsync import LipSyncStudent
 from .audio import mel_windows
 
 LIPSYNC_PRESETS = {

@@ -8,6 +8,14 @@ import torch
 from torch import nn
 
 
+def mask_lower_half(latents: torch.Tensor, rows: int | None = None) -> torch.Tensor:
+    """[..., h, w] with the last `rows` rows (default: the lower half) zeroed."""
+    rows = latents.shape[-2] - latents.shape[-2] // 2 if rows is None else rows
+    keep = torch.ones(latents.shape[-2], 1, dtype=latents.dtype, device=latents.device)
+    keep[latents.shape[-2] - rows:] = 0
+    return latents * keep
+
+
 def norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(32, channels), channels)
 

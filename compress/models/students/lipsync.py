@@ -27,16 +27,8 @@ from torch import nn
 from compress.utils.arrays import decode_array
 
 from .audio import MEL_BINS, SILENCE, mel_windows
-from .layers import ResBlock, Upsample, norm
+from .layers import ResBlock, Upsample, mask_lower_half, norm
 from .vae_io import decode_latents, encode_frames, pixels_to_frames, reference_latent
-
-
-def mask_lower_half(latents: torch.Tensor, rows: int | None = None) -> torch.Tensor:
-    """[..., h, w] with the last `rows` rows (default: the lower half) zeroed."""
-    rows = latents.shape[-2] - latents.shape[-2] // 2 if rows is None else rows
-    keep = torch.ones(latents.shape[-2], 1, dtype=latents.dtype, device=latents.device)
-    keep[latents.shape[-2] - rows:] = 0
-    return latents * keep
 
 
 class AudioEncoder(nn.Module):

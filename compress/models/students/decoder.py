@@ -157,7 +157,8 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
         else:
             latents, previous = decoder_inputs(row)
         reference = reference_pixels(components.vae, reference_latent(row)) if self.config.reference else None
-        return {"frames": pixels_to_frames(self.decode(latents, previous, reference, batch_size=batch_size)), "latents": None}
+        pixels = self.decode(latents, previous, reference, batch_size=batch_size)
+        return {"frames": pixels_to_frames(pixels), "latents": None}
 
 
 def check_decodes(decoder: TinyVAEDecoder, latents: str, producer: str) -> None:

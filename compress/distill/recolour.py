@@ -1,10 +1,11 @@
 """Recoloured copies of a reference clip, for training decoders of video latents on more than the training faces'
 colours: the teacher's decoded clip recoloured (per-channel gain, saturation, brightness) and mirrored at random,
-encoded again by the teacher's VAE, with the VAE's decoding of those latents as the target. On the demo teacher a
+encoded again by the teacher's VAE, with the VAE's decoding of those latents as the target; its reference image is
+recoloured alike (for decoders against the reference image). On the demo teacher a
 decoder trained without them reached 31-33 dB on its training faces and 20-24 dB on the held-out ones, which are
 other crops and colourings of the same renders.
 
-    copy = recoloured_clip(vae, row, clip=0, generator=torch.Generator().manual_seed(1))  # latents, frames, ...
+    copy = recoloured_clip(vae, row, clip=0, generator=torch.Generator().manual_seed(1))  # a RecolouredClip
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@
   latent (each teacher frame encoded as one image by the teacher's VAE; cached in `cache_dir`). With a sync
   expert (`SyncSetup`), each training example is a window of `WINDOW` consecutive frames of one clip
   (non-overlapping windows) with the expert's MFCC input, for the `sync` loss on the decoded frames.
-- `DecoderTask`: per latent frame of the teacher's video latents (+ the one before it) -> its 4 teacher frames,
-  with `recolour` also from recoloured copies of each clip (`compress.distill.recolour`); for a decoder of image
-  latents (`latents: image`), per video frame: its image latent (as `LipSyncTask`'s, cached the same way) behind
-  the reference latent -> the teacher frame.
+- `DecoderTask`: per latent frame of the teacher's video latents (+ the one before it, and for a decoder against the
+  reference image the VAE's decoding of the reference latent) -> its 4 teacher frames, with `recolour` also from
+  recoloured copies of each clip (`compress.distill.recolour`); for a decoder of image latents (`latents: image`),
+  per video frame: its image latent (as `LipSyncTask`'s, cached the same way) behind the reference latent -> the
+  teacher frame.
 
 Both read a `ReferenceArtifact`'s rows one at a time (`compress.distill.data.stream_batches`), hold out the last
 inputs, and report `heldout_error`: latent MSE (lip-sync) or pixel MSE (decoder) on the held-out inputs.
@@ -173,7 +174,8 @@ class LipSyncTask(_ReferenceTask):
 
 class DecoderTask(_ReferenceTask):
     """`recolour`: recoloured copies of each training clip (`compress.distill.recolour`, decoders of video latents)
-    join its examples, drawn from `seed`."""
+    join its examples, drawn from `seed`. Decoders of image latents, recoloured copies and decoders against the
+    reference image (`reference: true`) need the teacher's `vae`."""
 
     error_space = "pixel"
 

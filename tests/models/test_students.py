@@ -100,7 +100,7 @@ def test_a_reference_decoder_starts_at_the_references_upper_half_and_shares_it_a
         assert untrained.shape == (3, 4, 3, 64, 96)
         start = torch.sigmoid(torch.tensor(INITIAL_REFERENCE_LOGIT)) * mask_lower_half(inputs["reference"])[:, None]
         torch.testing.assert_close(untrained, start.expand_as(untrained))  # almost the reference's upper half
-        torch.nn.init.normal_(decoder.conv_out.weight, std=0.1)
+        _random_output(decoder)
         shared = decoder(inputs["latents"], inputs["previous"], inputs["reference"][:1])
         each = decoder(inputs["latents"], inputs["previous"], inputs["reference"][:1].expand(3, -1, -1, -1))
         torch.testing.assert_close(shared, each)
@@ -117,9 +117,14 @@ def test_a_reference_decoder_starts_at_the_references_upper_half_and_shares_it_a
         TinyVAEDecoder(latents="image", frames_per_latent=1, reference=True)
 
 
-def test_decode_matches_the_forward_and_leaves_the_weights_savable(tmp_path):
-    decoder = TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1, reference=True).eval()
+def _random_output(decoder: TinyVAEDecoder) -> TinyVAEDecoder:
+    """The decoder with a random `conv_out` (a reference decoder's starts at zero: its output ignores the latents)."""
     torch.nn.init.normal_(decoder.conv_out.weight, std=0.1)
+    return decoder
+
+
+def test_decode_matches_the_forward_and_leaves_the_weights_savable(tmp_path):
+    decoder = _random_output(TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1, reference=True)).eval()
     inputs = decoder.example_inputs(batch_size=3, height=64, width=64)
     with torch.no_grad():
         expected = decoder(inputs["latents"], inputs["previous"], inputs["reference"][:1]).flatten(0, 1)
@@ -132,7 +137,7 @@ def test_decode_matches_the_forward_and_leaves_the_weights_savable(tmp_path):
 @pytest.mark.parametrize("model", [
     LipSyncStudent(channels=32, mid_blocks=1, audio_channels=32, audio_dim=32),
     TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1),
-    TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1, reference=True)],
+    _random_output(TinyVAEDecoder(channels=(32, 16, 16, 8), latent_blocks=1, reference=True))],
     ids=["lipsync", "decoder", "reference-decoder"])
 def test_students_export_to_onnx_with_static_shapes(model, tmp_path):
     import onnxruntime as ort

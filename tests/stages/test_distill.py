@@ -22,6 +22,7 @@ LIPSYNC = dict(name="lipsync", input="source", student="lipsync-30m", reference=
                train={"steps": 6, "batch_size": 4, "lr": 1e-3, "checkpoint_every": 2})
 DECODER = dict(name="decoder", input="source", student="tiny-vae-decoder", reference="reference", holdout=1,
                train={"steps": 6, "batch_size": 2, "lr": 2e-3, "checkpoint_every": 3})
+REFERENCE_DECODER = {**DECODER, "name": "reference-decoder", "student_config": {"reference": True}}
 SMALL = dict(name="small", input="source", student="lipsync-30m", reference="reference",
              student_config={"channels": 32, "mid_blocks": 1, "audio_channels": 32, "audio_dim": 32},
              train={"steps": 6, "batch_size": 4, "lr": 1e-3, "checkpoint_every": 3})
@@ -36,7 +37,8 @@ pytestmark = pytest.mark.slow  # every test uses `run`, a distill run of about a
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("distill")
-    stages = [REFERENCE, DistillStage(**LIPSYNC), DistillStage(**DECODER), DistillStage(**SMALL)]
+    stages = [REFERENCE, DistillStage(**LIPSYNC), DistillStage(**DECODER), DistillStage(**REFERENCE_DECODER),
+              DistillStage(**SMALL)]
     return root, Recipe(model="tiny", output="runs/d", stages=stages).run(root=root, quiet=True)
 
 
@@ -57,7 +59,8 @@ def test_students_generate_frames_for_evaluation(run):
     root, result = run
     row = ReferenceArtifact(result["reference"]).rows[2]
     components = S2VComponents.tiny(seed=0)
-    for name in ("lipsync", "decoder"):
+    assert result["reference-decoder"].load_model().config.reference  # decodes against the reference image
+    for name in ("lipsync", "decoder", "reference-decoder"):
         out = result[name].load_model().eval_generate(row, components)
         assert out["frames"].shape == (8, 64, 64, 3) and out["frames"].dtype == np.uint8
     lipsync = result["lipsync"].load_model().eval_generate(row, components)

@@ -9,11 +9,11 @@ channels (channels -> frames), and three narrow x2 upsampling stages (`channels[
 
 `reference: true` (video latents) decodes against the reference image's pixels (the VAE's decoding of the reference
 latent): a few strided convolutions give its features at every resolution of the upsampling path, each added to the
-frames' features there, and each output pixel blends the reference's pixel with a generated one (`conv_out` also
-predicts the blend's per-pixel weight; it starts almost all reference). The reference's lower half is masked
-(zeroed), as Wav2Lip and MuseTalk mask theirs: with the whole reference the decoder copied its mouth and
-under-articulated. The upper face and its colours come from the reference, so faces it never trained on carry over;
-the mouth comes from the latents.
+frames' features there. The reference's lower half is masked (zeroed), as Wav2Lip and MuseTalk mask theirs: with the
+whole reference the decoder copied its mouth and under-articulated. In the upper half each output pixel blends the
+reference's pixel with a generated one (`conv_out` also predicts the blend's weight, starting at 98% reference); the
+lower half is generated. The upper face and its colours come from the reference, so faces the decoder never trained
+on carry over; the mouth comes from the latents.
 
 `latents: image` (`frames_per_latent: 1`, preset `tiny-frame-decoder`) decodes per-frame image latents instead
 (each frame encoded alone as one image, what `LipSyncStudent` predicts): one latent -> its one frame, behind the
@@ -89,9 +89,10 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
                              f"{'needs' if self.config.reference else 'takes no'} reference pixels")
         b, _, h, w = latents.shape
         t, c1 = self.config.frames_per_latent, self.config.channels[1]
+        guide = None
         if reference is not None:
             reference = mask_lower_half(reference)  # the mouth comes from the latents, not the reference's mouth
-        guide = self._reference_features(reference) if self.config.reference else None
+            guide = self._reference_features(reference)
         x = self.conv_in(torch.cat([latents, previous], dim=1))
         for block in self.trunk:
             x = block(x)
@@ -104,7 +105,7 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
         x = self.conv_out(self.act(self.norm_out(x))).reshape(b, t, -1, h * self.upscale, w * self.upscale)
         if reference is None:
             return x
-        kept = torch.sigmoid(x[:, :, 3:])  # the reference's weight per pixel
+        kept = mask_lower_half(torch.sigmoid(x[:, :, 3:]))  # the reference's weight per pixel: none where masked
         return kept * reference[:, None] + (1 - kept) * x[:, :, :3]
 
     def _reference_features(self, reference: torch.Tensor) -> list[torch.Tensor]:
@@ -150,7 +151,8 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
     @torch.no_grad()
     def eval_generate(self, row: dict, components=None, batch_size: int = 16) -> dict:
         """Frames uint8 [T, H, W, 3] decoded from the teacher's latents of the row: its video latents, or (`latents:
-        image`) its frames encoded one by one by the components' VAE."""
+        image`) its frames encoded one by one by the components' VAE; with `reference: true`, against the VAE's
+        decoding of the row's reference latent."""
         if self.config.latents == "image":
             latents = encode_frames(components.vae, decode_array(row, "frames"))
             previous = reference_latent(row).expand_as(latents)

@@ -1,4 +1,5 @@
-"""Building blocks of the students: plain convolutions, GroupNorm, SiLU and FiLM, all ONNX-exportable."""
+"""Building blocks of the students: plain convolutions, GroupNorm, SiLU and FiLM, all ONNX-exportable, and the
+lower-half mask of their reference inputs."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import torch
 from torch import nn
 
 
-def mask_lower_half(latents: torch.Tensor, rows: int | None = None) -> torch.Tensor:
-    """[..., h, w] with the last `rows` rows (default: the lower half) zeroed."""
-    rows = latents.shape[-2] - latents.shape[-2] // 2 if rows is None else rows
-    keep = torch.ones(latents.shape[-2], 1, dtype=latents.dtype, device=latents.device)
-    keep[latents.shape[-2] - rows:] = 0
-    return latents * keep
+def mask_lower_half(x: torch.Tensor, rows: int | None = None) -> torch.Tensor:
+    """Latents or pixels [..., h, w] with the last `rows` rows (default: the lower half) zeroed."""
+    rows = x.shape[-2] - x.shape[-2] // 2 if rows is None else rows
+    keep = torch.ones(x.shape[-2], 1, dtype=x.dtype, device=x.device)
+    keep[x.shape[-2] - rows:] = 0
+    return x * keep
 
 
 def norm(channels: int) -> nn.GroupNorm:

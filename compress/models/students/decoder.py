@@ -35,7 +35,7 @@ from compress.utils.arrays import decode_array, decode_tensor
 from .layers import ResBlock, Upsample, mask_lower_half, norm
 from .vae_io import encode_frames, pixels_to_frames, reference_latent, reference_pixels
 
-INITIAL_REFERENCE_LOGIT = 4.0  # a reference decoder starts at sigmoid(4) = 98% reference per pixel
+INITIAL_REFERENCE_LOGIT = 4.0  # a reference decoder starts at sigmoid(4) = 98% reference in the upper half
 LATENT_KINDS = {"video": "the teacher's video latents (Wan VAE, temporal stride 4)",
                 "image": "per-frame image latents (each frame encoded alone by the Wan VAE)"}
 

@@ -195,6 +195,7 @@ class DecoderTask(_ReferenceTask):
             raise ValueError("DecoderTask: a decoder against the reference image needs the teacher's VAE")
         super().__init__(model, reference, vae, losses, batch_size, holdout, boxes, cache_dir)
         self.recolour, self.seed = recolour, seed
+        self._references: dict[int, torch.Tensor] = {}  # row -> its reference pixels, decoded once
 
     def examples(self, index: int) -> dict[str, torch.Tensor]:
         """Row `index`'s own examples, then those of its recoloured copies."""
@@ -236,7 +237,9 @@ class DecoderTask(_ReferenceTask):
         examples = {"latents": latents, "previous": previous, "frames": frames.unflatten(0, (len(latents), per)),
                     "box": self._box(row, len(latents))}
         if self.model.config.reference:
-            examples["reference"] = reference_pixels(self.vae, reference_latent(row)).expand(len(latents), -1, -1, -1)
+            if index not in self._references:
+                self._references[index] = reference_pixels(self.vae, reference_latent(row))
+            examples["reference"] = self._references[index].expand(len(latents), -1, -1, -1)
         return examples
 
     def _prediction(self, model, batch):

@@ -6,6 +6,10 @@ first frame: the reference latent for clip 0, the last motion latent for later c
 and outputs its 4 frames. Most parameters sit at latent resolution (`channels[0]` wide, `latent_blocks`
 residual blocks), where they are cheap; a 1x1 convolution then splits them into 4 frames of `channels[1]`
 channels (channels -> frames), and three narrow x2 upsampling stages (`channels[1:]`) reach pixel resolution.
+Two options make it cheaper on a CPU, where at these widths normalisation and activations cost what the
+convolutions do: `block: plain` (ReLU-conv blocks without GroupNorm, as TAESD's) and `output_shuffle: true` (the last
+x2 is a pixel shuffle of `conv_out`'s output, so no layer runs at pixel resolution: `channels` then lists one
+upsampling stage fewer for the same output size).
 
 `reference: true` (video latents) decodes against the reference image's pixels (the VAE's decoding of the reference
 latent): a few strided convolutions give its features at every resolution of the upsampling path, each added to the
@@ -32,10 +36,11 @@ from torch import nn
 from compress.errors import UserInputError
 from compress.utils.arrays import decode_array, decode_tensor
 
-from .layers import ResBlock, Upsample, mask_lower_half, norm
+from .layers import PlainBlock, ResBlock, Upsample, mask_lower_half, norm
 from .vae_io import encode_frames, pixels_to_frames, reference_latent, reference_pixels
 
 INITIAL_REFERENCE_LOGIT = 4.0  # a reference decoder starts at sigmoid(4) = 98% reference in the upper half
+BLOCKS = {"resnet": "GroupNorm-SiLU-conv blocks", "plain": "ReLU-conv blocks without normalisation (TAESD's)"}
 LATENT_KINDS = {"video": "the teacher's video latents (Wan VAE, temporal stride 4)",
                 "image": "per-frame image latents (each frame encoded alone by the Wan VAE)"}
 
@@ -44,10 +49,13 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, latent_channels: int = 16, channels: tuple[int, ...] = (256, 48, 24, 12),
                  latent_blocks: int = 2, blocks_per_stage: int = 1, frames_per_latent: int = 4,
-                 latents: Literal["video", "image"] = "video", reference: bool = False):
+                 latents: Literal["video", "image"] = "video", reference: bool = False,
+                 block: Literal["resnet", "plain"] = "resnet", output_shuffle: bool = False):
         super().__init__()
         if latents not in LATENT_KINDS:
             raise ValueError(f"latents: one of {', '.join(LATENT_KINDS)}; got {latents!r}")
+        if block not in BLOCKS:
+            raise ValueError(f"block: one of {', '.join(BLOCKS)}; got {block!r}")
         if latents == "video" and frames_per_latent != 4:
             raise ValueError(f"latents: video decodes 4 frames per latent (the Wan VAE's temporal stride); got "
                              f"frames_per_latent {frames_per_latent}")
@@ -57,28 +65,33 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
         if reference and latents != "video":
             raise ValueError("reference: decoding against the reference image applies to video latents (latents: "
                              "video)")
-        c0 = channels[0]
+        def blocks(width: int, count: int) -> list[nn.Module]:
+            return [ResBlock(width, width) if block == "resnet" else PlainBlock(width) for _ in range(count)]
+
+        c0, shuffled = channels[0], 4 if output_shuffle else 1  # output pixels per conv_out position
         self.conv_in = nn.Conv2d(2 * latent_channels, c0, 3, padding=1)
-        self.trunk = nn.ModuleList(ResBlock(c0, c0) for _ in range(latent_blocks))
+        self.trunk = nn.ModuleList(blocks(c0, latent_blocks))
         self.to_frames = nn.Conv2d(c0, frames_per_latent * channels[1], 1)
         self.stages = nn.ModuleList()
         for cin, cout in zip((channels[1], *channels[1:-1]), channels[1:]):
-            self.stages.append(nn.ModuleList([Upsample(cin, cout), *(ResBlock(cout, cout)
-                                                                    for _ in range(blocks_per_stage))]))
-        self.norm_out, self.act = norm(channels[-1]), nn.SiLU()
-        self.conv_out = nn.Conv2d(channels[-1], 4 if reference else 3, 3, padding=1)  # RGB (+ the reference's weight)
+            self.stages.append(nn.ModuleList([Upsample(cin, cout), *blocks(cout, blocks_per_stage)]))
+        self.norm_out = norm(channels[-1]) if block == "resnet" else nn.Identity()
+        self.act = nn.SiLU() if block == "resnet" else nn.ReLU()
+        self.shuffle = nn.PixelShuffle(2) if output_shuffle else nn.Identity()
+        # RGB (+ the reference's weight), for each of the `shuffled` output pixels
+        self.conv_out = nn.Conv2d(channels[-1], (4 if reference else 3) * shuffled, 3, padding=1)
         if reference:  # pixels -> features at each resolution of the upsampling path, finest first
-            widths = (*channels[:0:-1], channels[1])  # pixel resolution ... latent resolution
-            self.reference_in = nn.Conv2d(3, widths[0], 3, padding=1)
+            widths = (*channels[:0:-1], channels[1])  # the finest stage's resolution ... latent resolution
+            self.reference_in = nn.Conv2d(3 * shuffled, widths[0], 3, padding=1)  # on the unshuffled reference
             self.reference_down = nn.ModuleList(nn.Sequential(nn.SiLU(), nn.Conv2d(cin, cout, 3, stride=2, padding=1))
                                                 for cin, cout in zip(widths, widths[1:]))
             nn.init.zeros_(self.conv_out.weight)
             nn.init.constant_(self.conv_out.bias, 0.0)
-            nn.init.constant_(self.conv_out.bias[3:], INITIAL_REFERENCE_LOGIT)
+            nn.init.constant_(self.conv_out.bias[3 * shuffled:], INITIAL_REFERENCE_LOGIT)
 
     @property
     def upscale(self) -> int:
-        return 2 ** (len(self.config.channels) - 1)
+        return 2 ** (len(self.config.channels) - 1 + self.config.output_shuffle)
 
     def forward(self, latents: torch.Tensor, previous: torch.Tensor,
                 reference: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,7 +115,8 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
             for block in blocks:
                 x = block(x)
             x = self._guided(x, guide, t)
-        x = self.conv_out(self.act(self.norm_out(x))).reshape(b, t, -1, h * self.upscale, w * self.upscale)
+        x = self.shuffle(self.conv_out(self.act(self.norm_out(x))))
+        x = x.reshape(b, t, -1, h * self.upscale, w * self.upscale)
         if reference is None:
             return x
         kept = mask_lower_half(torch.sigmoid(x[:, :, 3:]))  # the reference's weight per pixel: none where masked
@@ -110,6 +124,8 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
 
     def _reference_features(self, reference: torch.Tensor) -> list[torch.Tensor]:
         """The reference's features from latent resolution to pixel resolution (the upsampling path's order)."""
+        if self.config.output_shuffle:  # to the finest stage's resolution, pixels as channels
+            reference = nn.functional.pixel_unshuffle(reference, 2)
         features = [self.reference_in(reference)]
         for down in self.reference_down:
             features.append(down(features[-1]))

@@ -40,6 +40,21 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.conv2(self.act(self.norm2(h)))
 
 
+class PlainBlock(nn.Module):
+    """ReLU-conv twice around a skip, without normalisation (TAESD's decoder blocks): at the narrow widths of the
+    tiny decoders about twice as fast on a CPU as `ResBlock` (GroupNorm and SiLU cost there what the convolutions
+    do)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.act(self.conv1(self.act(x))))
+
+
 class Upsample(nn.Module):
     """Nearest-neighbour x2, then a 3x3 convolution."""
 

@@ -1,0 +1,36 @@
+"""recipes/dmd-demo.yaml runs as it is, shortened by `--set` overrides (fewer and shorter clips, fewer sampler and
+training steps): DMD of the demo teacher to 4 Euler steps, a reference decoder of its video latents, and the held-out
+evaluation of the teacher and the 4-step model, each decoded by the VAE and again through the decoder."""
+
+import json
+import shutil
+
+import pytest
+
+from tests.helpers import REPO, run_cli
+
+SHORT = {"stages.reference.max_clips": 2, "stages.heldout.max_clips": 1, "stages.dmd.train.steps": 1,
+         "stages.dmd.train.checkpoint_every": 1, "stages.dmd.dmd.fake_updates_per_step": 1, "stages.dmd.dmd.rank": 4,
+         "stages.vae-decoder.recolour": 1, "stages.vae-decoder.train.steps": 2,
+         "stages.vae-decoder.train.batch_size": 2, "stages.vae-decoder.train.checkpoint_every": 1}
+
+
+@pytest.mark.slow
+def test_dmd_demo_recipe_runs_shortened(workdir, monkeypatch, capsys):
+    shutil.copytree(REPO / "recipes", workdir / "recipes")
+    overrides = [arg for key, value in SHORT.items() for arg in ("--set", f"{key}={value}")]
+    for stage in ("reference", "heldout"):
+        overrides += ["--set", f"stages.{stage}.frames=16", "--set", f"stages.{stage}.num_inference_steps=2"]
+    code, _, err = run_cli(monkeypatch, capsys, "run", "recipes/dmd-demo.yaml", *overrides)
+    assert code == 0, err
+
+    evaluate = next((workdir / "runs" / "dmd-demo").glob("*-evaluate"))
+    forwards = {"source": 4, "dmd": 4, "source+vae-decoder": 4, "dmd+vae-decoder": 4}  # UniPC 2 with CFG; Euler 4
+    for name, count in forwards.items():
+        record = json.loads((evaluate / "results" / f"{name}.json").read_text())
+        assert record["inputs"]["status"] == "held-out", name
+        assert record["metrics"]["tier_a"]["status"] == "ok", (name, record["metrics"]["tier_a"])
+        assert record["metrics"]["cost"]["dit_forwards_per_clip"] == count, name
+        assert record["metrics"]["cost"]["wall_s_per_clip"] > 0, name
+    decoder = json.loads((evaluate / "results" / "vae-decoder.json").read_text())
+    assert decoder["metrics"]["tier_a"]["status"] == "ok"

@@ -11,7 +11,8 @@ from compress.models.students.decoder import INITIAL_REFERENCE_LOGIT
 from compress.utils.arrays import encode_array
 
 SMALL_DECODER = {"channels": (32, 16, 16, 8), "latent_blocks": 1}
-FAST_DECODER = {"channels": (32, 16, 8), "latent_blocks": 1, "block": "plain", "output_shuffle": True}
+SHUFFLED_DECODER = {"channels": (32, 16, 8), "latent_blocks": 1, "output_shuffle": True}
+FAST_DECODER = {**SHUFFLED_DECODER, "block": "plain"}
 SIZES = {"lipsync-30m": (25e6, 35e6), "lipsync-120m": (100e6, 135e6), "lipsync-450m": (400e6, 500e6),
          "tiny-vae-decoder": (1e6, 5e6), "tiny-frame-decoder": (1e6, 5e6)}
 
@@ -95,7 +96,8 @@ def test_decoder_inputs_follow_the_teachers_decode_order():
     assert (previous[0] == -1).all() and (previous[3] == -2).all()  # clip 0 behind the reference, clip 1 motion
 
 
-@pytest.mark.parametrize("layout", [SMALL_DECODER, FAST_DECODER], ids=["resnet", "plain-shuffled"])
+@pytest.mark.parametrize("layout", [SMALL_DECODER, SHUFFLED_DECODER, FAST_DECODER],
+                         ids=["resnet", "resnet-shuffled", "plain-shuffled"])
 def test_a_reference_decoder_starts_at_the_references_upper_half_and_shares_it_across_a_batch(layout):
     decoder = TinyVAEDecoder(**layout, reference=True).eval()
     inputs = decoder.example_inputs(batch_size=3, height=64, width=96)
@@ -129,8 +131,9 @@ def _random_output(decoder: TinyVAEDecoder) -> TinyVAEDecoder:
     return decoder
 
 
-def test_decode_matches_the_forward_and_leaves_the_weights_savable(tmp_path):
-    decoder = _random_output(TinyVAEDecoder(**SMALL_DECODER, reference=True)).eval()
+@pytest.mark.parametrize("layout", [SMALL_DECODER, FAST_DECODER], ids=["resnet", "plain-shuffled"])
+def test_decode_matches_the_forward_and_round_trips_through_save_and_load(layout, tmp_path):
+    decoder = _random_output(TinyVAEDecoder(**layout, reference=True)).eval()
     inputs = decoder.example_inputs(batch_size=3, height=64, width=64)
     with torch.no_grad():
         expected = decoder(inputs["latents"], inputs["previous"], inputs["reference"][:1]).flatten(0, 1)
@@ -138,6 +141,10 @@ def test_decode_matches_the_forward_and_leaves_the_weights_savable(tmp_path):
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)  # channels-last sums in another order
     assert all(p.is_contiguous() for p in decoder.parameters())
     decoder.save_pretrained(tmp_path)  # safetensors refuses non-contiguous weights
+    again = TinyVAEDecoder.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(inputs["latents"], inputs["previous"], inputs["reference"][:1]).flatten(0, 1),
+                                   expected, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("model", [

@@ -7,9 +7,10 @@ and outputs its 4 frames. Most parameters sit at latent resolution (`channels[0]
 residual blocks), where they are cheap; a 1x1 convolution then splits them into 4 frames of `channels[1]`
 channels (channels -> frames), and three narrow x2 upsampling stages (`channels[1:]`) reach pixel resolution.
 Two options make it cheaper on a CPU, where at these widths normalisation and activations cost what the
-convolutions do: `block: plain` (ReLU-conv blocks without GroupNorm, as TAESD's) and `output_shuffle: true` (the last
-x2 is a pixel shuffle of `conv_out`'s output, so no layer runs at pixel resolution: `channels` then lists one
-upsampling stage fewer for the same output size).
+convolutions do: `output_shuffle: true` (the last x2 is a pixel shuffle of `conv_out`'s output, so no layer runs at
+pixel resolution: `channels` then lists one upsampling stage fewer for the same output size; recipes/dmd-demo.yaml's
+decoder) and `block: plain` (ReLU-conv blocks without GroupNorm, as TAESD's: faster again, but on the demo teacher
+its mouth lost tier-A r0 0.89 -> 0.79).
 
 `reference: true` (video latents) decodes against the reference image's pixels (the VAE's decoding of the reference
 latent): a few strided convolutions give its features at every resolution of the upsampling path, each added to the

@@ -42,8 +42,7 @@ class ResBlock(nn.Module):
 
 class PlainBlock(nn.Module):
     """ReLU-conv twice around a skip, without normalisation (TAESD's decoder blocks): at the narrow widths of the
-    tiny decoders about twice as fast on a CPU as `ResBlock` (GroupNorm and SiLU cost there what the convolutions
-    do)."""
+    tiny decoders faster on a CPU than `ResBlock` (GroupNorm and SiLU cost there what the convolutions do)."""
 
     def __init__(self, channels: int):
         super().__init__()

@@ -3,11 +3,10 @@ training steps): DMD of the demo teacher to 4 Euler steps, a reference decoder o
 evaluation of the teacher and the 4-step model, each decoded by the VAE and again through the decoder."""
 
 import json
-import shutil
 
 import pytest
 
-from tests.helpers import REPO, run_cli
+from tests.helpers import run_recipe_shortened
 
 SHORT = {"stages.reference.max_clips": 2, "stages.heldout.max_clips": 1, "stages.dmd.train.steps": 1,
          "stages.dmd.train.checkpoint_every": 1, "stages.dmd.dmd.fake_updates_per_step": 1, "stages.dmd.dmd.rank": 4,
@@ -17,14 +16,9 @@ SHORT = {"stages.reference.max_clips": 2, "stages.heldout.max_clips": 1, "stages
 
 @pytest.mark.slow
 def test_dmd_demo_recipe_runs_shortened(workdir, monkeypatch, capsys):
-    shutil.copytree(REPO / "recipes", workdir / "recipes")
-    overrides = [arg for key, value in SHORT.items() for arg in ("--set", f"{key}={value}")]
-    for stage in ("reference", "heldout"):
-        overrides += ["--set", f"stages.{stage}.frames=16", "--set", f"stages.{stage}.num_inference_steps=2"]
-    code, _, err = run_cli(monkeypatch, capsys, "run", "recipes/dmd-demo.yaml", *overrides)
-    assert code == 0, err
+    run = run_recipe_shortened(workdir, monkeypatch, capsys, "dmd-demo", SHORT)
 
-    evaluate = next((workdir / "runs" / "dmd-demo").glob("*-evaluate"))
+    evaluate = next(run.glob("*-evaluate"))
     forwards = {"source": 4, "dmd": 4, "source+vae-decoder": 4, "dmd+vae-decoder": 4}  # UniPC 2 with CFG; Euler 4
     for name, count in forwards.items():
         record = json.loads((evaluate / "results" / f"{name}.json").read_text())

@@ -3,11 +3,10 @@ and training steps): the depth prune, its mouth-weighted LoRA recovery on the re
 recovered model to 4 Euler steps, and the held-out evaluation of each, every model sampled as it is meant to run."""
 
 import json
-import shutil
 
 import pytest
 
-from tests.helpers import REPO, run_cli
+from tests.helpers import run_recipe_shortened
 
 SHORT = {"stages.reference.max_clips": 2, "stages.heldout.max_clips": 1, "stages.recovered.train.steps": 2,
          "stages.recovered.train.batch_size": 1, "stages.recovered.train.checkpoint_every": 1,
@@ -17,14 +16,8 @@ SHORT = {"stages.reference.max_clips": 2, "stages.heldout.max_clips": 1, "stages
 
 @pytest.mark.slow
 def test_fast_teacher_recipe_runs_shortened(workdir, monkeypatch, capsys):
-    shutil.copytree(REPO / "recipes", workdir / "recipes")
-    overrides = [arg for key, value in SHORT.items() for arg in ("--set", f"{key}={value}")]
-    for stage in ("reference", "heldout"):
-        overrides += ["--set", f"stages.{stage}.frames=16", "--set", f"stages.{stage}.num_inference_steps=2"]
-    code, _, err = run_cli(monkeypatch, capsys, "run", "recipes/fast-teacher.yaml", *overrides)
-    assert code == 0, err
+    run = run_recipe_shortened(workdir, monkeypatch, capsys, "fast-teacher", SHORT)
 
-    run = workdir / "runs" / "fast-teacher"
     (recovered,) = run.glob("*-recovered")
     manifest = json.loads((recovered / "manifest.json").read_text())
     assert manifest["stage_config"]["method"] == "lora" and manifest["metrics"]["train_steps"] == 2

@@ -60,11 +60,12 @@ def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
 
 
 def run_recipe_shortened(workdir: Path, monkeypatch, capsys, recipe: str, settings: dict) -> Path:
-    """Run `recipes/RECIPE.yaml` as it is from a copy of recipes/ in `workdir`, with `settings` as `--set` overrides
-    and its `reference` and `heldout` stages at 16 frames and 2 sampler steps; returns its run folder."""
+    """Run `recipes/RECIPE.yaml` as it is from a copy of recipes/ in `workdir`, its `reference` and `heldout` stages
+    at 16 frames and 2 sampler steps, then `settings` as `--set` overrides; returns its run folder."""
     shutil.copytree(REPO / "recipes", workdir / "recipes")
-    for stage in ("reference", "heldout"):
-        settings = {**settings, f"stages.{stage}.frames": 16, f"stages.{stage}.num_inference_steps": 2}
+    short = {f"stages.{stage}.{key}": value for stage in ("reference", "heldout")
+             for key, value in (("frames", 16), ("num_inference_steps", 2))}
+    settings = {**short, **settings}
     overrides = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
     code, _, err = run_cli(monkeypatch, capsys, "run", f"recipes/{recipe}.yaml", *overrides)
     assert code == 0, err

@@ -1,6 +1,8 @@
 """Students: sizes of the presets (counted on the meta device), save / load round trips, static example inputs,
 the masked input, mel windows and decoder inputs in the order the teacher decodes."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -131,7 +133,8 @@ def _random_output(decoder: TinyVAEDecoder) -> TinyVAEDecoder:
     return decoder
 
 
-@pytest.mark.parametrize("layout", [SMALL_DECODER, FAST_DECODER], ids=["resnet", "plain-shuffled"])
+@pytest.mark.parametrize("layout", [SMALL_DECODER, SHUFFLED_DECODER, FAST_DECODER],
+                         ids=["resnet", "resnet-shuffled", "plain-shuffled"])
 def test_decode_matches_the_forward_and_round_trips_through_save_and_load(layout, tmp_path):
     decoder = _random_output(TinyVAEDecoder(**layout, reference=True)).eval()
     inputs = decoder.example_inputs(batch_size=3, height=64, width=64)
@@ -147,12 +150,26 @@ def test_decode_matches_the_forward_and_round_trips_through_save_and_load(layout
                                    expected, rtol=0, atol=0)
 
 
+def test_a_decoder_saved_before_the_layout_options_loads_unchanged(tmp_path):
+    decoder = _random_output(TinyVAEDecoder(**SMALL_DECODER, reference=True)).eval()
+    decoder.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["block"], config["output_shuffle"]  # as written before they existed
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    old = TinyVAEDecoder.from_pretrained(tmp_path).eval()
+    assert old.config.block == "resnet" and not old.config.output_shuffle
+    inputs = decoder.example_inputs(batch_size=2, height=64, width=64)
+    with torch.no_grad():
+        torch.testing.assert_close(old(**inputs), decoder(**inputs), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("model", [
     LipSyncStudent(channels=32, mid_blocks=1, audio_channels=32, audio_dim=32),
     TinyVAEDecoder(**SMALL_DECODER),
     _random_output(TinyVAEDecoder(**SMALL_DECODER, reference=True)),
+    _random_output(TinyVAEDecoder(**SHUFFLED_DECODER, reference=True)),
     _random_output(TinyVAEDecoder(**FAST_DECODER, reference=True))],
-    ids=["lipsync", "decoder", "reference-decoder", "plain-shuffled-reference-decoder"])
+    ids=["lipsync", "decoder", "reference-decoder", "shuffled-reference-decoder", "plain-shuffled-reference-decoder"])
 def test_students_export_to_onnx_with_static_shapes(model, tmp_path):
     import onnxruntime as ort
 

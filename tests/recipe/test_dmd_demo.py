@@ -18,6 +18,8 @@ SHORT = {"stages.reference.max_clips": 2, "stages.heldout.max_clips": 1, "stages
 def test_dmd_demo_recipe_runs_shortened(workdir, monkeypatch, capsys):
     run = run_recipe_shortened(workdir, monkeypatch, capsys, "dmd-demo", SHORT)
 
+    decoder_config = json.loads(next(run.glob("*-vae-decoder")).joinpath("config.json").read_text())
+    assert decoder_config["reference"] and decoder_config["output_shuffle"]
     evaluate = next(run.glob("*-evaluate"))
     forwards = {"source": 4, "dmd": 4, "source+vae-decoder": 4, "dmd+vae-decoder": 4}  # UniPC 2 with CFG; Euler 4
     for name, count in forwards.items():

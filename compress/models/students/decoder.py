@@ -5,12 +5,13 @@ with the latents before it as context. The student sees the latent frame and the
 first frame: the reference latent for clip 0, the last motion latent for later clips, as the teacher decodes)
 and outputs its 4 frames. Most parameters sit at latent resolution (`channels[0]` wide, `latent_blocks`
 residual blocks), where they are cheap; a 1x1 convolution then splits them into 4 frames of `channels[1]`
-channels (channels -> frames), and three narrow x2 upsampling stages (`channels[1:]`) reach pixel resolution.
-Two options make it cheaper on a CPU, where at these widths normalisation and activations cost what the
-convolutions do: `output_shuffle: true` (the last x2 is a pixel shuffle of `conv_out`'s output, so no layer runs at
-pixel resolution: `channels` then lists one upsampling stage fewer for the same output size; recipes/dmd-demo.yaml's
-decoder) and `block: plain` (ReLU-conv blocks without GroupNorm, as TAESD's: faster again, but on the demo teacher
-its mouth lost tier-A r0 0.89 -> 0.79).
+channels (channels -> frames), and narrow x2 upsampling stages (one per width in `channels[1:]`; three by default)
+reach pixel resolution. Two options make it cheaper on a CPU, where at these widths normalisation and activations
+cost what the convolutions do: `output_shuffle: true` (the last x2 is a pixel shuffle of `conv_out`'s output, so no
+layer runs at pixel resolution: `channels` then lists one upsampling stage fewer for the same output size;
+recipes/dmd-demo.yaml's decoder) and `block: plain` (TAESD-like ReLU-conv blocks without GroupNorm: faster again,
+but on the demo teacher its mouth lost tier-A r0, 0.889 -> 0.794 for dmd+vae-decoder on 8 held-out clips with the
+mouth weighted 5x; the reference path keeps its SiLU either way).
 
 `reference: true` (video latents) decodes against the reference image's pixels (the VAE's decoding of the reference
 latent): a few strided convolutions give its features at every resolution of the upsampling path, each added to the
@@ -41,7 +42,8 @@ from .layers import PlainBlock, ResBlock, Upsample, mask_lower_half, norm
 from .vae_io import encode_frames, pixels_to_frames, reference_latent, reference_pixels
 
 INITIAL_REFERENCE_LOGIT = 4.0  # a reference decoder starts at sigmoid(4) = 98% reference in the upper half
-BLOCKS = {"resnet": "GroupNorm-SiLU-conv blocks", "plain": "ReLU-conv blocks without normalisation (TAESD's)"}
+BLOCKS = {"resnet": (lambda width: ResBlock(width, width), norm, nn.SiLU),  # block(width), norm(width), activation
+          "plain": (PlainBlock, lambda _: nn.Identity(), nn.ReLU)}
 LATENT_KINDS = {"video": "the teacher's video latents (Wan VAE, temporal stride 4)",
                 "image": "per-frame image latents (each frame encoded alone by the Wan VAE)"}
 
@@ -66,18 +68,16 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
         if reference and latents != "video":
             raise ValueError("reference: decoding against the reference image applies to video latents (latents: "
                              "video)")
-        def blocks(width: int, count: int) -> list[nn.Module]:
-            return [ResBlock(width, width) if block == "resnet" else PlainBlock(width) for _ in range(count)]
-
+        make_block, norm_out, act = BLOCKS[block]
         c0, shuffled = channels[0], 4 if output_shuffle else 1  # output pixels per conv_out position
         self.conv_in = nn.Conv2d(2 * latent_channels, c0, 3, padding=1)
-        self.trunk = nn.ModuleList(blocks(c0, latent_blocks))
+        self.trunk = nn.ModuleList(make_block(c0) for _ in range(latent_blocks))
         self.to_frames = nn.Conv2d(c0, frames_per_latent * channels[1], 1)
         self.stages = nn.ModuleList()
         for cin, cout in zip((channels[1], *channels[1:-1]), channels[1:]):
-            self.stages.append(nn.ModuleList([Upsample(cin, cout), *blocks(cout, blocks_per_stage)]))
-        self.norm_out = norm(channels[-1]) if block == "resnet" else nn.Identity()
-        self.act = nn.SiLU() if block == "resnet" else nn.ReLU()
+            blocks = (make_block(cout) for _ in range(blocks_per_stage))
+            self.stages.append(nn.ModuleList([Upsample(cin, cout), *blocks]))
+        self.norm_out, self.act = norm_out(channels[-1]), act()
         self.shuffle = nn.PixelShuffle(2) if output_shuffle else nn.Identity()
         # RGB (+ the reference's weight), for each of the `shuffled` output pixels
         self.conv_out = nn.Conv2d(channels[-1], (4 if reference else 3) * shuffled, 3, padding=1)
@@ -92,12 +92,13 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
 
     @property
     def upscale(self) -> int:
-        return 2 ** (len(self.config.channels) - 1 + self.config.output_shuffle)
+        return 2 ** (len(self.config.channels) - 1 + int(self.config.output_shuffle))
 
     def forward(self, latents: torch.Tensor, previous: torch.Tensor,
                 reference: torch.Tensor | None = None) -> torch.Tensor:
-        """latents, previous [B, C, h, w] (and with `reference: true` the reference image's pixels [B or 1, 3, h * 8,
-        w * 8]) -> frames [B, frames_per_latent, 3, h * 8, w * 8] in about [-1, 1]."""
+        """latents, previous [B, C, h, w] (and with `reference: true` the reference image's pixels [B or 1, 3, h * s,
+        w * s]) -> frames [B, frames_per_latent, 3, h * s, w * s] in about [-1, 1], s = `upscale` (8 for the Wan
+        VAE)."""
         if (reference is None) == self.config.reference:
             raise ValueError(f"TinyVAEDecoder(reference: {self.config.reference}) "
                              f"{'needs' if self.config.reference else 'takes no'} reference pixels")
@@ -124,7 +125,8 @@ class TinyVAEDecoder(ModelMixin, ConfigMixin):
         return kept * reference[:, None] + (1 - kept) * x[:, :, :3]
 
     def _reference_features(self, reference: torch.Tensor) -> list[torch.Tensor]:
-        """The reference's features from latent resolution to pixel resolution (the upsampling path's order)."""
+        """The reference's features from latent resolution to the finest stage's (pixel resolution, or half of it
+        with `output_shuffle`), in the upsampling path's order."""
         if self.config.output_shuffle:  # to the finest stage's resolution, pixels as channels
             reference = nn.functional.pixel_unshuffle(reference, 2)
         features = [self.reference_in(reference)]

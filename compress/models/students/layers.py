@@ -1,5 +1,5 @@
-"""Building blocks of the students: plain convolutions, GroupNorm, SiLU and FiLM, all ONNX-exportable, and the
-lower-half mask of their reference inputs."""
+"""Building blocks of the students: plain convolutions, GroupNorm, SiLU, ReLU and FiLM, all ONNX-exportable
+(residual blocks with and without normalisation), and the lower-half mask of their reference inputs."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class ResBlock(nn.Module):
 
 
 class PlainBlock(nn.Module):
-    """ReLU-conv twice around a skip, without normalisation (TAESD's decoder blocks): at the narrow widths of the
+    """ReLU-conv twice around a skip, without normalisation (TAESD-like decoder blocks): at the narrow widths of the
     tiny decoders faster on a CPU than `ResBlock` (GroupNorm and SiLU cost there what the convolutions do)."""
 
     def __init__(self, channels: int):
